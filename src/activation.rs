@@ -1,0 +1,195 @@
+//! Per-directory activation, the part the per-prompt hook needs: finding the nearest
+//! `.awsprofile`, its fingerprint, parsing it, and trust (`awsenv allow`).
+//!
+//! This module is on the hot path's side: no AWS SDK, no secret store, no async runtime.
+
+use std::ffi::OsString;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::envstate;
+
+/// The file name looked for in the current directory and its parents.
+pub const FILE_NAME: &str = ".awsprofile";
+
+/// A per-user directory from an XDG variable, falling back to `$HOME/<default>`.
+pub fn xdg_dir(var: &str, home_default: &str) -> Option<PathBuf> {
+    match std::env::var_os(var) {
+        Some(v) if !v.is_empty() && Path::new(&v).is_absolute() => Some(PathBuf::from(v)),
+        _ => std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(|h| PathBuf::from(h).join(home_default)),
+    }
+}
+
+/// `$XDG_DATA_HOME/awsenv/allow`: one file per trusted (path, content) hash.
+pub fn trust_dir() -> Option<PathBuf> {
+    xdg_dir("XDG_DATA_HOME", ".local/share").map(|d| d.join("awsenv").join("allow"))
+}
+
+/// `$XDG_STATE_HOME/awsenv`: locks and the `reload` marker.
+pub fn state_dir() -> Option<PathBuf> {
+    xdg_dir("XDG_STATE_HOME", ".local/state").map(|d| d.join("awsenv"))
+}
+
+/// The marker file `awsenv reload` touches.
+pub fn reload_marker() -> Option<PathBuf> {
+    state_dir().map(|d| d.join("reload"))
+}
+
+/// The nearest `.awsprofile` from `dir` up to `/`, with its metadata.
+pub fn find(dir: &Path) -> Option<(PathBuf, fs::Metadata)> {
+    let mut cur = Some(dir);
+    let mut buf = PathBuf::new();
+    while let Some(d) = cur {
+        buf.clear();
+        buf.push(d);
+        buf.push(FILE_NAME);
+        if let Ok(md) = fs::metadata(&buf)
+            && md.is_file()
+        {
+            return Some((buf, md));
+        }
+        cur = d.parent();
+    }
+    None
+}
+
+fn mtime_key(path: Option<PathBuf>) -> String {
+    match path.and_then(|p| fs::metadata(p).ok()) {
+        Some(md) => format!("{}.{}", md.mtime(), md.mtime_nsec()),
+        None => "-".to_string(),
+    }
+}
+
+/// The fingerprint of the hook's world, as seen from `dir`: empty when no `.awsprofile`
+/// applies; otherwise the file's path and identity (device, inode, mtime, size) plus the
+/// modification times of the trust directory and the reload marker, so that an edit, an
+/// `awsenv allow`/`deny` or an `awsenv reload` each changes it.
+pub fn fingerprint(dir: &Path) -> OsString {
+    let Some((path, md)) = find(dir) else {
+        return OsString::new();
+    };
+    let mut s = path.into_os_string();
+    s.push(format!(
+        "\u{1f}{}:{}:{}.{}:{}\u{1f}{}\u{1f}{}",
+        md.dev(),
+        md.ino(),
+        md.mtime(),
+        md.mtime_nsec(),
+        md.size(),
+        mtime_key(trust_dir()),
+        mtime_key(reload_marker()),
+    ));
+    s
+}
+
+/// The hot path: true when `awsenv export` has nothing to do — the fingerprint matches the one
+/// recorded in the environment and no hook-activated session is due for refresh.
+pub fn hook_is_noop() -> bool {
+    let Ok(cwd) = std::env::current_dir() else {
+        return false;
+    };
+    let fp = fingerprint(&cwd);
+    let recorded = std::env::var_os(envstate::WATCH).unwrap_or_default();
+    fp == recorded && !refresh_due()
+}
+
+/// Whether a session the hook activated has reached its refresh time.
+pub fn refresh_due() -> bool {
+    let hook_managed = std::env::var_os(envstate::SOURCE)
+        .is_some_and(|s| !s.is_empty() && s != envstate::MANUAL);
+    if !hook_managed {
+        return false;
+    }
+    std::env::var(envstate::REFRESH_AT)
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+        .is_some_and(|at| crate::timefmt::now_epoch() >= at)
+}
+
+/// What an `.awsprofile` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsProfileFile {
+    /// The profile to activate.
+    pub profile: String,
+    /// A region overriding the profile's own.
+    pub region: Option<String>,
+}
+
+/// Parses an `.awsprofile`: TOML with `profile = "…"` and optional `region = "…"`, or a bare
+/// profile name on the first non-blank, non-`#` line.
+pub fn parse(text: &str) -> Result<AwsProfileFile, String> {
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'));
+    let Some(first) = first else {
+        return Err("is empty: write a profile name in it".to_string());
+    };
+    if first.contains('=') {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct File {
+            profile: String,
+            region: Option<String>,
+        }
+        let f: File = toml::from_str(text).map_err(|e| {
+            format!("is not valid: {}", e.message().lines().next().unwrap_or("parse error"))
+        })?;
+        if !valid_name(&f.profile) {
+            return Err(format!("names an invalid profile {:?}", f.profile));
+        }
+        return Ok(AwsProfileFile { profile: f.profile, region: f.region.filter(|r| !r.is_empty()) });
+    }
+    if !valid_name(first) {
+        return Err(format!("names an invalid profile {first:?}"));
+    }
+    Ok(AwsProfileFile { profile: first.to_string(), region: None })
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@+/".contains(c))
+}
+
+/// The trust hash of a file: SHA-256 over its absolute path and its content.
+pub fn trust_hash(path: &Path, content: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(path.as_os_str().as_bytes());
+    h.update([0u8]);
+    h.update(content);
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether the file at `path` with `content` is allowed.
+pub fn is_trusted(path: &Path, content: &[u8]) -> bool {
+    trust_dir().is_some_and(|d| d.join(trust_hash(path, content)).is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_bare_name_and_toml() {
+        assert_eq!(parse("# c\n\n calvin \n").map(|f| f.profile), Ok("calvin".into()));
+        let f = parse("profile = \"prod\"\nregion = \"eu-west-1\"\n");
+        assert_eq!(f, Ok(AwsProfileFile { profile: "prod".into(), region: Some("eu-west-1".into()) }));
+        assert!(parse("").is_err());
+        assert!(parse("profile = 3").is_err());
+        assert!(parse("rm -rf /").is_err());
+    }
+
+    #[test]
+    fn trust_hash_depends_on_path_and_content() {
+        let a = trust_hash(Path::new("/a/.awsprofile"), b"x");
+        assert_ne!(a, trust_hash(Path::new("/b/.awsprofile"), b"x"));
+        assert_ne!(a, trust_hash(Path::new("/a/.awsprofile"), b"y"));
+    }
+}

@@ -1,0 +1,193 @@
+//! The command-line interface (clap), with profile names completed from the AWS config.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::engine::{ArgValueCompleter, CompletionCandidate};
+
+/// AWS credentials in your shell: assumed roles with cached MFA sessions, per-directory
+/// activation from `.awsprofile`, and a prompt segment.
+#[derive(Parser, Debug)]
+#[command(name = "awsenv", bin_name = "awsenv", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Secret store backend: keyring or file (default: keyring when the OS store answers).
+    #[arg(long, global = true, value_name = "BACKEND")]
+    pub backend: Option<String>,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// A shell the hook supports.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HookShell {
+    /// GNU bash 4+.
+    Bash,
+    /// zsh.
+    Zsh,
+    /// fish 3+.
+    Fish,
+}
+
+impl HookShell {
+    /// The matching output shell.
+    pub fn shell(self) -> crate::shell::Shell {
+        match self {
+            HookShell::Bash => crate::shell::Shell::Bash,
+            HookShell::Zsh => crate::shell::Shell::Zsh,
+            HookShell::Fish => crate::shell::Shell::Fish,
+        }
+    }
+}
+
+/// Options shared by the commands that resolve credentials.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ResolveOpts {
+    /// The MFA code (otherwise mfa_process, otherwise a prompt on the terminal).
+    #[arg(long, value_name = "CODE")]
+    pub mfa_token: Option<String>,
+    /// Lifetime of the credentials, e.g. 1h, 45m, 3600.
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// Region to export (overrides the profile's).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// No GetSessionToken session: pass the MFA code to AssumeRole directly, or export the
+    /// long-term keys of a profile without a role.
+    #[arg(long)]
+    pub no_session: bool,
+}
+
+fn profiles(current: &std::ffi::OsStr) -> Vec<CompletionCandidate> {
+    let prefix = current.to_string_lossy();
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().build() else {
+        return Vec::new();
+    };
+    let names = rt.block_on(crate::awsconfig::AwsConfig::load()).map(|c| c.names()).unwrap_or_default();
+    names
+        .into_iter()
+        .filter(|n| n.starts_with(prefix.as_ref()))
+        .map(CompletionCandidate::new)
+        .collect()
+}
+
+/// awsenv's commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Store long-term keys for PROFILE in the secret store.
+    Add {
+        /// The profile (the root of a source_profile chain, or one with its own role_arn).
+        #[arg(add = ArgValueCompleter::new(profiles))]
+        profile: String,
+        /// Read AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY instead of prompting.
+        #[arg(long)]
+        env: bool,
+        /// Replace stored keys without asking.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Delete the stored keys and cached sessions of PROFILE.
+    Remove {
+        /// The profile.
+        #[arg(add = ArgValueCompleter::new(profiles))]
+        profile: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List profiles, whether keys are stored, and cached sessions with their time left.
+    List,
+    /// Print the statements that activate PROFILE: eval "$(awsenv use PROFILE)".
+    Use {
+        /// The profile.
+        #[arg(add = ArgValueCompleter::new(profiles))]
+        profile: String,
+        /// Output for this shell: bash, zsh, fish, sh, powershell, env, json (default: detected).
+        #[arg(long, value_name = "SHELL")]
+        shell: Option<String>,
+        #[command(flatten)]
+        opts: ResolveOpts,
+    },
+    /// Print the statements that deactivate and restore what `use` replaced.
+    Unset {
+        /// Output for this shell (default: detected).
+        #[arg(long, value_name = "SHELL")]
+        shell: Option<String>,
+    },
+    /// Run a command with the session in its environment; exits with the command's status.
+    Exec {
+        /// The profile (default: the trusted .awsprofile of the current directory).
+        #[arg(add = ArgValueCompleter::new(profiles))]
+        profile: Option<String>,
+        /// Serve refreshing credentials on a loopback endpoint (ECS protocol) instead of
+        /// exporting static keys.
+        #[arg(long)]
+        server: bool,
+        #[command(flatten)]
+        opts: ResolveOpts,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<OsString>,
+    },
+    /// Print the shell init code for bash, zsh or fish.
+    Hook {
+        /// The shell.
+        shell: HookShell,
+    },
+    /// What the hook runs at each prompt (not for typing).
+    Export {
+        /// The shell.
+        shell: HookShell,
+    },
+    /// Trust the .awsprofile at PATH (a file or its directory; default: the nearest one).
+    Allow {
+        /// The file or directory.
+        path: Option<PathBuf>,
+    },
+    /// Revoke trust in the .awsprofile at PATH.
+    Deny {
+        /// The file or directory.
+        path: Option<PathBuf>,
+    },
+    /// Make the next prompt retry activation.
+    Reload,
+    /// Print the prompt segment, e.g. `calvin 42m`.
+    Prompt {
+        /// Format with {profile}, {region}, {remaining}, {expiration}.
+        #[arg(long, value_name = "FORMAT")]
+        format: Option<String>,
+    },
+    /// Show what is active in this shell, from where, and for how long.
+    Status,
+    /// Drop cached sessions (all, or PROFILE's). Stored keys stay.
+    Clear {
+        /// The profile.
+        #[arg(add = ArgValueCompleter::new(profiles))]
+        profile: Option<String>,
+    },
+    /// Print credentials as credential_process JSON (Version 1).
+    CredentialProcess {
+        /// The profile.
+        #[arg(add = ArgValueCompleter::new(profiles))]
+        profile: String,
+        #[command(flatten)]
+        opts: ResolveOpts,
+    },
+    /// Open (or print) an AWS console sign-in URL for the session.
+    Login {
+        /// The profile.
+        #[arg(add = ArgValueCompleter::new(profiles))]
+        profile: Option<String>,
+        /// Print the URL instead of opening a browser.
+        #[arg(long)]
+        stdout: bool,
+        #[command(flatten)]
+        opts: ResolveOpts,
+    },
+    /// Print a completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: String,
+    },
+}

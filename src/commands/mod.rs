@@ -1,0 +1,40 @@
+//! The engine's command implementations, one module per group.
+
+pub mod keys;
+pub mod login;
+pub mod session;
+pub mod shellhook;
+
+use anyhow::{Result, bail};
+use clap::CommandFactory;
+
+/// `awsenv completions SHELL`: the registration script of clap_complete's dynamic completion,
+/// so profile names complete from the AWS config at the time you press Tab.
+pub fn completions(shell: &str) -> Result<i32> {
+    use clap_complete::env::EnvCompleter;
+    let mut out = std::io::stdout();
+    let cmd = crate::cli::Cli::command();
+    let name = cmd.get_name().to_string();
+    let completer = "awsenv";
+    let r = match shell {
+        "bash" => clap_complete::env::Bash.write_registration("COMPLETE", &name, &name, completer, &mut out),
+        "zsh" => clap_complete::env::Zsh.write_registration("COMPLETE", &name, &name, completer, &mut out),
+        "fish" => clap_complete::env::Fish.write_registration("COMPLETE", &name, &name, completer, &mut out),
+        "elvish" => clap_complete::env::Elvish.write_registration("COMPLETE", &name, &name, completer, &mut out),
+        "powershell" => clap_complete::env::Powershell.write_registration("COMPLETE", &name, &name, completer, &mut out),
+        other => bail!("unknown shell {other:?}: use bash, zsh, fish, elvish or powershell"),
+    };
+    r.map_err(|e| anyhow::anyhow!("cannot write the completion script: {e}"))?;
+    Ok(0)
+}
+
+/// Whether stdout is a terminal (then secrets are not printed).
+pub fn stdout_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal()
+}
+
+/// Asks a yes/no question on the terminal; false without a terminal.
+pub fn confirm(question: &str) -> bool {
+    matches!(crate::tty::read_line(&format!("{question} [y/N] "), false), Ok(a) if a.eq_ignore_ascii_case("y") || a.eq_ignore_ascii_case("yes"))
+}

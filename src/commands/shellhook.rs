@@ -1,0 +1,251 @@
+//! `hook`, `export`, `allow`, `deny`, `reload`, `status`: per-directory activation.
+//!
+//! `export` is the state machine of SPEC §5. The front binary answers "nothing changed" itself
+//! (see `activation::hook_is_noop`); this runs only when the `.awsprofile` fingerprint changed
+//! or a hook-activated session is due for refresh.
+
+use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use crate::activation::{self, AwsProfileFile};
+use crate::app::block_on;
+use crate::cli::{HookShell, ResolveOpts};
+use crate::envstate::{self, EnvView};
+use crate::resolve::Engine;
+use crate::shell::{self, Change};
+use crate::timefmt;
+
+/// `awsenv hook SHELL`.
+pub fn hook(hs: HookShell) -> Result<i32> {
+    let exe = std::env::current_exe()
+        .ok()
+        .map(|e| e.with_file_name("awsenv"))
+        .filter(|p| p.is_file())
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "awsenv".to_string());
+    print!("{}", crate::hook::render(hs.shell(), &exe));
+    Ok(0)
+}
+
+fn say(msg: &str) {
+    eprintln!("awsenv: {}", crate::awsconfig::one_line(msg));
+}
+
+enum Plan {
+    Nothing,
+    Leave,
+    Activate { path: PathBuf, file: AwsProfileFile },
+}
+
+/// `awsenv export SHELL`.
+pub fn export(hs: HookShell) -> Result<i32> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let fp = activation::fingerprint(&cwd);
+    let mut view = EnvView::new();
+    let fp_changed = view.get(envstate::WATCH).unwrap_or_default() != fp;
+    let source = view.get(envstate::SOURCE).unwrap_or_default();
+    let manual = source == envstate::MANUAL;
+    let hook_path = (!manual && !source.is_empty()).then(|| PathBuf::from(&source));
+    let active_profile = view.get(envstate::PROFILE).map(|p| p.to_string_lossy().into_owned());
+
+    let plan = match activation::find(&cwd) {
+        None if hook_path.is_some() => Plan::Leave,
+        None => Plan::Nothing,
+        Some((path, _)) if manual => {
+            if fp_changed {
+                say(&format!(
+                    "{} is ignored while '{}' chosen with 'awsenv use' is active; run 'awsenv unset' to let the directory decide",
+                    path.display(),
+                    active_profile.as_deref().unwrap_or("a profile")
+                ));
+            }
+            Plan::Nothing
+        }
+        Some((path, _)) => {
+            let content = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let same_file = hook_path.as_deref() == Some(path.as_path());
+            if !activation::is_trusted(&path, &content) {
+                if fp_changed {
+                    say(&format!("{} is not allowed; run 'awsenv allow'", path.display()));
+                }
+                if hook_path.is_some() { Plan::Leave } else { Plan::Nothing }
+            } else {
+                match activation::parse(&String::from_utf8_lossy(&content)) {
+                    Err(e) => {
+                        if fp_changed {
+                            say(&format!("{} {e}", path.display()));
+                        }
+                        if hook_path.is_some() { Plan::Leave } else { Plan::Nothing }
+                    }
+                    Ok(file) => {
+                        let same = same_file && active_profile.as_deref() == Some(file.profile.as_str());
+                        if same && !activation::refresh_due() {
+                            Plan::Nothing
+                        } else if same || fp_changed {
+                            Plan::Activate { path, file }
+                        } else {
+                            // A failure recorded for this fingerprint: no retry until the file
+                            // changes, the directory changes, or `awsenv reload`.
+                            Plan::Nothing
+                        }
+                    }
+                }
+            }
+        }
+    };
+
+    let mut changes = Vec::new();
+    match plan {
+        Plan::Nothing => {}
+        Plan::Leave => changes = envstate::deactivate(&view),
+        Plan::Activate { path, file } => {
+            let refreshing = hook_path.as_deref() == Some(path.as_path());
+            if !refreshing {
+                changes = envstate::deactivate(&view);
+                view.apply(&changes);
+            }
+            let opts = ResolveOpts { region: file.region.clone(), ..ResolveOpts::default() };
+            match activate(&file.profile, &opts) {
+                Ok(r) => {
+                    let mut act = envstate::activate(
+                        &view,
+                        super::session::credential_changes(&r.0),
+                        &r.0.profile,
+                        &path.to_string_lossy(),
+                    );
+                    if let Some(at) = r.1 {
+                        act.push(Change::set(envstate::REFRESH_AT, at.to_string()));
+                    }
+                    changes.extend(act);
+                }
+                Err(e) => {
+                    let retry = "run 'awsenv reload' to try again";
+                    if e.downcast_ref::<crate::mfa::Cancelled>().is_some() {
+                        say(&format!("activation of {} cancelled; {retry}", file.profile));
+                    } else {
+                        say(&format!("cannot activate {} for {}: {e:#}; {retry}", file.profile, path.display()));
+                    }
+                    if refreshing {
+                        // Keep the still-valid credentials, but stop trying at every prompt.
+                        changes.push(Change::unset(envstate::REFRESH_AT));
+                    }
+                }
+            }
+        }
+    }
+    if fp_changed {
+        changes.push(if fp.is_empty() { Change::unset(envstate::WATCH) } else { Change::Set(envstate::WATCH.into(), fp) });
+    }
+    if !changes.is_empty() {
+        let mut out = std::io::stdout().lock();
+        out.write_all(&shell::render(hs.shell(), &changes))
+            .and_then(|_| out.flush())
+            .map_err(|e| anyhow!("cannot write to stdout: {e}"))?;
+    }
+    Ok(0)
+}
+
+/// Resolves for the hook: the credentials and the refresh time (epoch seconds).
+fn activate(profile: &str, opts: &ResolveOpts) -> Result<(crate::resolve::Resolved, Option<i64>)> {
+    let req = super::session::request(profile, opts)?;
+    block_on(async {
+        let engine = Engine::open().await?;
+        let r = engine.resolve(&req).await?;
+        let at = r.creds.expiration.map(|e| e - engine.settings.refresh_window.as_secs() as i64);
+        Ok((r, at))
+    })?
+}
+
+fn target_file(path: Option<&Path>) -> Result<PathBuf> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let p = match path {
+        None => return activation::find(&cwd).map(|(p, _)| p).ok_or_else(|| anyhow!("no .awsprofile in {} or above", cwd.display())),
+        Some(p) if p.is_dir() => p.join(activation::FILE_NAME),
+        Some(p) => p.to_path_buf(),
+    };
+    let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = dir.canonicalize().with_context(|| format!("cannot resolve {}", dir.display()))?;
+    let name = p.file_name().ok_or_else(|| anyhow!("{} is not a file", p.display()))?;
+    let p = dir.join(name);
+    if !p.is_file() {
+        bail!("{} does not exist", p.display());
+    }
+    Ok(p)
+}
+
+/// `awsenv allow [PATH]` (`yes`) and `awsenv deny [PATH]`.
+pub fn allow(path: Option<&Path>, yes: bool) -> Result<i32> {
+    let file = target_file(path)?;
+    let content = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let dir = activation::trust_dir().ok_or_else(|| anyhow!("neither XDG_DATA_HOME nor HOME is set"))?;
+    let entry = dir.join(activation::trust_hash(&file, &content));
+    if yes {
+        let parsed = activation::parse(&String::from_utf8_lossy(&content)).map_err(|e| anyhow!("{} {e}", file.display()))?;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::write(&entry, format!("{}\n", file.display())).with_context(|| format!("cannot write {}", entry.display()))?;
+        eprintln!("awsenv: allowed {} (profile {})", file.display(), parsed.profile);
+    } else {
+        match std::fs::remove_file(&entry) {
+            Ok(()) => eprintln!("awsenv: denied {}", file.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => eprintln!("awsenv: {} was not allowed", file.display()),
+            Err(e) => return Err(e).with_context(|| format!("cannot remove {}", entry.display())),
+        }
+    }
+    Ok(0)
+}
+
+/// `awsenv reload`: touches the marker every hook's fingerprint includes.
+pub fn reload() -> Result<i32> {
+    let marker = activation::reload_marker().ok_or_else(|| anyhow!("neither XDG_STATE_HOME nor HOME is set"))?;
+    if let Some(d) = marker.parent() {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(d).with_context(|| format!("cannot create {}", d.display()))?;
+    }
+    std::fs::write(&marker, format!("{}\n", timefmt::now_epoch())).with_context(|| format!("cannot write {}", marker.display()))?;
+    eprintln!("awsenv: the next prompt retries activation");
+    Ok(0)
+}
+
+/// `awsenv status`.
+pub fn status() -> Result<i32> {
+    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+    let Some(profile) = var(envstate::PROFILE) else {
+        println!("No AWS profile is active in this shell.");
+        if let Ok(cwd) = std::env::current_dir()
+            && let Some((path, _)) = activation::find(&cwd)
+        {
+            let trusted = std::fs::read(&path).map(|c| activation::is_trusted(&path, &c)).unwrap_or(false);
+            println!("{} applies here ({})", path.display(), if trusted { "allowed" } else { "not allowed: run 'awsenv allow'" });
+        }
+        return Ok(0);
+    };
+    let source = var(envstate::SOURCE).unwrap_or_default();
+    println!("profile:  {profile}");
+    println!("from:     {}", if source == envstate::MANUAL { "awsenv use (manual)".to_string() } else { source });
+    if let Some(r) = var("AWS_REGION") {
+        println!("region:   {r}");
+    }
+    if let Some(exp) = var("AWS_CREDENTIAL_EXPIRATION") {
+        let left = timefmt::parse_rfc3339(&exp).map(|e| e - timefmt::now_epoch());
+        let text = match left {
+            Some(l) if l > 0 => format!("{} left", timefmt::remaining(l)),
+            _ => "expired".into(),
+        };
+        println!("expires:  {exp} ({text})");
+    }
+    if let (Some(ak), Some(sk)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+        let creds = crate::sts::Creds { access_key_id: ak, secret_access_key: sk, session_token: var("AWS_SESSION_TOKEN"), expiration: None };
+        let ep = crate::sts::Endpoint::new(var("AWS_REGION").as_deref(), None);
+        let ctx = crate::sts::Context { profile: &profile, root: &profile, mfa_serial: None, what: "GetCallerIdentity".into() };
+        match block_on(crate::sts::caller_identity(&ep, &creds, &ctx))? {
+            Ok((account, arn)) => {
+                println!("account:  {account}");
+                println!("identity: {arn}");
+            }
+            Err(e) => println!("identity: unknown ({e:#})"),
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,41 @@
+//! `awsenv`: the front binary. It answers the per-prompt hot path itself — `awsenv export SHELL`
+//! when nothing changed, and `awsenv prompt` — reading only the environment and stat-ing the
+//! `.awsprofile` candidates, and hands every other command to `awsenv-engine` (installed beside
+//! it) by `execve`. It never links the credential engine's code paths.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+
+fn main() {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let words: Vec<&str> = args.iter().skip(1).map(|a| a.to_str().unwrap_or("\u{0}")).collect();
+    match words.as_slice() {
+        ["export", "bash" | "zsh" | "fish"] if awsenv::activation::hook_is_noop() => return,
+        ["prompt"] => return prompt(awsenv::prompt::DEFAULT_FORMAT),
+        ["prompt", "--format", f] => return prompt(f),
+        ["prompt", f] if f.starts_with("--format=") => return prompt(&f["--format=".len()..]),
+        _ => {}
+    }
+    let engine = match std::env::current_exe() {
+        Ok(exe) => exe.with_file_name("awsenv-engine"),
+        Err(e) => fail(&format!("cannot locate this executable ({e})")),
+    };
+    let err = std::process::Command::new(&engine).arg0("awsenv").args(&args[1..]).exec();
+    fail(&format!(
+        "cannot run {} ({err}); awsenv and awsenv-engine must be installed side by side",
+        engine.display()
+    ));
+}
+
+fn prompt(format: &str) {
+    let text = awsenv::prompt::render(format, awsenv::timefmt::now_epoch());
+    if !text.is_empty() {
+        let _ = writeln!(std::io::stdout(), "{text}");
+    }
+}
+
+fn fail(msg: &str) -> ! {
+    eprintln!("awsenv: {msg}");
+    std::process::exit(1)
+}

@@ -1,0 +1,302 @@
+//! Shell names, detection and rendering of environment changes with exact quoting.
+//!
+//! This module is on the hot path's side of the line: it imports nothing from the credential
+//! engine. Every value is quoted so that any byte sequence (quotes, `$`, backticks, backslashes,
+//! newlines, UTF-8, even invalid UTF-8) arrives in the target shell exactly and runs nothing.
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::os::unix::ffi::OsStrExt;
+
+/// A shell (or output format) awsenv can print statements for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shell {
+    /// GNU bash.
+    Bash,
+    /// zsh.
+    Zsh,
+    /// fish: its single quotes treat `\\` and `\'` as escapes.
+    Fish,
+    /// Any POSIX `sh` (dash, busybox, ksh).
+    Sh,
+    /// PowerShell (`$Env:NAME = '…'`).
+    PowerShell,
+    /// dotenv lines (`NAME="…"`), without `export`; unsets are omitted.
+    Env,
+    /// A JSON object: name to value, `null` for a variable to unset.
+    Json,
+}
+
+impl Shell {
+    /// Every accepted name, for usage messages.
+    pub const NAMES: &'static [&'static str] =
+        &["bash", "zsh", "fish", "sh", "powershell", "env", "json"];
+
+    /// Parses a shell name as given to `--shell` (also accepts `pwsh` and `dash`).
+    pub fn parse(name: &str) -> Option<Shell> {
+        Some(match name {
+            "bash" => Shell::Bash,
+            "zsh" => Shell::Zsh,
+            "fish" => Shell::Fish,
+            "sh" | "dash" | "ksh" | "mksh" | "busybox" | "ash" => Shell::Sh,
+            "powershell" | "pwsh" => Shell::PowerShell,
+            "env" | "dotenv" => Shell::Env,
+            "json" => Shell::Json,
+            _ => return None,
+        })
+    }
+
+    /// The canonical name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Shell::Bash => "bash",
+            Shell::Zsh => "zsh",
+            Shell::Fish => "fish",
+            Shell::Sh => "sh",
+            Shell::PowerShell => "powershell",
+            Shell::Env => "env",
+            Shell::Json => "json",
+        }
+    }
+
+    /// Detects the calling shell: the parent process's name (Linux `/proc`), then `$SHELL`,
+    /// then POSIX `sh`.
+    pub fn detect() -> Shell {
+        if let Some(shell) = parent_process_name().as_deref().and_then(shell_from_program) {
+            return shell;
+        }
+        std::env::var("SHELL")
+            .ok()
+            .as_deref()
+            .and_then(shell_from_program)
+            .unwrap_or(Shell::Sh)
+    }
+}
+
+impl fmt::Display for Shell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+fn shell_from_program(program: &str) -> Option<Shell> {
+    let base = program.rsplit('/').next().unwrap_or(program);
+    let base = base.trim_start_matches('-');
+    Shell::parse(base)
+}
+
+fn parent_process_name() -> Option<String> {
+    // SAFETY: getppid has no preconditions and cannot fail.
+    let ppid = unsafe { libc::getppid() };
+    let comm = std::fs::read_to_string(format!("/proc/{ppid}/comm")).ok()?;
+    Some(comm.trim().to_string())
+}
+
+/// One change to the environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Set (and export) a variable.
+    Set(String, OsString),
+    /// Remove a variable.
+    Unset(String),
+}
+
+impl Change {
+    /// Shorthand for [`Change::Set`] from anything string-like.
+    pub fn set(name: &str, value: impl AsRef<OsStr>) -> Change {
+        Change::Set(name.to_string(), value.as_ref().to_os_string())
+    }
+
+    /// Shorthand for [`Change::Unset`].
+    pub fn unset(name: &str) -> Change {
+        Change::Unset(name.to_string())
+    }
+
+    /// The variable this change is about.
+    pub fn name(&self) -> &str {
+        match self {
+            Change::Set(n, _) | Change::Unset(n) => n,
+        }
+    }
+}
+
+/// Renders a list of changes as statements for `shell`. Variable names must be valid shell
+/// identifiers (ours always are); values may be any bytes.
+pub fn render(shell: Shell, changes: &[Change]) -> Vec<u8> {
+    let mut out = Vec::new();
+    if shell == Shell::Json {
+        out.push(b'{');
+        for (i, change) in changes.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json_string(&mut out, change.name().as_bytes());
+            out.push(b':');
+            match change {
+                Change::Set(_, v) => json_string(&mut out, v.as_bytes()),
+                Change::Unset(_) => out.extend_from_slice(b"null"),
+            }
+        }
+        out.extend_from_slice(b"}\n");
+        return out;
+    }
+    for change in changes {
+        render_one(shell, change, &mut out);
+    }
+    out
+}
+
+fn render_one(shell: Shell, change: &Change, out: &mut Vec<u8>) {
+    match (shell, change) {
+        (Shell::Bash | Shell::Zsh | Shell::Sh, Change::Set(n, v)) => {
+            out.extend_from_slice(format!("export {n}=").as_bytes());
+            posix_quote(out, v.as_bytes());
+            out.extend_from_slice(b";\n");
+        }
+        (Shell::Bash | Shell::Zsh | Shell::Sh, Change::Unset(n)) => {
+            out.extend_from_slice(format!("unset {n};\n").as_bytes());
+        }
+        (Shell::Fish, Change::Set(n, v)) => {
+            out.extend_from_slice(format!("set -gx {n} ").as_bytes());
+            fish_quote(out, v.as_bytes());
+            out.extend_from_slice(b";\n");
+        }
+        (Shell::Fish, Change::Unset(n)) => {
+            out.extend_from_slice(format!("set -e {n};\n").as_bytes());
+        }
+        (Shell::PowerShell, Change::Set(n, v)) => {
+            out.extend_from_slice(format!("$Env:{n} = ").as_bytes());
+            powershell_quote(out, &v.to_string_lossy());
+            out.push(b'\n');
+        }
+        (Shell::PowerShell, Change::Unset(n)) => {
+            out.extend_from_slice(
+                format!("Remove-Item -ErrorAction SilentlyContinue Env:{n}\n").as_bytes(),
+            );
+        }
+        (Shell::Env, Change::Set(n, v)) => {
+            out.extend_from_slice(format!("{n}=").as_bytes());
+            dotenv_quote(out, v.as_bytes());
+            out.push(b'\n');
+        }
+        (Shell::Env, Change::Unset(_)) => {}
+        (Shell::Json, _) => unreachable_json(),
+    }
+}
+
+// JSON is rendered as a whole object in `render`; this arm is never taken.
+fn unreachable_json() {}
+
+/// POSIX single quotes: everything literal; a `'` becomes `'\''`.
+pub fn posix_quote(out: &mut Vec<u8>, value: &[u8]) {
+    out.push(b'\'');
+    for &b in value {
+        if b == b'\'' {
+            out.extend_from_slice(b"'\\''");
+        } else {
+            out.push(b);
+        }
+    }
+    out.push(b'\'');
+}
+
+/// fish single quotes: `\` and `'` must be escaped with a backslash, all else is literal.
+pub fn fish_quote(out: &mut Vec<u8>, value: &[u8]) {
+    out.push(b'\'');
+    for &b in value {
+        if b == b'\'' || b == b'\\' {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+    out.push(b'\'');
+}
+
+/// PowerShell single quotes: a quote (including the typographic ones PowerShell also accepts)
+/// is doubled.
+pub fn powershell_quote(out: &mut Vec<u8>, value: &str) {
+    let mut s = String::with_capacity(value.len() + 2);
+    s.push('\'');
+    for c in value.chars() {
+        if matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}') {
+            s.push(c);
+        }
+        s.push(c);
+    }
+    s.push('\'');
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// dotenv double quotes with backslash escapes for `\`, `"`, `$`, backtick and newline.
+pub fn dotenv_quote(out: &mut Vec<u8>, value: &[u8]) {
+    out.push(b'"');
+    for &b in value {
+        match b {
+            b'\\' | b'"' | b'$' | b'`' => {
+                out.push(b'\\');
+                out.push(b);
+            }
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(b),
+        }
+    }
+    out.push(b'"');
+}
+
+/// A JSON string literal (invalid UTF-8 is replaced).
+pub fn json_string(out: &mut Vec<u8>, value: &[u8]) {
+    let s = String::from_utf8_lossy(value);
+    out.push(b'"');
+    for c in s.chars() {
+        match c {
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '\n' => out.extend_from_slice(b"\\n"),
+            '\r' => out.extend_from_slice(b"\\r"),
+            '\t' => out.extend_from_slice(b"\\t"),
+            c if (c as u32) < 0x20 => out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes()),
+            c => {
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+    }
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(shell: Shell, v: &str) -> String {
+        String::from_utf8(render(shell, &[Change::set("X", v)])).unwrap_or_default()
+    }
+
+    #[test]
+    fn posix_quotes_single_quote() {
+        assert_eq!(one(Shell::Bash, "a'b"), "export X='a'\\''b';\n");
+    }
+
+    #[test]
+    fn fish_escapes_backslash_and_quote() {
+        assert_eq!(one(Shell::Fish, r"a\'b"), "set -gx X 'a\\\\\\'b';\n");
+    }
+
+    #[test]
+    fn powershell_doubles_typographic_quotes() {
+        assert_eq!(one(Shell::PowerShell, "a\u{2019}b"), "$Env:X = 'a\u{2019}\u{2019}b'\n");
+    }
+
+    #[test]
+    fn json_marks_unset_as_null() {
+        let out = render(Shell::Json, &[Change::set("A", "1\n"), Change::unset("B")]);
+        assert_eq!(String::from_utf8_lossy(&out), "{\"A\":\"1\\n\",\"B\":null}\n");
+    }
+
+    #[test]
+    fn env_format_skips_unsets() {
+        let out = render(Shell::Env, &[Change::unset("B"), Change::set("A", "$x")]);
+        assert_eq!(String::from_utf8_lossy(&out), "A=\"\\$x\"\n");
+    }
+}

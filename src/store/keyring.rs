@@ -1,0 +1,96 @@
+//! The OS keyring backend, through the keyring crate family (`keyring-core` plus one store
+//! crate per platform).
+
+use std::collections::HashMap;
+
+use anyhow::{Result, anyhow};
+use keyring_core::{Entry, Error as KError};
+use zeroize::Zeroizing;
+
+use super::SecretStore;
+
+/// The keyring "service" every awsenv entry is filed under.
+pub const SERVICE: &str = "awsenv";
+
+/// The OS keyring.
+pub struct KeyringStore;
+
+fn platform_store() -> Result<std::sync::Arc<keyring_core::CredentialStore>> {
+    #[cfg(target_os = "linux")]
+    {
+        let s = dbus_secret_service_keyring_store::Store::new().map_err(describe)?;
+        Ok(s)
+    }
+    #[cfg(target_os = "macos")]
+    {
+        let s = apple_native_keyring_store::keychain::Store::new().map_err(describe)?;
+        Ok(s)
+    }
+    #[cfg(target_os = "windows")]
+    {
+        let s = windows_native_keyring_store::Store::new().map_err(describe)?;
+        Ok(s)
+    }
+}
+
+fn describe(e: KError) -> anyhow::Error {
+    anyhow!("{}", crate::awsconfig::one_line(&e.to_string()))
+}
+
+impl KeyringStore {
+    /// Connects to the OS store and checks that it answers.
+    pub fn open() -> Result<KeyringStore> {
+        let store = platform_store()?;
+        keyring_core::set_default_store(store);
+        // A search proves the service is reachable (and unlocked) before we rely on it.
+        let spec = HashMap::from([("service", SERVICE)]);
+        Entry::search(&spec).map_err(describe)?;
+        Ok(KeyringStore)
+    }
+
+    fn entry(key: &str) -> Result<Entry> {
+        Entry::new(SERVICE, key).map_err(describe)
+    }
+}
+
+impl SecretStore for KeyringStore {
+    fn get(&self, key: &str) -> Result<Option<Zeroizing<String>>> {
+        match Self::entry(key)?.get_password() {
+            Ok(v) => Ok(Some(Zeroizing::new(v))),
+            Err(KError::NoEntry) => Ok(None),
+            Err(e) => Err(anyhow!("keyring entry {key}: {}", describe(e))),
+        }
+    }
+
+    fn set(&self, key: &str, value: &str) -> Result<()> {
+        Self::entry(key)?
+            .set_password(value)
+            .map_err(|e| anyhow!("cannot write keyring entry {key}: {}", describe(e)))
+    }
+
+    fn delete(&self, key: &str) -> Result<bool> {
+        match Self::entry(key)?.delete_credential() {
+            Ok(()) => Ok(true),
+            Err(KError::NoEntry) => Ok(false),
+            Err(e) => Err(anyhow!("cannot delete keyring entry {key}: {}", describe(e))),
+        }
+    }
+
+    fn keys(&self) -> Result<Vec<String>> {
+        let spec = HashMap::from([("service", SERVICE)]);
+        let mut keys: Vec<String> = Entry::search(&spec)
+            .map_err(describe)?
+            .iter()
+            .filter_map(|e| e.get_specifiers())
+            .filter(|(s, _)| s == SERVICE)
+            .map(|(_, u)| u)
+            .collect();
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
+    }
+
+    fn describe(&self) -> String {
+        "the OS keyring".to_string()
+    }
+}

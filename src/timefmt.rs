@@ -1,0 +1,107 @@
+//! Time helpers shared by the hot path and the engine: RFC 3339 in UTC, durations for humans.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Formats a time as RFC 3339 UTC with a `Z` and whole seconds, e.g. `2026-11-21T22:17:50Z`.
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+}
+
+/// Parses RFC 3339 (`Z` or a numeric offset, optional fraction) to seconds since the epoch.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let mut rest = &s[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        rest = &frac[digits..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) => {
+            let h: i64 = rest.get(1..3)?.parse().ok()?;
+            let m: i64 = rest.get(4..6)?.parse().ok()?;
+            let sign = if rest.starts_with('-') { -1 } else { 1 };
+            sign * (h * 3600 + m * 60)
+        }
+        _ => return None,
+    };
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86400 + hour * 3600 + min * 60 + sec - offset)
+}
+
+// Howard Hinnant's days_from_civil.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+/// Seconds since the epoch, now.
+pub fn now_epoch() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A compact remaining-time text: `3h12m`, `42m`, `59s`.
+pub fn remaining(secs: i64) -> String {
+    if secs >= 3600 {
+        let m = (secs % 3600) / 60;
+        if m == 0 { format!("{}h", secs / 3600) } else { format!("{}h{}m", secs / 3600, m) }
+    } else if secs >= 60 {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{}s", secs.max(0))
+    }
+}
+
+/// Parses a duration setting: whole seconds (`3600`) or humantime (`8h`, `15m`, `1h30m`).
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if let Ok(n) = s.parse::<u64>() {
+        return Some(Duration::from_secs(n));
+    }
+    humantime::parse_duration(s).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let s = rfc3339(t);
+        assert_eq!(s, "2027-01-15T08:00:00Z");
+        assert_eq!(parse_rfc3339(&s), Some(1_800_000_000));
+    }
+
+    #[test]
+    fn offsets_and_fractions() {
+        assert_eq!(parse_rfc3339("2027-01-15T09:00:00.123+01:00"), Some(1_800_000_000));
+        assert_eq!(parse_rfc3339("2027-01-15 08:00:00"), None);
+    }
+
+    #[test]
+    fn remaining_text() {
+        assert_eq!(remaining(42 * 60 + 5), "42m");
+        assert_eq!(remaining(3 * 3600 + 12 * 60), "3h12m");
+        assert_eq!(remaining(7200), "2h");
+        assert_eq!(remaining(9), "9s");
+    }
+}
