@@ -913,3 +913,36 @@ fn no_keyring_names_the_file_backend() {
     env.set_var("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
     assert_one_line_failure(&awsenv(&env, &["list"]), &["AWSENV_BACKEND=file"]);
 }
+
+#[test]
+fn use_on_a_terminal_prints_the_eval_hint_not_keys() {
+    if !require_tools(&["script"]) {
+        return;
+    }
+    let Some((env, _)) = setup(
+        &CALVIN
+            .replace("productionEC2Full", "tty-role")
+            .replace("mfa/calvin", "mfa/tty"),
+        "calvin",
+    ) else {
+        return;
+    };
+    // `script` gives the command a pseudo-terminal as stdout.
+    let mut c = env.command("script");
+    c.args([
+        "-qec",
+        &format!(
+            "{} use calvin --shell bash --mfa-token 123456",
+            env!("CARGO_BIN_EXE_awsenv")
+        ),
+        "/dev/null",
+    ]);
+    let o = c.stdin(Stdio::null()).output().expect("script");
+    let text = stdout(&o);
+    assert!(o.status.success(), "{text}{}", stderr(&o));
+    assert!(text.contains("eval \"$(awsenv use calvin)\""), "{text}");
+    assert!(
+        !text.contains("AWS_SECRET_ACCESS_KEY") && !text.contains("ASIA"),
+        "{text}"
+    );
+}
