@@ -198,7 +198,12 @@ mod tests {
         ]);
         let act = activate(
             &v,
-            vec![Change::set("T_A", "new"), Change::set("T_B", "b"), Change::set("T_C", "c"), Change::unset("T_D")],
+            vec![
+                Change::set("T_A", "new"),
+                Change::set("T_B", "b"),
+                Change::set("T_C", "c"),
+                Change::unset("T_D"),
+            ],
             "p",
             MANUAL,
         );
@@ -218,11 +223,20 @@ mod tests {
     #[test]
     fn second_activation_keeps_original_previous_values() {
         let mut v = view_with(&[("T_E", Some("orig")), (RESTORE, None), (SOURCE, None)]);
-        let a1 = activate(&v, vec![Change::set("T_E", "one"), Change::set("T_F", "x")], "a", MANUAL);
+        let a1 = activate(
+            &v,
+            vec![Change::set("T_E", "one"), Change::set("T_F", "x")],
+            "a",
+            MANUAL,
+        );
         v.apply(&a1);
         let a2 = activate(&v, vec![Change::set("T_E", "two")], "b", MANUAL);
         v.apply(&a2);
-        assert_eq!(v.get("T_F"), None, "a variable only the first profile set is restored");
+        assert_eq!(
+            v.get("T_F"),
+            None,
+            "a variable only the first profile set is restored"
+        );
         v.apply(&deactivate(&v));
         assert_eq!(v.get("T_E"), Some("orig".into()));
     }
