@@ -97,14 +97,24 @@ impl Shared {
     }
 }
 
+/// What the resolver thread hands back once the first resolution is done.
+struct Started {
+    /// The queue of refresh jobs.
+    jobs: mpsc::Sender<Job>,
+    /// The settings' `refresh_window`, in seconds.
+    window: i64,
+    /// The region of the resolved profile.
+    region: Option<String>,
+}
+
 /// Starts the resolver thread; returns the job queue and the first answer (resolved before
 /// the command starts, so a wrong code or missing keys fail up front).
 fn start_resolver(
     mut req: Request,
     shared_current: Arc<Mutex<Option<Arc<Creds>>>>,
-) -> Result<(mpsc::Sender<Job>, Arc<Creds>, i64, Option<String>)> {
+) -> Result<Started> {
     let (job_tx, job_rx) = mpsc::channel::<Job>();
-    let (first_tx, first_rx) = mpsc::channel::<Result<(Arc<Creds>, i64, Option<String>)>>();
+    let (first_tx, first_rx) = mpsc::channel::<Result<(i64, Option<String>)>>();
     std::thread::Builder::new()
         .name("awsenv-resolver".into())
         .spawn(move || {
@@ -132,7 +142,7 @@ fn start_resolver(
                     if let Ok(mut g) = shared_current.lock() {
                         *g = Some(c.clone());
                     }
-                    let _ = first_tx.send(Ok((c, window, r.region.clone())));
+                    let _ = first_tx.send(Ok((window, r.region.clone())));
                 }
                 Err(e) => {
                     let _ = first_tx.send(Err(e));
@@ -173,10 +183,14 @@ fn start_resolver(
             }
         })
         .map_err(|e| anyhow!("cannot start the resolver thread: {e}"))?;
-    let (creds, window, region) = first_rx
+    let (window, region) = first_rx
         .recv()
         .map_err(|_| anyhow!("the credential resolver stopped before answering"))??;
-    Ok((job_tx, creds, window, region))
+    Ok(Started {
+        jobs: job_tx,
+        window,
+        region,
+    })
 }
 
 fn json_response(status: StatusCode, body: String) -> Response<Full<Bytes>> {
@@ -422,6 +436,35 @@ fn exit_like(status: std::process::ExitStatus) -> i32 {
     128 + sig
 }
 
+/// Whether the shared credentials file's `[default]` profile holds static keys. SDKs read that
+/// file before the container endpoint, so such keys would win over the endpoint's credentials.
+fn default_profile_has_keys() -> bool {
+    let path = std::env::var_os("AWS_SHARED_CREDENTIALS_FILE")
+        .filter(|p| !p.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|h| std::path::Path::new(&h).join(".aws").join("credentials"))
+        });
+    let Some(text) = path.and_then(|p| std::fs::read_to_string(p).ok()) else {
+        return false;
+    };
+    let mut in_default = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_default = line.trim_matches(|c| c == '[' || c == ']').trim() == "default";
+        } else if in_default
+            && line
+                .split('=')
+                .next()
+                .is_some_and(|k| k.trim().eq_ignore_ascii_case("aws_access_key_id"))
+        {
+            return true;
+        }
+    }
+    false
+}
+
 /// Runs `program` with a loopback credential endpoint serving `profile`'s credentials; returns
 /// the exit status to use (the command's).
 pub fn exec_with_server(
@@ -432,7 +475,11 @@ pub fn exec_with_server(
 ) -> Result<i32> {
     let req = crate::commands::session::request(profile, opts)?;
     let current = Arc::new(Mutex::new(None));
-    let (jobs, _first, window, region) = start_resolver(req, current.clone())?;
+    let Started {
+        jobs,
+        window,
+        region,
+    } = start_resolver(req, current.clone())?;
 
     let token = new_token()?;
     let std_listener = std::net::TcpListener::bind(("127.0.0.1", 0))
@@ -473,6 +520,11 @@ pub fn exec_with_server(
         .map_err(|e| anyhow!("cannot start the server thread: {e}"))?;
 
     install_signal_forwarding()?;
+    if default_profile_has_keys() {
+        eprintln!(
+            "awsenv: warning: the [default] profile of your shared credentials file has keys; AWS SDKs use them before the credential endpoint"
+        );
+    }
 
     let mut cmd = std::process::Command::new(program);
     cmd.args(args);
@@ -503,4 +555,42 @@ pub fn exec_with_server(
     };
     CHILD.store(0, Ordering::SeqCst);
     Ok(exit_like(status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_compare_is_exact() {
+        assert!(token_matches(b"abc", b"abc"));
+        assert!(!token_matches(b"abd", b"abc"));
+        assert!(!token_matches(b"ab", b"abc"));
+        assert!(!token_matches(b"", b"abc"));
+    }
+
+    #[test]
+    fn container_json_has_the_fields_sdks_read() {
+        let c = Creds {
+            access_key_id: "ASIAX".into(),
+            secret_access_key: "s".into(),
+            session_token: Some("t".into()),
+            expiration: Some(1_800_000_000),
+        };
+        let v: serde_json::Value = serde_json::from_str(&credentials_json(&c)).unwrap_or_default();
+        assert_eq!(v["AccessKeyId"], "ASIAX");
+        assert_eq!(v["SecretAccessKey"], "s");
+        assert_eq!(v["Token"], "t");
+        assert_eq!(v["Expiration"], "2027-01-15T08:00:00Z");
+    }
+
+    #[test]
+    fn tokens_are_fresh_and_long() {
+        let (a, b) = (
+            new_token().unwrap_or_default(),
+            new_token().unwrap_or_default(),
+        );
+        assert_eq!(a.len(), 64);
+        assert_ne!(*a, *b);
+    }
 }

@@ -327,6 +327,61 @@ fn exit_status_and_signals_propagate() {
 unsafe extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
+    #[link_name = "setsid"]
+    fn libc_setsid() -> i32;
+}
+
+#[test]
+fn server_reports_ended_mfa_session_as_error_without_terminal() {
+    if !require_tools(&["moto_server", "python3"]) {
+        return;
+    }
+    let moto = Moto::start();
+    // MFA session and role both 900 s with an 899 s window: a second later both are due, and a
+    // new MFA session needs a code. Without a terminal (setsid: no controlling tty) the
+    // endpoint answers with an error the SDK reports, and no credentials.
+    let env = setup(&moto, "duration_seconds = 900");
+    let mut cmd = env.awsenv();
+    cmd.args([
+        "exec",
+        "--server",
+        "calvin",
+        "--mfa-token",
+        "123456",
+        "--",
+        "python3",
+        "-c",
+        PROBE,
+        "1.5",
+    ])
+    .env("AWSENV_REFRESH_WINDOW", "899")
+    .env("AWSENV_SESSION_TTL", "900");
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid is async-signal-safe; it only detaches the child from the terminal.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc_setsid();
+            Ok(())
+        });
+    }
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("probe JSON");
+    creds_of(&v["first"]);
+    assert_eq!(v["second"][0], 500, "{}", v["second"]);
+    let body: serde_json::Value =
+        serde_json::from_str(v["second"][1].as_str().unwrap_or_default()).expect("error JSON");
+    assert!(body.get("AccessKeyId").is_none());
+    let msg = body["Message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("MFA code") && msg.contains("no terminal"),
+        "{msg}"
+    );
+    assert_eq!(
+        moto.count("GetSessionToken"),
+        1,
+        "no second MFA session without a code"
+    );
 }
 
 /// A directory with an `.awsprofile` naming `calvin`.
