@@ -320,6 +320,8 @@ fn new_token() -> Result<Zeroizing<String>> {
 
 /// The child's pid once it runs (0 before).
 static CHILD: AtomicI32 = AtomicI32::new(0);
+/// A forwardable signal that arrived before the child existed (0: none).
+static PENDING: AtomicI32 = AtomicI32::new(0);
 /// The write end of the self-pipe the signal handler reports to (-1 before).
 static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
 
@@ -373,6 +375,8 @@ fn install_signal_forwarding() -> Result<()> {
                     if pid > 0 {
                         // SAFETY: signalling our own child.
                         unsafe { libc::kill(pid, b as libc::c_int) };
+                    } else {
+                        PENDING.store(b as i32, Ordering::SeqCst);
                     }
                 } else if n < 0
                     && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
@@ -546,6 +550,11 @@ pub fn exec_with_server(
         .spawn()
         .map_err(|e| anyhow!("cannot run {}: {e}", program.to_string_lossy()))?;
     CHILD.store(child.id() as i32, Ordering::SeqCst);
+    let early = PENDING.swap(0, Ordering::SeqCst);
+    if early > 0 {
+        // SAFETY: signalling our own child with a signal that was meant for it.
+        unsafe { libc::kill(child.id() as i32, early) };
+    }
     let status = loop {
         match child.wait() {
             Ok(s) => break s,

@@ -657,3 +657,55 @@ fn login_opens_browser_without_url_in_argv() {
     assert_eq!(lines[1], "302");
     assert_eq!(lines[2], expected_login_url(&fed));
 }
+
+/// Drives `awsenv exec --server` in a pseudo-terminal and presses Ctrl-C once.
+const PTY_DRIVER: &str = r#"
+import os, pty, select, sys, time
+awsenv = sys.argv[1]
+child = "import signal, sys, time\nn = [0]\ndef h(s, f):\n    n[0] += 1\nsignal.signal(signal.SIGINT, h)\nprint('ready', flush=True)\ntime.sleep(3)\nprint('ints', n[0], flush=True)\nsys.exit(5)\n"
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(awsenv, ["awsenv", "exec", "--server", "calvin", "--mfa-token", "123456", "--", "python3", "-c", child])
+buf = b""
+def read_until(pred, t):
+    global buf
+    end = time.time() + t
+    while time.time() < end and not pred():
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            try:
+                d = os.read(fd, 1024)
+            except OSError:
+                return
+            if not d:
+                return
+            buf += d
+read_until(lambda: b"ready" in buf, 20)
+os.write(fd, b"\x03")
+read_until(lambda: b"ints" in buf and buf.endswith(b"\n"), 20)
+_, st = os.waitpid(pid, 0)
+print(buf.decode(errors="replace").replace("\r", ""))
+print("status", os.waitstatus_to_exitcode(st))
+"#;
+
+#[test]
+fn terminal_ctrl_c_reaches_the_command_once() {
+    if !require_tools(&["moto_server", "python3"]) {
+        return;
+    }
+    let moto = Moto::start();
+    let env = setup(&moto, "");
+    let out = run(env
+        .command("python3")
+        .args(["-c", PTY_DRIVER, env!("CARGO_BIN_EXE_awsenv")]));
+    let o = text(&out.stdout);
+    assert!(
+        o.contains("ints 1"),
+        "the command should see exactly one SIGINT: {o}{}",
+        text(&out.stderr)
+    );
+    assert!(
+        o.contains("status 5"),
+        "awsenv must survive Ctrl-C and return the command's status: {o}"
+    );
+}
