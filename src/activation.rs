@@ -101,8 +101,8 @@ pub fn hook_is_noop() -> bool {
 
 /// Whether a session the hook activated has reached its refresh time.
 pub fn refresh_due() -> bool {
-    let hook_managed = std::env::var_os(envstate::SOURCE)
-        .is_some_and(|s| !s.is_empty() && s != envstate::MANUAL);
+    let hook_managed =
+        std::env::var_os(envstate::SOURCE).is_some_and(|s| !s.is_empty() && s != envstate::MANUAL);
     if !hook_managed {
         return false;
     }
@@ -139,23 +139,34 @@ pub fn parse(text: &str) -> Result<AwsProfileFile, String> {
             region: Option<String>,
         }
         let f: File = toml::from_str(text).map_err(|e| {
-            format!("is not valid: {}", e.message().lines().next().unwrap_or("parse error"))
+            format!(
+                "is not valid: {}",
+                e.message().lines().next().unwrap_or("parse error")
+            )
         })?;
         if !valid_name(&f.profile) {
             return Err(format!("names an invalid profile {:?}", f.profile));
         }
-        return Ok(AwsProfileFile { profile: f.profile, region: f.region.filter(|r| !r.is_empty()) });
+        return Ok(AwsProfileFile {
+            profile: f.profile,
+            region: f.region.filter(|r| !r.is_empty()),
+        });
     }
     if !valid_name(first) {
         return Err(format!("names an invalid profile {first:?}"));
     }
-    Ok(AwsProfileFile { profile: first.to_string(), region: None })
+    Ok(AwsProfileFile {
+        profile: first.to_string(),
+        region: None,
+    })
 }
 
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@+/".contains(c))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.@+/".contains(c))
 }
 
 /// The trust hash of a file: SHA-256 over its absolute path and its content.
@@ -178,9 +189,18 @@ mod tests {
 
     #[test]
     fn parses_bare_name_and_toml() {
-        assert_eq!(parse("# c\n\n calvin \n").map(|f| f.profile), Ok("calvin".into()));
+        assert_eq!(
+            parse("# c\n\n calvin \n").map(|f| f.profile),
+            Ok("calvin".into())
+        );
         let f = parse("profile = \"prod\"\nregion = \"eu-west-1\"\n");
-        assert_eq!(f, Ok(AwsProfileFile { profile: "prod".into(), region: Some("eu-west-1".into()) }));
+        assert_eq!(
+            f,
+            Ok(AwsProfileFile {
+                profile: "prod".into(),
+                region: Some("eu-west-1".into())
+            })
+        );
         assert!(parse("").is_err());
         assert!(parse("profile = 3").is_err());
         assert!(parse("rm -rf /").is_err());

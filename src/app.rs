@@ -46,14 +46,29 @@ pub fn block_on<F: std::future::Future>(f: F) -> anyhow::Result<F::Output> {
 
 fn dispatch(cmd: Command) -> anyhow::Result<i32> {
     match cmd {
-        Command::Add { profile, env, force } => commands::keys::add(&profile, env, force),
+        Command::Add {
+            profile,
+            env,
+            force,
+        } => commands::keys::add(&profile, env, force),
         Command::Remove { profile, force } => commands::keys::remove(&profile, force),
         Command::List => commands::keys::list(),
         Command::Clear { profile } => commands::keys::clear(profile.as_deref()),
-        Command::Use { profile, shell, opts } => commands::session::use_profile(&profile, shell.as_deref(), &opts),
+        Command::Use {
+            profile,
+            shell,
+            opts,
+        } => commands::session::use_profile(&profile, shell.as_deref(), &opts),
         Command::Unset { shell } => commands::session::unset(shell.as_deref()),
-        Command::CredentialProcess { profile, opts } => commands::session::credential_process(&profile, &opts),
-        Command::Exec { profile, server, opts, command } => commands::session::exec(profile.as_deref(), server, &opts, command),
+        Command::CredentialProcess { profile, opts } => {
+            commands::session::credential_process(&profile, &opts)
+        }
+        Command::Exec {
+            profile,
+            server,
+            opts,
+            command,
+        } => commands::session::exec(profile.as_deref(), server, &opts, command),
         Command::Hook { shell } => commands::shellhook::hook(shell),
         Command::Export { shell } => commands::shellhook::export(shell),
         Command::Allow { path } => commands::shellhook::allow(path.as_deref(), true),
@@ -61,13 +76,20 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
         Command::Reload => commands::shellhook::reload(),
         Command::Status => commands::shellhook::status(),
         Command::Prompt { format } => {
-            let text = crate::prompt::render(format.as_deref().unwrap_or(crate::prompt::DEFAULT_FORMAT), crate::timefmt::now_epoch());
+            let text = crate::prompt::render(
+                format.as_deref().unwrap_or(crate::prompt::DEFAULT_FORMAT),
+                crate::timefmt::now_epoch(),
+            );
             if !text.is_empty() {
                 println!("{text}");
             }
             Ok(0)
         }
-        Command::Login { profile, stdout, opts } => commands::login::login(profile.as_deref(), stdout, &opts),
+        Command::Login {
+            profile,
+            stdout,
+            opts,
+        } => commands::login::login(profile.as_deref(), stdout, &opts),
         Command::Completions { shell } => commands::completions(&shell),
     }
 }

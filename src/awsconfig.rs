@@ -35,7 +35,10 @@ pub struct Profile {
 impl Profile {
     /// A property, if set and not empty.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.props.get(key).map(String::as_str).filter(|v| !v.is_empty())
+        self.props
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     /// `duration_seconds`, validated.
@@ -43,7 +46,10 @@ impl Profile {
         self.get("duration_seconds")
             .map(|v| {
                 v.trim().parse::<u64>().map_err(|_| {
-                    anyhow!("profile {}: duration_seconds = {v:?} is not a number of seconds", self.name)
+                    anyhow!(
+                        "profile {}: duration_seconds = {v:?} is not a number of seconds",
+                        self.name
+                    )
                 })
             })
             .transpose()
@@ -58,9 +64,10 @@ pub struct AwsConfig {
 impl AwsConfig {
     /// Loads and parses the AWS config and credentials files (missing files are empty).
     pub async fn load() -> Result<AwsConfig> {
-        let set = aws_config::profile::load(&Fs::real(), &Env::real(), &ProfileFiles::default(), None)
-            .await
-            .map_err(|e| anyhow!("cannot read the AWS config: {}", one_line(&e.to_string())))?;
+        let set =
+            aws_config::profile::load(&Fs::real(), &Env::real(), &ProfileFiles::default(), None)
+                .await
+                .map_err(|e| anyhow!("cannot read the AWS config: {}", one_line(&e.to_string())))?;
         Ok(AwsConfig { set })
     }
 
@@ -104,7 +111,10 @@ impl AwsConfig {
                 props.insert(key.to_string(), v.to_string());
             }
         }
-        Ok(Profile { name: name.to_string(), props })
+        Ok(Profile {
+            name: name.to_string(),
+            props,
+        })
     }
 
     /// The error for an unknown profile, naming the closest existing ones.
@@ -118,9 +128,15 @@ impl AwsConfig {
         scored.sort_by(|a, b| b.0.total_cmp(&a.0));
         let close: Vec<String> = scored.into_iter().take(3).map(|(_, n)| n).collect();
         if close.is_empty() {
-            anyhow!("unknown profile {name:?}: add [profile {name}] to {}", config_path_text())
+            anyhow!(
+                "unknown profile {name:?}: add [profile {name}] to {}",
+                config_path_text()
+            )
         } else {
-            anyhow!("unknown profile {name:?}; did you mean {}?", close.join(", "))
+            anyhow!(
+                "unknown profile {name:?}; did you mean {}?",
+                close.join(", ")
+            )
         }
     }
 
@@ -129,7 +145,9 @@ impl AwsConfig {
     pub fn chain(&self, name: &str) -> Result<Vec<Profile>> {
         let mut chain = vec![self.profile(name)?];
         loop {
-            let last = chain.last().map(|p| (p.name.clone(), p.get("source_profile").map(str::to_string)));
+            let last = chain
+                .last()
+                .map(|p| (p.name.clone(), p.get("source_profile").map(str::to_string)));
             let Some((cur, Some(src))) = last else { break };
             if src == cur {
                 break; // A profile that names itself holds its own base credentials.

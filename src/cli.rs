@@ -9,7 +9,13 @@ use clap_complete::engine::{ArgValueCompleter, CompletionCandidate};
 /// AWS credentials in your shell: assumed roles with cached MFA sessions, per-directory
 /// activation from `.awsprofile`, and a prompt segment.
 #[derive(Parser, Debug)]
-#[command(name = "awsenv", bin_name = "awsenv", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "awsenv",
+    bin_name = "awsenv",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// Secret store backend: keyring or file (default: keyring when the OS store answers).
     #[arg(long, global = true, value_name = "BACKEND")]
@@ -64,7 +70,10 @@ fn profiles(current: &std::ffi::OsStr) -> Vec<CompletionCandidate> {
     let Ok(rt) = tokio::runtime::Builder::new_current_thread().build() else {
         return Vec::new();
     };
-    let names = rt.block_on(crate::awsconfig::AwsConfig::load()).map(|c| c.names()).unwrap_or_default();
+    let names = rt
+        .block_on(crate::awsconfig::AwsConfig::load())
+        .map(|c| c.names())
+        .unwrap_or_default();
     names
         .into_iter()
         .filter(|n| n.starts_with(prefix.as_ref()))

@@ -9,7 +9,11 @@ use std::os::unix::process::CommandExt;
 
 fn main() {
     let args: Vec<OsString> = std::env::args_os().collect();
-    let words: Vec<&str> = args.iter().skip(1).map(|a| a.to_str().unwrap_or("\u{0}")).collect();
+    let words: Vec<&str> = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_str().unwrap_or("\u{0}"))
+        .collect();
     match words.as_slice() {
         ["export", "bash" | "zsh" | "fish"] if awsenv::activation::hook_is_noop() => return,
         ["prompt"] => return prompt(awsenv::prompt::DEFAULT_FORMAT),
@@ -21,7 +25,10 @@ fn main() {
         Ok(exe) => exe.with_file_name("awsenv-engine"),
         Err(e) => fail(&format!("cannot locate this executable ({e})")),
     };
-    let err = std::process::Command::new(&engine).arg0("awsenv").args(&args[1..]).exec();
+    let err = std::process::Command::new(&engine)
+        .arg0("awsenv")
+        .args(&args[1..])
+        .exec();
     fail(&format!(
         "cannot run {} ({err}); awsenv and awsenv-engine must be installed side by side",
         engine.display()

@@ -29,7 +29,12 @@ fn check(code: &str, from: &str) -> Result<()> {
 }
 
 /// A code for `serial`.
-pub fn code(serial: &str, given: Option<&str>, mfa_process: Option<&str>, profile: &str) -> Result<Zeroizing<String>> {
+pub fn code(
+    serial: &str,
+    given: Option<&str>,
+    mfa_process: Option<&str>,
+    profile: &str,
+) -> Result<Zeroizing<String>> {
     if let Some(c) = given {
         let c = c.trim();
         check(c, "--mfa-token")?;

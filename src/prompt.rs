@@ -18,7 +18,9 @@ pub fn render(format: &str, now: i64) -> String {
         Some(_) => "expired".to_string(),
         None => String::new(),
     };
-    let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")).unwrap_or_default();
+    let region = var("AWS_REGION")
+        .or_else(|| var("AWS_DEFAULT_REGION"))
+        .unwrap_or_default();
     let out = format
         .replace("{profile}", &profile)
         .replace("{region}", &region)

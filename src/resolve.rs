@@ -95,15 +95,26 @@ struct CacheKey<'a> {
 impl CacheKey<'_> {
     fn store_key(&self) -> String {
         let json = serde_json::to_vec(self).unwrap_or_default();
-        let d: String = Sha256::digest(&json)[..16].iter().map(|b| format!("{b:02x}")).collect();
+        let d: String = Sha256::digest(&json)[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         format!("session/{d}")
     }
 }
 
 /// The local user name, as the default `role_session_name` (cleaned to STS's alphabet).
 pub fn local_user() -> String {
-    let raw = std::env::var("USER").ok().filter(|u| !u.is_empty()).or_else(passwd_name).unwrap_or_else(|| "awsenv".into());
-    let mut s: String = raw.chars().filter(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(*c)).take(64).collect();
+    let raw = std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(passwd_name)
+        .unwrap_or_else(|| "awsenv".into());
+    let mut s: String = raw
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(*c))
+        .take(64)
+        .collect();
     while s.len() < 2 {
         s.push('_');
     }
@@ -116,10 +127,22 @@ fn passwd_name() -> Option<String> {
     unsafe {
         let mut pw: libc::passwd = std::mem::zeroed();
         let mut out: *mut libc::passwd = std::ptr::null_mut();
-        if libc::getpwuid_r(libc::getuid(), &mut pw, buf.as_mut_ptr(), buf.len(), &mut out) != 0 || out.is_null() {
+        if libc::getpwuid_r(
+            libc::getuid(),
+            &mut pw,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut out,
+        ) != 0
+            || out.is_null()
+        {
             return None;
         }
-        Some(std::ffi::CStr::from_ptr(pw.pw_name).to_string_lossy().into_owned())
+        Some(
+            std::ffi::CStr::from_ptr(pw.pw_name)
+                .to_string_lossy()
+                .into_owned(),
+        )
     }
 }
 
@@ -139,7 +162,11 @@ impl Engine {
         let settings = Settings::load()?;
         let config = AwsConfig::load().await?;
         let store = store::open(&settings)?;
-        Ok(Engine { settings, config, store })
+        Ok(Engine {
+            settings,
+            config,
+            store,
+        })
     }
 
     /// The long-term keys stored for `profile`.
@@ -153,7 +180,10 @@ impl Engine {
     }
 
     fn cached(&self, key: &str) -> Result<Option<CacheEntry>> {
-        Ok(self.store.get(key)?.and_then(|v| serde_json::from_str(&v).ok()))
+        Ok(self
+            .store
+            .get(key)?
+            .and_then(|v| serde_json::from_str(&v).ok()))
     }
 
     fn fresh_enough(&self, c: &Creds) -> bool {
@@ -163,7 +193,12 @@ impl Engine {
         }
     }
 
-    async fn cached_or<F, Fut>(&self, key: &CacheKey<'_>, role_arn: Option<&str>, call: F) -> Result<Creds>
+    async fn cached_or<F, Fut>(
+        &self,
+        key: &CacheKey<'_>,
+        role_arn: Option<&str>,
+        call: F,
+    ) -> Result<Creds>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Creds>>,
@@ -182,29 +217,52 @@ impl Engine {
             return Ok(e.creds);
         }
         let creds = call().await?;
-        let entry = CacheEntry { kind: key.kind.to_string(), profile: key.profile.to_string(), role_arn: role_arn.map(str::to_string), creds };
-        let json = serde_json::to_string(&entry).map_err(|e| anyhow!("cannot encode cache entry: {e}"))?;
-        self.store.set(&skey, &json).context("cannot cache the session")?;
+        let entry = CacheEntry {
+            kind: key.kind.to_string(),
+            profile: key.profile.to_string(),
+            role_arn: role_arn.map(str::to_string),
+            creds,
+        };
+        let json =
+            serde_json::to_string(&entry).map_err(|e| anyhow!("cannot encode cache entry: {e}"))?;
+        self.store
+            .set(&skey, &json)
+            .context("cannot cache the session")?;
         Ok(entry.creds.clone())
     }
 
     async fn base_credentials(&self, root: &Profile) -> Result<Creds> {
         if let Some(cmd) = root.get("credential_process") {
             use aws_credential_types::provider::ProvideCredentials;
-            let provider = aws_config::credential_process::CredentialProcessProvider::new(cmd.to_string());
-            let c = provider
-                .provide_credentials()
-                .await
-                .map_err(|e| anyhow!("profile {}: credential_process failed: {}", root.name, crate::awsconfig::one_line(&format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&e)))))?;
+            let provider =
+                aws_config::credential_process::CredentialProcessProvider::new(cmd.to_string());
+            let c = provider.provide_credentials().await.map_err(|e| {
+                anyhow!(
+                    "profile {}: credential_process failed: {}",
+                    root.name,
+                    crate::awsconfig::one_line(&format!(
+                        "{}",
+                        aws_smithy_types::error::display::DisplayErrorContext(&e)
+                    ))
+                )
+            })?;
             return Ok(Creds {
                 access_key_id: c.access_key_id().to_string(),
                 secret_access_key: c.secret_access_key().to_string(),
                 session_token: c.session_token().map(str::to_string),
-                expiration: c.expiry().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs() as i64),
+                expiration: c
+                    .expiry()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_secs() as i64),
             });
         }
         match self.stored_keys(&root.name)? {
-            Some(k) => Ok(Creds { access_key_id: k.access_key_id.clone(), secret_access_key: k.secret_access_key.clone(), session_token: None, expiration: None }),
+            Some(k) => Ok(Creds {
+                access_key_id: k.access_key_id.clone(),
+                secret_access_key: k.secret_access_key.clone(),
+                session_token: None,
+                expiration: None,
+            }),
             None => bail!(
                 "no keys stored for profile {}: run 'awsenv add {}' (keys are kept in {})",
                 root.name,
@@ -223,14 +281,24 @@ impl Engine {
         };
         for p in chain.iter().skip(1) {
             if p.get("role_arn").is_none() {
-                bail!("profile {} has source_profile = {} but no role_arn", p.name, p.get("source_profile").unwrap_or_default());
+                bail!(
+                    "profile {} has source_profile = {} but no role_arn",
+                    p.name,
+                    p.get("source_profile").unwrap_or_default()
+                );
             }
         }
         let mfa_serial = chain.iter().rev().find_map(|p| p.get("mfa_serial"));
         let mfa_process = chain.iter().rev().find_map(|p| p.get("mfa_process"));
-        let region = req.region.clone().or_else(|| target.get("region").map(str::to_string));
+        let region = req
+            .region
+            .clone()
+            .or_else(|| target.get("region").map(str::to_string));
         let ep = Endpoint::new(region.as_deref(), target.get("endpoint_url"));
-        let roles: Vec<&Profile> = chain.iter().filter(|p| p.get("role_arn").is_some()).collect();
+        let roles: Vec<&Profile> = chain
+            .iter()
+            .filter(|p| p.get("role_arn").is_some())
+            .collect();
         let base = self.base_credentials(root).await?;
         let long_term = base.session_token.is_none();
         let mk_ctx = |what: String, mfa: bool| sts::Context {
@@ -243,7 +311,11 @@ impl Engine {
         let mut current = base.clone();
         let mut upstream = format!("{}:{}", root.name, base.access_key_id);
         if long_term && !req.no_session {
-            let duration = if roles.is_empty() { req.duration.unwrap_or(self.settings.session_ttl) } else { self.settings.session_ttl };
+            let duration = if roles.is_empty() {
+                req.duration.unwrap_or(self.settings.session_ttl)
+            } else {
+                self.settings.session_ttl
+            };
             let key = CacheKey {
                 kind: "session",
                 profile: &root.name,
@@ -261,11 +333,23 @@ impl Engine {
             current = self
                 .cached_or(&key, None, || async {
                     let code = match mfa_serial {
-                        Some(s) => Some(crate::mfa::code(s, req.mfa_token.as_deref(), mfa_process, &req.profile)?),
+                        Some(s) => Some(crate::mfa::code(
+                            s,
+                            req.mfa_token.as_deref(),
+                            mfa_process,
+                            &req.profile,
+                        )?),
                         None => None,
                     };
                     let mfa = mfa_serial.zip(code.as_deref().map(|c| c.as_str()));
-                    sts::get_session_token(&ep, &base, duration, mfa, &mk_ctx("GetSessionToken".into(), mfa.is_some())).await
+                    sts::get_session_token(
+                        &ep,
+                        &base,
+                        duration,
+                        mfa,
+                        &mk_ctx("GetSessionToken".into(), mfa.is_some()),
+                    )
+                    .await
                 })
                 .await?;
             upstream = skey;
@@ -277,9 +361,15 @@ impl Engine {
             let is_last = i + 1 == roles.len();
             let duration = match (is_last, req.duration) {
                 (true, Some(d)) => d,
-                _ => p.duration_seconds()?.map(Duration::from_secs).unwrap_or(self.settings.role_ttl),
+                _ => p
+                    .duration_seconds()?
+                    .map(Duration::from_secs)
+                    .unwrap_or(self.settings.role_ttl),
             };
-            let session_name = p.get("role_session_name").map(str::to_string).unwrap_or_else(local_user);
+            let session_name = p
+                .get("role_session_name")
+                .map(str::to_string)
+                .unwrap_or_else(local_user);
             let mfa_here = req.no_session && i == 0 && long_term && mfa_serial.is_some();
             let key = CacheKey {
                 kind: "role",
@@ -289,7 +379,11 @@ impl Engine {
                 session_name: Some(&session_name),
                 external_id: p.get("external_id"),
                 source_identity: p.get("source_identity"),
-                mfa_serial: if mfa_here || (long_term && !req.no_session) { mfa_serial } else { None },
+                mfa_serial: if mfa_here || (long_term && !req.no_session) {
+                    mfa_serial
+                } else {
+                    None
+                },
                 duration: duration.as_secs(),
                 no_session: req.no_session,
                 endpoint: ep.url.as_deref(),
@@ -299,10 +393,19 @@ impl Engine {
             current = self
                 .cached_or(&key, Some(role_arn), || async {
                     let code = match (mfa_here, mfa_serial) {
-                        (true, Some(s)) => Some(crate::mfa::code(s, req.mfa_token.as_deref(), mfa_process, &req.profile)?),
+                        (true, Some(s)) => Some(crate::mfa::code(
+                            s,
+                            req.mfa_token.as_deref(),
+                            mfa_process,
+                            &req.profile,
+                        )?),
                         _ => None,
                     };
-                    let mfa = if mfa_here { mfa_serial.zip(code.as_deref().map(|c| c.as_str())) } else { None };
+                    let mfa = if mfa_here {
+                        mfa_serial.zip(code.as_deref().map(|c| c.as_str()))
+                    } else {
+                        None
+                    };
                     let params = sts::AssumeRole {
                         role_arn,
                         session_name: &session_name,
@@ -311,13 +414,24 @@ impl Engine {
                         source_identity: p.get("source_identity"),
                         mfa,
                     };
-                    sts::assume_role(&ep, &upstream_creds, &params, &mk_ctx(format!("AssumeRole {role_arn}"), mfa.is_some())).await
+                    sts::assume_role(
+                        &ep,
+                        &upstream_creds,
+                        &params,
+                        &mk_ctx(format!("AssumeRole {role_arn}"), mfa.is_some()),
+                    )
+                    .await
                 })
                 .await?;
             upstream = skey;
             last_role = Some(role_arn.to_string());
         }
-        Ok(Resolved { profile: req.profile.clone(), creds: current, region, role_arn: last_role })
+        Ok(Resolved {
+            profile: req.profile.clone(),
+            creds: current,
+            region,
+            role_arn: last_role,
+        })
     }
 
     /// Removes cached sessions: all, or those made for `profile` (and profiles built on it).
@@ -330,7 +444,14 @@ impl Engine {
             let matches = match profile {
                 None => true,
                 Some(p) => match self.cached(&key)? {
-                    Some(e) => e.profile == p || self.config.chain(&e.profile).map(|c| c.iter().any(|x| x.name == p)).unwrap_or(false),
+                    Some(e) => {
+                        e.profile == p
+                            || self
+                                .config
+                                .chain(&e.profile)
+                                .map(|c| c.iter().any(|x| x.name == p))
+                                .unwrap_or(false)
+                    }
                     None => false,
                 },
             };

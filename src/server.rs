@@ -8,6 +8,11 @@ use anyhow::{Result, bail};
 use crate::cli::ResolveOpts;
 
 /// Runs `program` with a loopback credential endpoint serving `profile`'s credentials.
-pub fn exec_with_server(_profile: &str, _opts: &ResolveOpts, _program: &OsString, _args: &[OsString]) -> Result<i32> {
+pub fn exec_with_server(
+    _profile: &str,
+    _opts: &ResolveOpts,
+    _program: &OsString,
+    _args: &[OsString],
+) -> Result<i32> {
     bail!("exec --server is not implemented yet")
 }

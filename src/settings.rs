@@ -67,7 +67,8 @@ fn line_of(text: &str, key: &str) -> usize {
     text.lines()
         .position(|l| {
             let l = l.trim_start();
-            l.strip_prefix(key).is_some_and(|r| r.trim_start().starts_with('='))
+            l.strip_prefix(key)
+                .is_some_and(|r| r.trim_start().starts_with('='))
         })
         .map(|i| i + 1)
         .unwrap_or(1)
@@ -83,14 +84,29 @@ impl Settings {
             && let Ok(t) = std::fs::read_to_string(p)
         {
             fs = toml::from_str(&t).map_err(|e| {
-                let line = e.span().map(|s| t[..s.start].lines().count().max(1)).unwrap_or(1);
-                let msg = e.message().lines().next().unwrap_or("invalid TOML").to_string();
+                let line = e
+                    .span()
+                    .map(|s| t[..s.start].lines().count().max(1))
+                    .unwrap_or(1);
+                let msg = e
+                    .message()
+                    .lines()
+                    .next()
+                    .unwrap_or("invalid TOML")
+                    .to_string();
                 anyhow!("bad settings file {}, line {line}: {msg}", p.display())
             })?;
             text = t;
         }
-        let shown = path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
-        let dur = |key: &str, env: &str, v: &Option<toml::Value>, default: u64| -> Result<Duration> {
+        let shown = path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let dur = |key: &str,
+                   env: &str,
+                   v: &Option<toml::Value>,
+                   default: u64|
+         -> Result<Duration> {
             if let Ok(s) = std::env::var(env) {
                 return parse_duration(&s)
                     .ok_or_else(|| anyhow!("{env}={s:?} is not a duration (e.g. 3600, 45m, 8h)"));
@@ -133,9 +149,19 @@ impl Settings {
         Ok(Settings {
             backend,
             file_dir,
-            session_ttl: dur("session_ttl", "AWSENV_SESSION_TTL", &fs.session_ttl, 8 * 3600)?,
+            session_ttl: dur(
+                "session_ttl",
+                "AWSENV_SESSION_TTL",
+                &fs.session_ttl,
+                8 * 3600,
+            )?,
             role_ttl: dur("role_ttl", "AWSENV_ROLE_TTL", &fs.role_ttl, 3600)?,
-            refresh_window: dur("refresh_window", "AWSENV_REFRESH_WINDOW", &fs.refresh_window, 600)?,
+            refresh_window: dur(
+                "refresh_window",
+                "AWSENV_REFRESH_WINDOW",
+                &fs.refresh_window,
+                600,
+            )?,
             federation_url: std::env::var("AWSENV_FEDERATION_URL")
                 .ok()
                 .or(fs.federation_url)

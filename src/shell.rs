@@ -62,7 +62,10 @@ impl Shell {
     /// Detects the calling shell: the parent process's name (Linux `/proc`), then `$SHELL`,
     /// then POSIX `sh`.
     pub fn detect() -> Shell {
-        if let Some(shell) = parent_process_name().as_deref().and_then(shell_from_program) {
+        if let Some(shell) = parent_process_name()
+            .as_deref()
+            .and_then(shell_from_program)
+        {
             return shell;
         }
         std::env::var("SHELL")
@@ -255,7 +258,9 @@ pub fn json_string(out: &mut Vec<u8>, value: &[u8]) {
             '\n' => out.extend_from_slice(b"\\n"),
             '\r' => out.extend_from_slice(b"\\r"),
             '\t' => out.extend_from_slice(b"\\t"),
-            c if (c as u32) < 0x20 => out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes()),
+            c if (c as u32) < 0x20 => {
+                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
+            }
             c => {
                 let mut buf = [0u8; 4];
                 out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
@@ -285,13 +290,19 @@ mod tests {
 
     #[test]
     fn powershell_doubles_typographic_quotes() {
-        assert_eq!(one(Shell::PowerShell, "a\u{2019}b"), "$Env:X = 'a\u{2019}\u{2019}b'\n");
+        assert_eq!(
+            one(Shell::PowerShell, "a\u{2019}b"),
+            "$Env:X = 'a\u{2019}\u{2019}b'\n"
+        );
     }
 
     #[test]
     fn json_marks_unset_as_null() {
         let out = render(Shell::Json, &[Change::set("A", "1\n"), Change::unset("B")]);
-        assert_eq!(String::from_utf8_lossy(&out), "{\"A\":\"1\\n\",\"B\":null}\n");
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "{\"A\":\"1\\n\",\"B\":null}\n"
+        );
     }
 
     #[test]

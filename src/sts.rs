@@ -65,7 +65,8 @@ impl Endpoint {
     /// profile's `endpoint_url`; the region defaults to us-east-1.
     pub fn new(region: Option<&str>, profile_endpoint: Option<&str>) -> Endpoint {
         let env = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
-        let ignore = env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let ignore = env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
         let url = if ignore {
             None
         } else {
@@ -73,7 +74,10 @@ impl Endpoint {
                 .or_else(|| env("AWS_ENDPOINT_URL"))
                 .or_else(|| profile_endpoint.map(str::to_string))
         };
-        Endpoint { region: region.unwrap_or("us-east-1").to_string(), url }
+        Endpoint {
+            region: region.unwrap_or("us-east-1").to_string(),
+            url,
+        }
     }
 
     fn describe(&self) -> String {
@@ -147,11 +151,15 @@ where
             let code = e.code().unwrap_or("Unknown");
             let msg = crate::awsconfig::one_line(e.message().unwrap_or(""));
             match code {
-                "AccessDenied" if ctx.mfa_serial.is_some() && msg.contains("MultiFactorAuthentication") => anyhow!(
-                    "{what} for profile {}: wrong MFA code for {} (or one already used); try again with a new code",
-                    ctx.profile,
-                    ctx.mfa_serial.unwrap_or_default()
-                ),
+                "AccessDenied"
+                    if ctx.mfa_serial.is_some() && msg.contains("MultiFactorAuthentication") =>
+                {
+                    anyhow!(
+                        "{what} for profile {}: wrong MFA code for {} (or one already used); try again with a new code",
+                        ctx.profile,
+                        ctx.mfa_serial.unwrap_or_default()
+                    )
+                }
                 "AccessDenied" => anyhow!(
                     "{what} for profile {}: access denied ({msg}); check the role's trust policy and your permissions",
                     ctx.profile
@@ -161,13 +169,19 @@ where
                     ctx.profile,
                     ctx.profile
                 ),
-                "InvalidClientTokenId" | "SignatureDoesNotMatch" | "UnrecognizedClientException" | "InvalidAccessKeyId" => anyhow!(
+                "InvalidClientTokenId"
+                | "SignatureDoesNotMatch"
+                | "UnrecognizedClientException"
+                | "InvalidAccessKeyId" => anyhow!(
                     "{what} for profile {}: AWS rejected the keys of profile {} ({code}); store valid keys with 'awsenv add {} --force'",
                     ctx.profile,
                     ctx.root,
                     ctx.root
                 ),
-                "Throttling" | "ThrottlingException" | "RequestLimitExceeded" | "TooManyRequestsException" => anyhow!(
+                "Throttling"
+                | "ThrottlingException"
+                | "RequestLimitExceeded"
+                | "TooManyRequestsException" => anyhow!(
                     "{what} for profile {}: STS is throttling requests ({code}); wait a minute and retry",
                     ctx.profile
                 ),
@@ -180,7 +194,13 @@ where
             ep.describe()
         ),
         SdkError::DispatchFailure(d) => {
-            let detail = if d.is_timeout() { "timed out".to_string() } else if d.is_io() { "connection failed".to_string() } else { "request failed".to_string() };
+            let detail = if d.is_timeout() {
+                "timed out".to_string()
+            } else if d.is_io() {
+                "connection failed".to_string()
+            } else {
+                "request failed".to_string()
+            };
             anyhow!(
                 "{what} for profile {}: cannot reach STS at {} ({detail}); check your network or AWS_ENDPOINT_URL_STS",
                 ctx.profile,
@@ -191,7 +211,10 @@ where
             "{what} for profile {}: unexpected answer from STS at {}: {}",
             ctx.profile,
             ep.describe(),
-            crate::awsconfig::one_line(&format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&err)))
+            crate::awsconfig::one_line(&format!(
+                "{}",
+                aws_smithy_types::error::display::DisplayErrorContext(&err)
+            ))
         ),
     }
 }
@@ -204,7 +227,10 @@ pub async fn get_session_token(
     mfa: Option<(&str, &str)>,
     ctx: &Context<'_>,
 ) -> Result<Creds> {
-    let mut req = ep.client(base).get_session_token().duration_seconds(duration.as_secs() as i32);
+    let mut req = ep
+        .client(base)
+        .get_session_token()
+        .duration_seconds(duration.as_secs() as i32);
     if let Some((serial, code)) = mfa {
         req = req.serial_number(serial).token_code(code);
     }
@@ -229,7 +255,12 @@ pub struct AssumeRole<'a> {
 }
 
 /// AssumeRole.
-pub async fn assume_role(ep: &Endpoint, base: &Creds, p: &AssumeRole<'_>, ctx: &Context<'_>) -> Result<Creds> {
+pub async fn assume_role(
+    ep: &Endpoint,
+    base: &Creds,
+    p: &AssumeRole<'_>,
+    ctx: &Context<'_>,
+) -> Result<Creds> {
     let mut req = ep
         .client(base)
         .assume_role()
@@ -246,7 +277,13 @@ pub async fn assume_role(ep: &Endpoint, base: &Creds, p: &AssumeRole<'_>, ctx: &
 }
 
 /// GetFederationToken (console sign-in for a profile without a role).
-pub async fn get_federation_token(ep: &Endpoint, base: &Creds, name: &str, duration: Duration, ctx: &Context<'_>) -> Result<Creds> {
+pub async fn get_federation_token(
+    ep: &Endpoint,
+    base: &Creds,
+    name: &str,
+    duration: Duration,
+    ctx: &Context<'_>,
+) -> Result<Creds> {
     let out = ep
         .client(base)
         .get_federation_token()
@@ -264,7 +301,19 @@ pub async fn get_federation_token(ep: &Endpoint, base: &Creds, name: &str, durat
 }
 
 /// GetCallerIdentity: (account, ARN).
-pub async fn caller_identity(ep: &Endpoint, creds: &Creds, ctx: &Context<'_>) -> Result<(String, String)> {
-    let out = ep.client(creds).get_caller_identity().send().await.map_err(|e| map_err(e, ep, ctx))?;
-    Ok((out.account().unwrap_or_default().to_string(), out.arn().unwrap_or_default().to_string()))
+pub async fn caller_identity(
+    ep: &Endpoint,
+    creds: &Creds,
+    ctx: &Context<'_>,
+) -> Result<(String, String)> {
+    let out = ep
+        .client(creds)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| map_err(e, ep, ctx))?;
+    Ok((
+        out.account().unwrap_or_default().to_string(),
+        out.arn().unwrap_or_default().to_string(),
+    ))
 }

@@ -4,7 +4,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Formats a time as RFC 3339 UTC with a `Z` and whole seconds, e.g. `2026-11-21T22:17:50Z`.
 pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
 }
 
@@ -62,7 +65,11 @@ pub fn now_epoch() -> i64 {
 pub fn remaining(secs: i64) -> String {
     if secs >= 3600 {
         let m = (secs % 3600) / 60;
-        if m == 0 { format!("{}h", secs / 3600) } else { format!("{}h{}m", secs / 3600, m) }
+        if m == 0 {
+            format!("{}h", secs / 3600)
+        } else {
+            format!("{}h{}m", secs / 3600, m)
+        }
     } else if secs >= 60 {
         format!("{}m", secs / 60)
     } else {
@@ -93,7 +100,10 @@ mod tests {
 
     #[test]
     fn offsets_and_fractions() {
-        assert_eq!(parse_rfc3339("2027-01-15T09:00:00.123+01:00"), Some(1_800_000_000));
+        assert_eq!(
+            parse_rfc3339("2027-01-15T09:00:00.123+01:00"),
+            Some(1_800_000_000)
+        );
         assert_eq!(parse_rfc3339("2027-01-15 08:00:00"), None);
     }
 

@@ -46,7 +46,11 @@ extern "C" fn on_sigint(_: libc::c_int) {
 
 /// Opens the controlling terminal, if there is one.
 pub fn open() -> Option<File> {
-    OpenOptions::new().read(true).write(true).open("/dev/tty").ok()
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .ok()
 }
 
 /// Whether a controlling terminal can be opened.
@@ -107,7 +111,11 @@ pub fn read_line(prompt: &str, hidden: bool) -> Result<Zeroizing<String>, TtyErr
                 return Err(TtyError::Io(err));
             }
             if n == 0 {
-                return if line.is_empty() { Err(TtyError::Eof) } else { Ok(line) };
+                return if line.is_empty() {
+                    Err(TtyError::Eof)
+                } else {
+                    Ok(line)
+                };
             }
             match b[0] {
                 b'\n' | b'\r' => return Ok(line),

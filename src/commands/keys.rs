@@ -28,19 +28,35 @@ pub fn add(profile: &str, from_env: bool, force: bool) -> Result<i32> {
             if !crate::tty::available() {
                 bail!("profile {profile} already has stored keys; use --force to replace them");
             }
-            if !super::confirm(&format!("Profile {profile} already has stored keys. Replace them?")) {
+            if !super::confirm(&format!(
+                "Profile {profile} already has stored keys. Replace them?"
+            )) {
                 bail!("kept the stored keys of profile {profile}");
             }
         }
         let keys = if from_env {
-            let id = std::env::var("AWS_ACCESS_KEY_ID").map_err(|_| anyhow!("--env: AWS_ACCESS_KEY_ID is not set"))?;
-            let secret = std::env::var("AWS_SECRET_ACCESS_KEY").map_err(|_| anyhow!("--env: AWS_SECRET_ACCESS_KEY is not set"))?;
-            StoredKeys { access_key_id: id, secret_access_key: secret }
+            let id = std::env::var("AWS_ACCESS_KEY_ID")
+                .map_err(|_| anyhow!("--env: AWS_ACCESS_KEY_ID is not set"))?;
+            let secret = std::env::var("AWS_SECRET_ACCESS_KEY")
+                .map_err(|_| anyhow!("--env: AWS_SECRET_ACCESS_KEY is not set"))?;
+            StoredKeys {
+                access_key_id: id,
+                secret_access_key: secret,
+            }
         } else {
-            let no_tty = || anyhow!("no terminal to ask for the keys on: use --env with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
-            let id = crate::tty::read_line("Enter Access Key ID: ", false).map_err(|e| e.or_else_no_tty(no_tty))?;
-            let secret = crate::tty::read_line("Enter Secret Access Key: ", true).map_err(|e| e.or_else_no_tty(no_tty))?;
-            StoredKeys { access_key_id: id.to_string(), secret_access_key: secret.to_string() }
+            let no_tty = || {
+                anyhow!(
+                    "no terminal to ask for the keys on: use --env with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+                )
+            };
+            let id = crate::tty::read_line("Enter Access Key ID: ", false)
+                .map_err(|e| e.or_else_no_tty(no_tty))?;
+            let secret = crate::tty::read_line("Enter Secret Access Key: ", true)
+                .map_err(|e| e.or_else_no_tty(no_tty))?;
+            StoredKeys {
+                access_key_id: id.to_string(),
+                secret_access_key: secret.to_string(),
+            }
         };
         let id = keys.access_key_id.trim().to_string();
         if !valid_key_id(&id) {
@@ -53,7 +69,15 @@ pub fn add(profile: &str, from_env: bool, force: bool) -> Result<i32> {
         let json = zeroize::Zeroizing::new(json);
         engine.store.set(&key, &json)?;
         let cleared = engine.clear(Some(profile))?;
-        eprintln!("Added keys for profile {profile} to {}{}", engine.store.describe(), if cleared > 0 { format!(" (dropped {cleared} cached sessions)") } else { String::new() });
+        eprintln!(
+            "Added keys for profile {profile} to {}{}",
+            engine.store.describe(),
+            if cleared > 0 {
+                format!(" (dropped {cleared} cached sessions)")
+            } else {
+                String::new()
+            }
+        );
         Ok(0)
     })?
 }
@@ -101,7 +125,11 @@ pub fn list() -> Result<i32> {
         let width = names.iter().map(String::len).max().unwrap_or(7).max(7);
         out.push_str(&format!("{:<width$}  {:<6}  SESSIONS\n", "PROFILE", "KEYS"));
         for n in &names {
-            let stored = if keys.iter().any(|k| k.strip_prefix("keys/") == Some(n)) { "stored" } else { "-" };
+            let stored = if keys.iter().any(|k| k.strip_prefix("keys/") == Some(n)) {
+                "stored"
+            } else {
+                "-"
+            };
             let mut s: Vec<String> = sessions
                 .iter()
                 .filter(|e| &e.profile == n)
@@ -122,7 +150,9 @@ pub fn list() -> Result<i32> {
             }
             out.push_str(&format!("{n:<width$}  {stored:<6}  {}\n", s.join(", ")));
         }
-        std::io::stdout().write_all(out.as_bytes()).map_err(|e| anyhow!("cannot write: {e}"))?;
+        std::io::stdout()
+            .write_all(out.as_bytes())
+            .map_err(|e| anyhow!("cannot write: {e}"))?;
         Ok(0)
     })?
 }
@@ -137,7 +167,10 @@ pub fn clear(profile: Option<&str>) -> Result<i32> {
             return Err(engine.config.unknown(p));
         }
         let n = engine.clear(profile)?;
-        eprintln!("Cleared {n} cached session{}", if n == 1 { "" } else { "s" });
+        eprintln!(
+            "Cleared {n} cached session{}",
+            if n == 1 { "" } else { "s" }
+        );
         Ok(0)
     })?
 }

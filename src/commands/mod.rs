@@ -17,11 +17,16 @@ pub fn completions(shell: &str) -> Result<i32> {
     let name = cmd.get_name().to_string();
     let completer = "awsenv";
     let r = match shell {
-        "bash" => clap_complete::env::Bash.write_registration("COMPLETE", &name, &name, completer, &mut out),
-        "zsh" => clap_complete::env::Zsh.write_registration("COMPLETE", &name, &name, completer, &mut out),
-        "fish" => clap_complete::env::Fish.write_registration("COMPLETE", &name, &name, completer, &mut out),
-        "elvish" => clap_complete::env::Elvish.write_registration("COMPLETE", &name, &name, completer, &mut out),
-        "powershell" => clap_complete::env::Powershell.write_registration("COMPLETE", &name, &name, completer, &mut out),
+        "bash" => clap_complete::env::Bash
+            .write_registration("COMPLETE", &name, &name, completer, &mut out),
+        "zsh" => clap_complete::env::Zsh
+            .write_registration("COMPLETE", &name, &name, completer, &mut out),
+        "fish" => clap_complete::env::Fish
+            .write_registration("COMPLETE", &name, &name, completer, &mut out),
+        "elvish" => clap_complete::env::Elvish
+            .write_registration("COMPLETE", &name, &name, completer, &mut out),
+        "powershell" => clap_complete::env::Powershell
+            .write_registration("COMPLETE", &name, &name, completer, &mut out),
         other => bail!("unknown shell {other:?}: use bash, zsh, fish, elvish or powershell"),
     };
     r.map_err(|e| anyhow::anyhow!("cannot write the completion script: {e}"))?;

@@ -33,7 +33,9 @@ pub fn credential_changes(r: &Resolved) -> Vec<Change> {
     }
     match c.expiration {
         Some(e) => {
-            let t = timefmt::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(e.max(0) as u64));
+            let t = timefmt::rfc3339(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(e.max(0) as u64),
+            );
             v.push(Change::set("AWS_CREDENTIAL_EXPIRATION", &t));
             v.push(Change::set("AWS_SESSION_EXPIRATION", &t));
         }
@@ -57,7 +59,10 @@ pub fn request(profile: &str, opts: &ResolveOpts) -> Result<Request> {
     let duration = opts
         .duration
         .as_deref()
-        .map(|d| timefmt::parse_duration(d).ok_or_else(|| anyhow!("--duration {d:?} is not a duration (e.g. 1h, 45m, 3600)")))
+        .map(|d| {
+            timefmt::parse_duration(d)
+                .ok_or_else(|| anyhow!("--duration {d:?} is not a duration (e.g. 1h, 45m, 3600)"))
+        })
         .transpose()?;
     if let Some(d) = duration
         && !(900..=129_600).contains(&d.as_secs())
@@ -84,14 +89,21 @@ pub fn resolve(profile: &str, opts: &ResolveOpts) -> Result<Resolved> {
 
 fn pick_shell(name: Option<&str>) -> Result<Shell> {
     match name {
-        Some(n) => Shell::parse(n).ok_or_else(|| anyhow!("unknown shell {n:?}: use one of {}", Shell::NAMES.join(", "))),
+        Some(n) => Shell::parse(n).ok_or_else(|| {
+            anyhow!(
+                "unknown shell {n:?}: use one of {}",
+                Shell::NAMES.join(", ")
+            )
+        }),
         None => Ok(Shell::detect()),
     }
 }
 
 fn write_out(bytes: &[u8]) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    out.write_all(bytes).and_then(|_| out.flush()).map_err(|e| anyhow!("cannot write to stdout: {e}"))
+    out.write_all(bytes)
+        .and_then(|_| out.flush())
+        .map_err(|e| anyhow!("cannot write to stdout: {e}"))
 }
 
 /// The eval hint for a shell.
@@ -107,7 +119,9 @@ pub fn eval_hint(shell: Shell, args: &str) -> String {
 pub fn use_profile(profile: &str, shell_name: Option<&str>, opts: &ResolveOpts) -> Result<i32> {
     let shell = pick_shell(shell_name)?;
     if super::stdout_is_terminal() {
-        println!("awsenv prints shell statements with credentials; to activate {profile} in this shell run:");
+        println!(
+            "awsenv prints shell statements with credentials; to activate {profile} in this shell run:"
+        );
         println!("  {}", eval_hint(shell, &format!("use {profile}")));
         return Ok(0);
     }
@@ -131,18 +145,29 @@ pub fn unset(shell_name: Option<&str>) -> Result<i32> {
 /// `awsenv credential-process PROFILE`: the AWS `credential_process` JSON.
 pub fn credential_process(profile: &str, opts: &ResolveOpts) -> Result<i32> {
     if super::stdout_is_terminal() {
-        bail!("credential-process prints secrets and stdout is a terminal; use it as credential_process = awsenv credential-process {profile} in ~/.aws/config");
+        bail!(
+            "credential-process prints secrets and stdout is a terminal; use it as credential_process = awsenv credential-process {profile} in ~/.aws/config"
+        );
     }
     let r = resolve(profile, opts)?;
     let mut m = serde_json::Map::new();
     m.insert("Version".into(), 1.into());
     m.insert("AccessKeyId".into(), r.creds.access_key_id.clone().into());
-    m.insert("SecretAccessKey".into(), r.creds.secret_access_key.clone().into());
+    m.insert(
+        "SecretAccessKey".into(),
+        r.creds.secret_access_key.clone().into(),
+    );
     if let Some(t) = &r.creds.session_token {
         m.insert("SessionToken".into(), t.clone().into());
     }
     if let Some(e) = r.creds.expiration {
-        m.insert("Expiration".into(), timefmt::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(e.max(0) as u64)).into());
+        m.insert(
+            "Expiration".into(),
+            timefmt::rfc3339(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(e.max(0) as u64),
+            )
+            .into(),
+        );
     }
     let text = zeroize::Zeroizing::new(serde_json::Value::Object(m).to_string());
     write_out(format!("{}\n", *text).as_bytes())?;
@@ -151,20 +176,31 @@ pub fn credential_process(profile: &str, opts: &ResolveOpts) -> Result<i32> {
 
 /// The profile for `exec` (and `login`) without one: the trusted `.awsprofile` here.
 pub fn profile_from_directory() -> Result<(String, Option<String>)> {
-    let cwd = std::env::current_dir().map_err(|e| anyhow!("cannot read the current directory: {e}"))?;
+    let cwd =
+        std::env::current_dir().map_err(|e| anyhow!("cannot read the current directory: {e}"))?;
     let Some((path, _)) = crate::activation::find(&cwd) else {
-        bail!("no profile given and no .awsprofile in {} or above", cwd.display());
+        bail!(
+            "no profile given and no .awsprofile in {} or above",
+            cwd.display()
+        );
     };
-    let content = std::fs::read(&path).map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
+    let content =
+        std::fs::read(&path).map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
     if !crate::activation::is_trusted(&path, &content) {
         bail!("{} is not allowed; run 'awsenv allow'", path.display());
     }
-    let f = crate::activation::parse(&String::from_utf8_lossy(&content)).map_err(|e| anyhow!("{} {e}", path.display()))?;
+    let f = crate::activation::parse(&String::from_utf8_lossy(&content))
+        .map_err(|e| anyhow!("{} {e}", path.display()))?;
     Ok((f.profile, f.region))
 }
 
 /// `awsenv exec [PROFILE] [--server] -- CMD…`.
-pub fn exec(profile: Option<&str>, server: bool, opts: &ResolveOpts, command: Vec<OsString>) -> Result<i32> {
+pub fn exec(
+    profile: Option<&str>,
+    server: bool,
+    opts: &ResolveOpts,
+    command: Vec<OsString>,
+) -> Result<i32> {
     let (profile, dir_region) = match profile {
         Some(p) => (p.to_string(), None),
         None => profile_from_directory()?,
@@ -180,7 +216,12 @@ pub fn exec(profile: Option<&str>, server: bool, opts: &ResolveOpts, command: Ve
         return crate::server::exec_with_server(&profile, &opts, program, args);
     }
     let r = resolve(&profile, &opts)?;
-    let changes = envstate::activate(&EnvView::new(), credential_changes(&r), &r.profile, envstate::MANUAL);
+    let changes = envstate::activate(
+        &EnvView::new(),
+        credential_changes(&r),
+        &r.profile,
+        envstate::MANUAL,
+    );
     let mut cmd = std::process::Command::new(program);
     cmd.args(args);
     apply(&mut cmd, &changes);

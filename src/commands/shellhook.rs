@@ -49,7 +49,9 @@ pub fn export(hs: HookShell) -> Result<i32> {
     let source = view.get(envstate::SOURCE).unwrap_or_default();
     let manual = source == envstate::MANUAL;
     let hook_path = (!manual && !source.is_empty()).then(|| PathBuf::from(&source));
-    let active_profile = view.get(envstate::PROFILE).map(|p| p.to_string_lossy().into_owned());
+    let active_profile = view
+        .get(envstate::PROFILE)
+        .map(|p| p.to_string_lossy().into_owned());
 
     let plan = match activation::find(&cwd) {
         None if hook_path.is_some() => Plan::Leave,
@@ -65,23 +67,36 @@ pub fn export(hs: HookShell) -> Result<i32> {
             Plan::Nothing
         }
         Some((path, _)) => {
-            let content = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let content =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
             let same_file = hook_path.as_deref() == Some(path.as_path());
             if !activation::is_trusted(&path, &content) {
                 if fp_changed {
-                    say(&format!("{} is not allowed; run 'awsenv allow'", path.display()));
+                    say(&format!(
+                        "{} is not allowed; run 'awsenv allow'",
+                        path.display()
+                    ));
                 }
-                if hook_path.is_some() { Plan::Leave } else { Plan::Nothing }
+                if hook_path.is_some() {
+                    Plan::Leave
+                } else {
+                    Plan::Nothing
+                }
             } else {
                 match activation::parse(&String::from_utf8_lossy(&content)) {
                     Err(e) => {
                         if fp_changed {
                             say(&format!("{} {e}", path.display()));
                         }
-                        if hook_path.is_some() { Plan::Leave } else { Plan::Nothing }
+                        if hook_path.is_some() {
+                            Plan::Leave
+                        } else {
+                            Plan::Nothing
+                        }
                     }
                     Ok(file) => {
-                        let same = same_file && active_profile.as_deref() == Some(file.profile.as_str());
+                        let same =
+                            same_file && active_profile.as_deref() == Some(file.profile.as_str());
                         if same && !activation::refresh_due() {
                             Plan::Nothing
                         } else if same || fp_changed {
@@ -107,7 +122,10 @@ pub fn export(hs: HookShell) -> Result<i32> {
                 changes = envstate::deactivate(&view);
                 view.apply(&changes);
             }
-            let opts = ResolveOpts { region: file.region.clone(), ..ResolveOpts::default() };
+            let opts = ResolveOpts {
+                region: file.region.clone(),
+                ..ResolveOpts::default()
+            };
             match activate(&file.profile, &opts) {
                 Ok(r) => {
                     let mut act = envstate::activate(
@@ -124,9 +142,16 @@ pub fn export(hs: HookShell) -> Result<i32> {
                 Err(e) => {
                     let retry = "run 'awsenv reload' to try again";
                     if e.downcast_ref::<crate::mfa::Cancelled>().is_some() {
-                        say(&format!("activation of {} cancelled; {retry}", file.profile));
+                        say(&format!(
+                            "activation of {} cancelled; {retry}",
+                            file.profile
+                        ));
                     } else {
-                        say(&format!("cannot activate {} for {}: {e:#}; {retry}", file.profile, path.display()));
+                        say(&format!(
+                            "cannot activate {} for {}: {e:#}; {retry}",
+                            file.profile,
+                            path.display()
+                        ));
                     }
                     if refreshing {
                         // Keep the still-valid credentials, but stop trying at every prompt.
@@ -137,7 +162,11 @@ pub fn export(hs: HookShell) -> Result<i32> {
         }
     }
     if fp_changed {
-        changes.push(if fp.is_empty() { Change::unset(envstate::WATCH) } else { Change::Set(envstate::WATCH.into(), fp) });
+        changes.push(if fp.is_empty() {
+            Change::unset(envstate::WATCH)
+        } else {
+            Change::Set(envstate::WATCH.into(), fp)
+        });
     }
     if !changes.is_empty() {
         let mut out = std::io::stdout().lock();
@@ -154,7 +183,10 @@ fn activate(profile: &str, opts: &ResolveOpts) -> Result<(crate::resolve::Resolv
     block_on(async {
         let engine = Engine::open().await?;
         let r = engine.resolve(&req).await?;
-        let at = r.creds.expiration.map(|e| e - engine.settings.refresh_window.as_secs() as i64);
+        let at = r
+            .creds
+            .expiration
+            .map(|e| e - engine.settings.refresh_window.as_secs() as i64);
         Ok((r, at))
     })?
 }
@@ -162,13 +194,24 @@ fn activate(profile: &str, opts: &ResolveOpts) -> Result<(crate::resolve::Resolv
 fn target_file(path: Option<&Path>) -> Result<PathBuf> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let p = match path {
-        None => return activation::find(&cwd).map(|(p, _)| p).ok_or_else(|| anyhow!("no .awsprofile in {} or above", cwd.display())),
+        None => {
+            return activation::find(&cwd)
+                .map(|(p, _)| p)
+                .ok_or_else(|| anyhow!("no .awsprofile in {} or above", cwd.display()));
+        }
         Some(p) if p.is_dir() => p.join(activation::FILE_NAME),
         Some(p) => p.to_path_buf(),
     };
-    let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let dir = dir.canonicalize().with_context(|| format!("cannot resolve {}", dir.display()))?;
-    let name = p.file_name().ok_or_else(|| anyhow!("{} is not a file", p.display()))?;
+    let dir = p
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", dir.display()))?;
+    let name = p
+        .file_name()
+        .ok_or_else(|| anyhow!("{} is not a file", p.display()))?;
     let p = dir.join(name);
     if !p.is_file() {
         bail!("{} does not exist", p.display());
@@ -179,18 +222,32 @@ fn target_file(path: Option<&Path>) -> Result<PathBuf> {
 /// `awsenv allow [PATH]` (`yes`) and `awsenv deny [PATH]`.
 pub fn allow(path: Option<&Path>, yes: bool) -> Result<i32> {
     let file = target_file(path)?;
-    let content = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-    let dir = activation::trust_dir().ok_or_else(|| anyhow!("neither XDG_DATA_HOME nor HOME is set"))?;
+    let content =
+        std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let dir =
+        activation::trust_dir().ok_or_else(|| anyhow!("neither XDG_DATA_HOME nor HOME is set"))?;
     let entry = dir.join(activation::trust_hash(&file, &content));
     if yes {
-        let parsed = activation::parse(&String::from_utf8_lossy(&content)).map_err(|e| anyhow!("{} {e}", file.display()))?;
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        std::fs::write(&entry, format!("{}\n", file.display())).with_context(|| format!("cannot write {}", entry.display()))?;
-        eprintln!("awsenv: allowed {} (profile {})", file.display(), parsed.profile);
+        let parsed = activation::parse(&String::from_utf8_lossy(&content))
+            .map_err(|e| anyhow!("{} {e}", file.display()))?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::write(&entry, format!("{}\n", file.display()))
+            .with_context(|| format!("cannot write {}", entry.display()))?;
+        eprintln!(
+            "awsenv: allowed {} (profile {})",
+            file.display(),
+            parsed.profile
+        );
     } else {
         match std::fs::remove_file(&entry) {
             Ok(()) => eprintln!("awsenv: denied {}", file.display()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => eprintln!("awsenv: {} was not allowed", file.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                eprintln!("awsenv: {} was not allowed", file.display())
+            }
             Err(e) => return Err(e).with_context(|| format!("cannot remove {}", entry.display())),
         }
     }
@@ -199,11 +256,17 @@ pub fn allow(path: Option<&Path>, yes: bool) -> Result<i32> {
 
 /// `awsenv reload`: touches the marker every hook's fingerprint includes.
 pub fn reload() -> Result<i32> {
-    let marker = activation::reload_marker().ok_or_else(|| anyhow!("neither XDG_STATE_HOME nor HOME is set"))?;
+    let marker = activation::reload_marker()
+        .ok_or_else(|| anyhow!("neither XDG_STATE_HOME nor HOME is set"))?;
     if let Some(d) = marker.parent() {
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(d).with_context(|| format!("cannot create {}", d.display()))?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(d)
+            .with_context(|| format!("cannot create {}", d.display()))?;
     }
-    std::fs::write(&marker, format!("{}\n", timefmt::now_epoch())).with_context(|| format!("cannot write {}", marker.display()))?;
+    std::fs::write(&marker, format!("{}\n", timefmt::now_epoch()))
+        .with_context(|| format!("cannot write {}", marker.display()))?;
     eprintln!("awsenv: the next prompt retries activation");
     Ok(0)
 }
@@ -216,14 +279,31 @@ pub fn status() -> Result<i32> {
         if let Ok(cwd) = std::env::current_dir()
             && let Some((path, _)) = activation::find(&cwd)
         {
-            let trusted = std::fs::read(&path).map(|c| activation::is_trusted(&path, &c)).unwrap_or(false);
-            println!("{} applies here ({})", path.display(), if trusted { "allowed" } else { "not allowed: run 'awsenv allow'" });
+            let trusted = std::fs::read(&path)
+                .map(|c| activation::is_trusted(&path, &c))
+                .unwrap_or(false);
+            println!(
+                "{} applies here ({})",
+                path.display(),
+                if trusted {
+                    "allowed"
+                } else {
+                    "not allowed: run 'awsenv allow'"
+                }
+            );
         }
         return Ok(0);
     };
     let source = var(envstate::SOURCE).unwrap_or_default();
     println!("profile:  {profile}");
-    println!("from:     {}", if source == envstate::MANUAL { "awsenv use (manual)".to_string() } else { source });
+    println!(
+        "from:     {}",
+        if source == envstate::MANUAL {
+            "awsenv use (manual)".to_string()
+        } else {
+            source
+        }
+    );
     if let Some(r) = var("AWS_REGION") {
         println!("region:   {r}");
     }
@@ -236,9 +316,19 @@ pub fn status() -> Result<i32> {
         println!("expires:  {exp} ({text})");
     }
     if let (Some(ak), Some(sk)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
-        let creds = crate::sts::Creds { access_key_id: ak, secret_access_key: sk, session_token: var("AWS_SESSION_TOKEN"), expiration: None };
+        let creds = crate::sts::Creds {
+            access_key_id: ak,
+            secret_access_key: sk,
+            session_token: var("AWS_SESSION_TOKEN"),
+            expiration: None,
+        };
         let ep = crate::sts::Endpoint::new(var("AWS_REGION").as_deref(), None);
-        let ctx = crate::sts::Context { profile: &profile, root: &profile, mfa_serial: None, what: "GetCallerIdentity".into() };
+        let ctx = crate::sts::Context {
+            profile: &profile,
+            root: &profile,
+            mfa_serial: None,
+            what: "GetCallerIdentity".into(),
+        };
         match block_on(crate::sts::caller_identity(&ep, &creds, &ctx))? {
             Ok((account, arn)) => {
                 println!("account:  {account}");

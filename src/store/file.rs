@@ -64,7 +64,10 @@ fn passphrase(dir: &Path, creating: bool) -> Result<SecretString> {
         return Ok(SecretString::from(p));
     }
     let prompt = if creating {
-        format!("Choose a passphrase for the new file store at {}: ", dir.display())
+        format!(
+            "Choose a passphrase for the new file store at {}: ",
+            dir.display()
+        )
     } else {
         format!("Enter passphrase to unlock {}: ", dir.display())
     };
@@ -112,9 +115,16 @@ fn rand_suffix() -> String {
 
 /// Decrypts `bytes` (the file at `path`) with `identity`. A failure to open the header with a
 /// passphrase identity means a wrong passphrase; any later failure means a damaged or tampered file.
-fn open_sealed(path: &Path, bytes: &[u8], identity: &dyn age::Identity, passphrase: bool) -> Result<Zeroizing<Vec<u8>>> {
+fn open_sealed(
+    path: &Path,
+    bytes: &[u8],
+    identity: &dyn age::Identity,
+    passphrase: bool,
+) -> Result<Zeroizing<Vec<u8>>> {
     use std::io::Read;
-    let damaged = |e: &dyn std::fmt::Display| anyhow!("{} is damaged or was tampered with ({e})", path.display());
+    let damaged = |e: &dyn std::fmt::Display| {
+        anyhow!("{} is damaged or was tampered with ({e})", path.display())
+    };
     let dec = age::Decryptor::new_buffered(bytes).map_err(|e| damaged(&e))?;
     let mut reader = dec.decrypt(std::iter::once(identity)).map_err(|e| match e {
         age::DecryptError::DecryptionFailed | age::DecryptError::NoMatchingKeys if passphrase => {
@@ -134,7 +144,10 @@ fn open_sealed(path: &Path, bytes: &[u8], identity: &dyn age::Identity, passphra
 impl FileStore {
     /// A store in `dir` (created with mode 0700 on first write).
     pub fn new(dir: PathBuf) -> FileStore {
-        FileStore { dir, unlocked: OnceLock::new() }
+        FileStore {
+            dir,
+            unlocked: OnceLock::new(),
+        }
     }
 
     fn ensure_dir(&self) -> Result<()> {
@@ -143,7 +156,8 @@ impl FileStore {
             .mode(0o700)
             .create(&self.dir)
             .with_context(|| format!("cannot create {}", self.dir.display()))?;
-        let md = fs::metadata(&self.dir).with_context(|| format!("cannot read {}", self.dir.display()))?;
+        let md = fs::metadata(&self.dir)
+            .with_context(|| format!("cannot read {}", self.dir.display()))?;
         if md.permissions().mode() & 0o077 != 0 {
             fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
                 .with_context(|| format!("cannot restrict {} to 0700", self.dir.display()))?;
@@ -186,15 +200,23 @@ impl FileStore {
         h.update(b"awsenv file-store names v1\0");
         h.update(identity.to_string().expose_secret().as_bytes());
         let names_key = Zeroizing::new(<[u8; 32]>::from(h.finalize()));
-        let _ = self.unlocked.set(Unlocked { identity, names_key });
-        self.unlocked.get().ok_or_else(|| anyhow!("file store unlock failed"))
+        let _ = self.unlocked.set(Unlocked {
+            identity,
+            names_key,
+        });
+        self.unlocked
+            .get()
+            .ok_or_else(|| anyhow!("file store unlock failed"))
     }
 
     fn path_for(&self, u: &Unlocked, key: &str) -> Result<PathBuf> {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&u.names_key[..])
             .map_err(|_| anyhow!("bad HMAC key"))?;
         mac.update(key.as_bytes());
-        let name: String = mac.finalize().into_bytes()[..20].iter().map(|b| format!("{b:02x}")).collect();
+        let name: String = mac.finalize().into_bytes()[..20]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         Ok(self.dir.join(format!("{name}.age")))
     }
 
@@ -222,7 +244,10 @@ impl SecretStore for FileStore {
         }
         let sealed = self.read_sealed(u, &path)?;
         if sealed.key != key {
-            bail!("{} is not the entry its name says: the store was tampered with", path.display());
+            bail!(
+                "{} is not the entry its name says: the store was tampered with",
+                path.display()
+            );
         }
         Ok(Some(Zeroizing::new(sealed.value.clone())))
     }
@@ -232,10 +257,14 @@ impl SecretStore for FileStore {
         let u = self.unlock()?;
         let path = self.path_for(u, key)?;
         let plain = Zeroizing::new(
-            serde_json::to_vec(&Sealed { key: key.to_string(), value: value.to_string() })
-                .map_err(|e| anyhow!("cannot encode entry: {e}"))?,
+            serde_json::to_vec(&Sealed {
+                key: key.to_string(),
+                value: value.to_string(),
+            })
+            .map_err(|e| anyhow!("cannot encode entry: {e}"))?,
         );
-        let sealed = age::encrypt(&u.identity.to_public(), &plain).map_err(|e| anyhow!("cannot encrypt: {e}"))?;
+        let sealed = age::encrypt(&u.identity.to_public(), &plain)
+            .map_err(|e| anyhow!("cannot encrypt: {e}"))?;
         write_private(&path, &sealed)
     }
 
@@ -258,7 +287,8 @@ impl SecretStore for FileStore {
         }
         let u = self.unlock()?;
         let mut keys = Vec::new();
-        let rd = fs::read_dir(&self.dir).with_context(|| format!("cannot list {}", self.dir.display()))?;
+        let rd = fs::read_dir(&self.dir)
+            .with_context(|| format!("cannot list {}", self.dir.display()))?;
         for ent in rd.flatten() {
             let name = ent.file_name();
             let name = name.to_string_lossy();

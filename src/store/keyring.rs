@@ -72,7 +72,10 @@ impl SecretStore for KeyringStore {
         match Self::entry(key)?.delete_credential() {
             Ok(()) => Ok(true),
             Err(KError::NoEntry) => Ok(false),
-            Err(e) => Err(anyhow!("cannot delete keyring entry {key}: {}", describe(e))),
+            Err(e) => Err(anyhow!(
+                "cannot delete keyring entry {key}: {}",
+                describe(e)
+            )),
         }
     }
 

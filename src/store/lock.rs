@@ -28,7 +28,10 @@ fn lock_dir() -> Result<PathBuf> {
 /// Takes the exclusive lock named by `name` (hashed; no names appear in file names), waiting
 /// for another process that holds it.
 pub fn acquire(name: &str) -> Result<Lock> {
-    let digest: String = Sha256::digest(name.as_bytes())[..12].iter().map(|b| format!("{b:02x}")).collect();
+    let digest: String = Sha256::digest(name.as_bytes())[..12]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let path = lock_dir()?.join(format!("{digest}.lock"));
     let file = OpenOptions::new()
         .create(true)
@@ -37,6 +40,7 @@ pub fn acquire(name: &str) -> Result<Lock> {
         .mode(0o600)
         .open(&path)
         .with_context(|| format!("cannot open lock {}", path.display()))?;
-    file.lock().with_context(|| format!("cannot lock {}", path.display()))?;
+    file.lock()
+        .with_context(|| format!("cannot lock {}", path.display()))?;
     Ok(Lock { _file: file })
 }

@@ -1,0 +1,950 @@
+//! Shared harness for awsenv's integration tests (SPEC §9).
+//!
+//! Every integration test file starts with `mod common;` and builds on:
+//!
+//! - [`require_tool`]: skip a test when an external tool is missing, except under `CI=true`
+//!   where a missing tool is a hard failure with an install hint.
+//! - [`Moto`]: a private `moto_server` (STS emulator) on a free loopback port with its request
+//!   recorder switched on, so tests can assert which parameters each STS call carried.
+//! - [`TestEnv`]: an isolated `HOME`, `AWS_CONFIG_FILE`, `XDG_*` tree and file-store passphrase,
+//!   plus [`TestEnv::command`] which starts processes from an empty environment so nothing of the
+//!   developer's (`AWS_PROFILE`, `AWS_ACCESS_KEY_ID`, …) leaks into a test.
+//! - [`KeyringSession`]: a private D-Bus session bus with an unlocked gnome-keyring Secret
+//!   Service, for the keyring backend tests; the developer's keyring is never touched.
+//!
+//! Not every test file uses every helper, hence the `dead_code` allowance.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long [`Moto::start`] waits for `moto_server` to answer before giving up.
+const MOTO_START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long [`KeyringSession::start`] waits for the bus and the Secret Service.
+const KEYRING_START_TIMEOUT: Duration = Duration::from_secs(15);
+/// The password of the private test keyring (it only protects throwaway test data).
+const KEYRING_PASSWORD: &str = "pw";
+
+// ---------------------------------------------------------------------------------------------
+// Tools
+// ---------------------------------------------------------------------------------------------
+
+/// True when running under CI (`CI=true` or `CI=1`), where missing tools are failures.
+pub fn in_ci() -> bool {
+    matches!(
+        std::env::var("CI")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
+        Ok("true" | "1")
+    )
+}
+
+/// How to install the external tool `name` on Debian (used in skip/failure messages).
+pub fn install_hint(name: &str) -> String {
+    match name {
+        "gnome-keyring-daemon" => "apt-get install gnome-keyring".to_string(),
+        "dbus-run-session" | "dbus-daemon" | "dbus-send" => "apt-get install dbus".to_string(),
+        "secret-tool" => "apt-get install libsecret-tools".to_string(),
+        "moto_server" => "pip install 'moto[server]'".to_string(),
+        "aws" => "pip install awscli".to_string(),
+        // zsh, fish, direnv, hyperfine, shellcheck, tmux, bash, … : the package has the tool's name.
+        other => format!("apt-get install {other}"),
+    }
+}
+
+/// Full path of executable `name` if it is on `PATH`.
+pub fn find_tool(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| {
+            fs::metadata(candidate)
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
+}
+
+/// True if the executable `name` is on `PATH`.
+///
+/// When it is missing: under `CI=true` this panics (`"zsh is not installed: apt-get install
+/// zsh"`), because CI must run every test; otherwise it prints a note to stderr and returns
+/// false, and the caller returns early:
+///
+/// ```ignore
+/// if !common::require_tool("zsh") { return; }
+/// ```
+pub fn require_tool(name: &str) -> bool {
+    if find_tool(name).is_some() {
+        return true;
+    }
+    let message = format!("{name} is not installed: {}", install_hint(name));
+    if in_ci() {
+        panic!("{message} (CI=true: missing tools are failures, not skips)");
+    }
+    eprintln!("note: skipping test, {message}");
+    false
+}
+
+/// [`require_tool`] for several tools; true only if all are present (all missing ones are
+/// reported, not just the first).
+pub fn require_tools(names: &[&str]) -> bool {
+    let missing: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|name| find_tool(name).is_none())
+        .collect();
+    if missing.len() > 1 && in_ci() {
+        let all: Vec<String> = missing
+            .iter()
+            .map(|name| format!("{name} is not installed: {}", install_hint(name)))
+            .collect();
+        panic!(
+            "{} (CI=true: missing tools are failures, not skips)",
+            all.join("; ")
+        );
+    }
+    // Report every missing tool (one note each) outside CI.
+    missing.iter().filter(|name| !require_tool(name)).count() == 0
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (bind port 0, read it, release it).
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 to find a free port");
+    listener
+        .local_addr()
+        .expect("local address of the port-probe listener")
+        .port()
+}
+
+/// `n` random bytes from the kernel, hex-encoded.
+pub fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .expect("read /dev/urandom");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Minimal HTTP/1.1 client (std only) for the moto control API
+// ---------------------------------------------------------------------------------------------
+
+/// A response from [`http_request`].
+#[derive(Debug)]
+pub struct HttpResponse {
+    /// Status code, e.g. 200.
+    pub status: u16,
+    /// The body (de-chunked if needed).
+    pub body: Vec<u8>,
+}
+
+/// Sends one HTTP/1.1 request with `Connection: close` to `127.0.0.1:port` and reads the whole
+/// response. Errors are returned as text (connection refused while a server starts is normal).
+pub fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Result<HttpResponse, String> {
+    let mut stream =
+        TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
+         Content-Length: {}\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\n",
+        body.len()
+    );
+    stream
+        .write_all(head.as_bytes())
+        .and_then(|()| stream.write_all(body))
+        .map_err(|e| format!("send: {e}"))?;
+    let _ = stream.shutdown(Shutdown::Write);
+    let mut raw = Vec::new();
+    stream
+        .read_to_end(&mut raw)
+        .map_err(|e| format!("read: {e}"))?;
+
+    let split = find_bytes(&raw, b"\r\n\r\n").ok_or("no end of HTTP headers in response")?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut body = raw[split + 4..].to_vec();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("bad HTTP status line {status_line:?}"))?;
+    let chunked = lines.any(|l| {
+        let l = l.to_ascii_lowercase();
+        l.starts_with("transfer-encoding:") && l.contains("chunked")
+    });
+    if chunked {
+        body = dechunk(&body)?;
+    }
+    Ok(HttpResponse { status, body })
+}
+
+fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    loop {
+        let eol = find_bytes(data, b"\r\n").ok_or("truncated chunk size")?;
+        let size_text = String::from_utf8_lossy(&data[..eol]);
+        let size_text = size_text.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(size_text, 16)
+            .map_err(|e| format!("bad chunk size {size_text:?}: {e}"))?;
+        data = &data[eol + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        if data.len() < size {
+            return Err("truncated chunk".into());
+        }
+        out.extend_from_slice(&data[..size]);
+        data = data.get(size + 2..).unwrap_or_default();
+    }
+}
+
+fn find_bytes(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding helpers for recorded requests
+// ---------------------------------------------------------------------------------------------
+
+/// Decodes `application/x-www-form-urlencoded` text: `%XX` escapes and `+` as space.
+/// Malformed escapes are kept literally; invalid UTF-8 is replaced lossily.
+pub fn percent_decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Parses a form-encoded string (`a=1&b=x%2Fy`) into decoded key/value pairs. A key without
+/// `=` gets an empty value; later duplicates win.
+pub fn parse_form(s: &str) -> BTreeMap<String, String> {
+    s.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+/// Decodes standard base64 (with or without `=` padding; whitespace ignored).
+pub fn base64_decode(s: &str) -> Result<Vec<u8>, String> {
+    fn value(c: u8) -> Option<u32> {
+        match c {
+            b'A'..=b'Z' => Some(u32::from(c - b'A')),
+            b'a'..=b'z' => Some(u32::from(c - b'a') + 26),
+            b'0'..=b'9' => Some(u32::from(c - b'0') + 52),
+            b'+' | b'-' => Some(62),
+            b'/' | b'_' => Some(63),
+            _ => None,
+        }
+    }
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for c in s.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=') {
+        let v = value(c).ok_or_else(|| format!("invalid base64 character {:?}", c as char))?;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Moto
+// ---------------------------------------------------------------------------------------------
+
+/// One request seen by moto's recorder, reduced to what STS tests care about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    /// The STS action, e.g. `GetSessionToken`, `AssumeRole`, `GetCallerIdentity`
+    /// (empty if the request carried no `Action`).
+    pub action: String,
+    /// All decoded parameters of the query string and the form body, e.g. `SerialNumber`,
+    /// `TokenCode`, `RoleArn`, `RoleSessionName`, `DurationSeconds`, `Version`.
+    pub params: BTreeMap<String, String>,
+    /// HTTP method (`POST` for the form-encoded query protocol).
+    pub method: String,
+    /// Full request URL as recorded.
+    pub url: String,
+    /// Request headers as recorded (e.g. `Authorization` shows the access key id used).
+    pub headers: BTreeMap<String, String>,
+}
+
+impl RecordedRequest {
+    /// The parameter `name`, if present.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+
+    /// The access key id that signed this request, from the SigV4 `Authorization` header.
+    pub fn access_key_id(&self) -> Option<&str> {
+        let auth = self
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))?
+            .1;
+        let rest = auth.split("Credential=").nth(1)?;
+        rest.split('/').next()
+    }
+
+    /// Parses one line of moto's `download-recording` output (see [`Moto::recorded_requests`]).
+    pub fn from_recording_line(line: &str) -> Result<Self, String> {
+        let entry: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("recording line is not JSON: {e}"))?;
+        let text = |key: &str| entry.get(key).and_then(|v| v.as_str()).unwrap_or_default();
+        let method = text("method").to_string();
+        let url = text("url").to_string();
+        let body_text = text("body");
+        let body = if entry.get("body_encoded").and_then(|v| v.as_bool()) == Some(true) {
+            let bytes = base64_decode(body_text)?;
+            String::from_utf8_lossy(&bytes).into_owned()
+        } else {
+            body_text.to_string()
+        };
+        let headers: BTreeMap<String, String> = entry
+            .get("headers")
+            .and_then(|h| h.as_object())
+            .map(|h| {
+                h.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut params = url
+            .split_once('?')
+            .map(|(_, query)| parse_form(query))
+            .unwrap_or_default();
+        let form = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            .is_none_or(|(_, v)| v.contains("x-www-form-urlencoded"));
+        if form {
+            params.extend(parse_form(body.trim()));
+        }
+        let action = params.get("Action").cloned().unwrap_or_default();
+        Ok(Self {
+            action,
+            params,
+            method,
+            url,
+            headers,
+        })
+    }
+}
+
+/// A private `moto_server` on a free loopback port, with its recorder on; killed on drop.
+///
+/// Point awsenv at it with [`TestEnv::with_moto`] (sets `AWS_ENDPOINT_URL_STS`). Moto accepts any
+/// access key and never checks MFA codes, but its recorder shows each call's parameters.
+pub struct Moto {
+    /// The port moto listens on (127.0.0.1).
+    pub port: u16,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    child: Child,
+    /// Holds moto's log (`moto.log`) and recording file; removed on drop.
+    dir: tempfile::TempDir,
+}
+
+impl Moto {
+    /// Starts `moto_server -H 127.0.0.1 -p PORT`, waits (up to 20 s) until `/moto-api/` answers,
+    /// then resets and starts the recorder. Panics with moto's log on failure.
+    ///
+    /// The recording file is per instance (`MOTO_RECORDER_FILEPATH` in a temp dir): moto's
+    /// default is `./moto_recording`, which parallel tests would share.
+    pub fn start() -> Self {
+        let mut last_error = String::new();
+        // The free port can be taken between probe and bind; retry a few times on early exit.
+        for _attempt in 0..3 {
+            let dir = tempfile::Builder::new()
+                .prefix("awsenv-moto-")
+                .tempdir()
+                .expect("create moto temp dir");
+            let port = free_port();
+            let log_path = dir.path().join("moto.log");
+            let log = fs::File::create(&log_path).expect("create moto.log");
+            let log_err = log.try_clone().expect("clone moto.log handle");
+            let child = Command::new("moto_server")
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .current_dir(dir.path())
+                .env("MOTO_RECORDER_FILEPATH", dir.path().join("recording.jsonl"))
+                .env_remove("MOTO_ENABLE_RECORDING")
+                .stdin(Stdio::null())
+                .stdout(log)
+                .stderr(log_err)
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "cannot start moto_server ({e}): {}",
+                        install_hint("moto_server")
+                    )
+                });
+            let mut moto = Moto {
+                port,
+                url: format!("http://127.0.0.1:{port}"),
+                child,
+                dir,
+            };
+            match moto.wait_ready() {
+                Ok(()) => {
+                    moto.reset_recorder();
+                    return moto;
+                }
+                Err(e) => last_error = e,
+            }
+            // `moto` is dropped here (killed); try another port.
+        }
+        panic!("moto_server did not start: {last_error}");
+    }
+
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + MOTO_START_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!(
+                    "moto_server on port {} exited with {status}; log:\n{}",
+                    self.port,
+                    self.log()
+                ));
+            }
+            if let Ok(resp) = http_request(self.port, "GET", "/moto-api/", b"")
+                && resp.status == 200
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "moto_server on port {} did not answer GET {}/moto-api/ within {:?}; log:\n{}",
+                    self.port,
+                    self.url,
+                    MOTO_START_TIMEOUT,
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// moto's stdout/stderr so far (for failure messages).
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("moto.log")).unwrap_or_default()
+    }
+
+    fn control(&self, method: &str, path: &str) -> Vec<u8> {
+        let resp = http_request(self.port, method, path, b"")
+            .unwrap_or_else(|e| panic!("moto {method} {path} failed: {e}; log:\n{}", self.log()));
+        assert!(
+            resp.status == 200,
+            "moto {method} {path} answered HTTP {}: {}",
+            resp.status,
+            String::from_utf8_lossy(&resp.body)
+        );
+        resp.body
+    }
+
+    /// Forgets every recorded request and keeps recording.
+    pub fn reset_recorder(&self) {
+        self.control("POST", "/moto-api/recorder/reset-recording");
+        self.control("POST", "/moto-api/recorder/start-recording");
+    }
+
+    /// Everything recorded since start or the last [`Moto::reset_recorder`], oldest first.
+    ///
+    /// moto 5.x's `GET /moto-api/recorder/download-recording` returns one JSON object per line:
+    /// `{"headers": {...}, "method": "POST", "url": "http://127.0.0.1:PORT/",
+    /// "body": "<base64>", "body_encoded": true}`; the body is base64 of the form-encoded STS
+    /// request (`Action=GetSessionToken&Version=2011-06-15&SerialNumber=...&TokenCode=...`).
+    pub fn recorded_requests(&self) -> Vec<RecordedRequest> {
+        let body = self.control("GET", "/moto-api/recorder/download-recording");
+        String::from_utf8_lossy(&body)
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| {
+                RecordedRequest::from_recording_line(line)
+                    .unwrap_or_else(|e| panic!("cannot parse moto recording line ({e}): {line}"))
+            })
+            .collect()
+    }
+
+    /// Recorded requests whose action is `action` (e.g. `"AssumeRole"`).
+    pub fn requests(&self, action: &str) -> Vec<RecordedRequest> {
+        self.recorded_requests()
+            .into_iter()
+            .filter(|r| r.action == action)
+            .collect()
+    }
+
+    /// How many recorded requests have action `action`.
+    pub fn count(&self, action: &str) -> usize {
+        self.requests(action).len()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// TestEnv
+// ---------------------------------------------------------------------------------------------
+
+/// An isolated home for one test: everything awsenv, the AWS CLI or a shell could read or write
+/// lives under [`TestEnv::dir`], which is deleted on drop.
+///
+/// Layout: `home/` (`HOME`, with `.aws/config` and `.aws/credentials` paths), `config/`, `data/`,
+/// `state/`, `cache/` (the `XDG_*_HOME` dirs) and `run/` (`XDG_RUNTIME_DIR`, mode 0700).
+pub struct TestEnv {
+    /// The temp dir holding everything.
+    pub dir: tempfile::TempDir,
+    /// `HOME` for commands (`dir/home`).
+    pub home: PathBuf,
+    /// `XDG_CONFIG_HOME`.
+    pub config_home: PathBuf,
+    /// `XDG_DATA_HOME`.
+    pub data_home: PathBuf,
+    /// `XDG_STATE_HOME`.
+    pub state_home: PathBuf,
+    /// `XDG_CACHE_HOME`.
+    pub cache_home: PathBuf,
+    /// `XDG_RUNTIME_DIR` (0700).
+    pub runtime_dir: PathBuf,
+    passphrase: String,
+    /// Variables for every command; later settings override earlier ones.
+    vars: BTreeMap<String, String>,
+}
+
+impl Default for TestEnv {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestEnv {
+    /// Creates the temp tree and the base variables (see [`TestEnv::envs`]).
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("awsenv-test-")
+            .tempdir()
+            .expect("create test temp dir");
+        let root = dir.path().to_path_buf();
+        let home = root.join("home");
+        let config_home = root.join("config");
+        let data_home = root.join("data");
+        let state_home = root.join("state");
+        let cache_home = root.join("cache");
+        let runtime_dir = root.join("run");
+        for d in [
+            &home.join(".aws"),
+            &config_home,
+            &data_home,
+            &state_home,
+            &cache_home,
+            &runtime_dir,
+        ] {
+            fs::create_dir_all(d).unwrap_or_else(|e| panic!("create {}: {e}", d.display()));
+        }
+        for d in [&root, &runtime_dir] {
+            fs::set_permissions(d, fs::Permissions::from_mode(0o700))
+                .unwrap_or_else(|e| panic!("chmod 0700 {}: {e}", d.display()));
+        }
+        let passphrase = format!("test-passphrase-{}", random_hex(16));
+        let path_of = |p: &Path| p.to_string_lossy().into_owned();
+        let mut vars = BTreeMap::new();
+        for (k, v) in [
+            ("HOME", path_of(&home)),
+            ("AWS_CONFIG_FILE", path_of(&home.join(".aws/config"))),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE",
+                path_of(&home.join(".aws/credentials")),
+            ),
+            ("XDG_CONFIG_HOME", path_of(&config_home)),
+            ("XDG_DATA_HOME", path_of(&data_home)),
+            ("XDG_STATE_HOME", path_of(&state_home)),
+            ("XDG_CACHE_HOME", path_of(&cache_home)),
+            ("XDG_RUNTIME_DIR", path_of(&runtime_dir)),
+            ("AWSENV_BACKEND", "file".to_string()),
+            ("AWSENV_FILE_PASSPHRASE", passphrase.clone()),
+            // Keep the SDKs/CLI from probing 169.254.169.254 (slow timeouts, never wanted here).
+            ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+        ] {
+            vars.insert(k.to_string(), v);
+        }
+        Self {
+            dir,
+            home,
+            config_home,
+            data_home,
+            state_home,
+            cache_home,
+            runtime_dir,
+            passphrase,
+            vars,
+        }
+    }
+
+    /// The temp dir's root.
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Path of the AWS config file (`AWS_CONFIG_FILE`).
+    pub fn aws_config_path(&self) -> PathBuf {
+        self.home.join(".aws/config")
+    }
+
+    /// Path of the AWS shared credentials file (`AWS_SHARED_CREDENTIALS_FILE`).
+    pub fn aws_credentials_path(&self) -> PathBuf {
+        self.home.join(".aws/credentials")
+    }
+
+    /// Writes `text` to the AWS config file (replacing it).
+    pub fn write_aws_config(&self, text: &str) {
+        let path = self.aws_config_path();
+        fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    }
+
+    /// Writes `text` to the AWS shared credentials file (replacing it).
+    pub fn write_aws_credentials(&self, text: &str) {
+        let path = self.aws_credentials_path();
+        fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    }
+
+    /// Writes `$XDG_CONFIG_HOME/awsenv/config.toml`.
+    pub fn write_awsenv_settings(&self, text: &str) {
+        let path = self.config_home.join("awsenv/config.toml");
+        fs::create_dir_all(self.config_home.join("awsenv")).expect("create awsenv config dir");
+        fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    }
+
+    /// The random per-test file-store passphrase (`AWSENV_FILE_PASSPHRASE`).
+    pub fn passphrase(&self) -> &str {
+        &self.passphrase
+    }
+
+    /// Sets (or overrides) a variable for every command made from now on.
+    pub fn set_var(&mut self, key: &str, value: &str) {
+        self.vars.insert(key.to_string(), value.to_string());
+    }
+
+    /// Removes a variable from the set given to commands.
+    pub fn remove_var(&mut self, key: &str) {
+        self.vars.remove(key);
+    }
+
+    /// Points STS at `moto` (`AWS_ENDPOINT_URL_STS`).
+    pub fn with_moto(&mut self, moto: &Moto) {
+        self.set_var("AWS_ENDPOINT_URL_STS", &moto.url);
+    }
+
+    /// Uses the keyring backend on `keyring`'s private bus (`AWSENV_BACKEND=keyring`,
+    /// `DBUS_SESSION_BUS_ADDRESS`).
+    pub fn with_keyring(&mut self, keyring: &KeyringSession) {
+        self.set_var("AWSENV_BACKEND", "keyring");
+        for (k, v) in keyring.envs() {
+            self.set_var(&k, &v);
+        }
+    }
+
+    /// The test's variables: `HOME`, `AWS_CONFIG_FILE`, `AWS_SHARED_CREDENTIALS_FILE`, the
+    /// `XDG_*` dirs, `AWSENV_BACKEND=file`, `AWSENV_FILE_PASSPHRASE`, `AWS_EC2_METADATA_DISABLED`,
+    /// plus whatever [`TestEnv::with_moto`] / [`TestEnv::set_var`] added.
+    pub fn envs(&self) -> Vec<(String, String)> {
+        self.vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// `PATH` for commands: the directory of the awsenv binaries first (so shell hooks find
+    /// `awsenv`), then the test runner's `PATH` (for shells, `aws`, `moto_server`, …).
+    pub fn path_var(&self) -> String {
+        let bin_dir = Path::new(env!("CARGO_BIN_EXE_awsenv"))
+            .parent()
+            .expect("awsenv binary has a parent dir")
+            .to_path_buf();
+        let mut dirs = vec![bin_dir];
+        if let Some(path) = std::env::var_os("PATH") {
+            dirs.extend(std::env::split_paths(&path));
+        }
+        std::env::join_paths(dirs)
+            .expect("PATH entries are joinable")
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// A command for `program` with an **empty** environment plus only `PATH`, `LANG=C.UTF-8`,
+    /// `TERM=dumb` and [`TestEnv::envs`]; its working directory is `HOME`. No developer variable
+    /// (`AWS_PROFILE`, `AWS_ACCESS_KEY_ID`, `AWS_VAULT`, …) leaks in.
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env_clear()
+            .env("PATH", self.path_var())
+            .env("LANG", "C.UTF-8")
+            .env("TERM", "dumb")
+            .envs(self.envs())
+            .current_dir(&self.home);
+        cmd
+    }
+
+    /// [`TestEnv::command`] for the awsenv binary under test.
+    pub fn awsenv(&self) -> Command {
+        self.command(env!("CARGO_BIN_EXE_awsenv"))
+    }
+
+    /// Every regular file under the temp dir (recursively, symlinks not followed) whose bytes
+    /// contain any of `needles`. Use to assert that no secret is stored in plaintext.
+    pub fn scan_for_plaintext(&self, needles: &[&str]) -> Vec<PathBuf> {
+        let needles: Vec<&[u8]> = needles
+            .iter()
+            .map(|n| n.as_bytes())
+            .filter(|n| !n.is_empty())
+            .collect();
+        let mut hits = Vec::new();
+        let mut stack = vec![self.dir.path().to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let Ok(ft) = entry.file_type() else { continue };
+                if ft.is_dir() {
+                    stack.push(path);
+                } else if ft.is_file()
+                    && let Ok(bytes) = fs::read(&path)
+                    && needles.iter().any(|n| find_bytes(&bytes, n).is_some())
+                {
+                    hits.push(path);
+                }
+            }
+        }
+        hits.sort();
+        hits
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// KeyringSession
+// ---------------------------------------------------------------------------------------------
+
+/// A private D-Bus session bus with an unlocked gnome-keyring Secret Service
+/// (`org.freedesktop.secrets`), for keyring-backend tests. Both daemons are killed on drop.
+///
+/// How it starts:
+/// 1. `dbus-daemon --session --nofork --nopidfile --print-address=1
+///    --address=unix:path=<dir>/bus`; the first stdout line is `DBUS_SESSION_BUS_ADDRESS`.
+/// 2. `gnome-keyring-daemon --foreground --unlock --components=secrets` with that address and the
+///    password `pw` on stdin (then EOF); it creates and unlocks a `login` keyring, which becomes
+///    the default collection, so `secret-tool store` works without any prompt.
+/// 3. Waits until `org.freedesktop.secrets` has an owner on the bus (`dbus-send … NameHasOwner`).
+///
+/// Both daemons run with an empty environment plus `PATH` and the [`TestEnv`]'s `HOME` and
+/// `XDG_*` dirs, so the keyring files land in `<TestEnv>/data/keyrings/` and the developer's
+/// keyring and session bus are never touched (D-Bus activation, if it happens, inherits this
+/// isolated environment too).
+pub struct KeyringSession {
+    /// `DBUS_SESSION_BUS_ADDRESS` of the private bus.
+    pub bus_address: String,
+    dbus: Child,
+    // Kept open so dbus-daemon never writes to a closed pipe.
+    _dbus_stdout: BufReader<ChildStdout>,
+    keyring: Option<Child>,
+}
+
+impl KeyringSession {
+    /// Tools this needs (for [`require_tools`]).
+    pub const TOOLS: [&'static str; 3] = ["dbus-daemon", "dbus-send", "gnome-keyring-daemon"];
+
+    /// Starts the bus and the keyring for `env` (see the type docs). Panics with a clear message
+    /// if a daemon cannot be started or the Secret Service does not appear within 15 s.
+    pub fn start(env: &TestEnv) -> Self {
+        let bus_dir = env.root().join("dbus");
+        fs::create_dir_all(&bus_dir).expect("create private bus dir");
+        fs::set_permissions(&bus_dir, fs::Permissions::from_mode(0o700)).expect("chmod bus dir");
+        let socket = bus_dir.join("bus");
+
+        let base_env = |cmd: &mut Command| {
+            cmd.env_clear()
+                .env("PATH", env.path_var())
+                .env("LANG", "C.UTF-8")
+                .env("HOME", &env.home)
+                .env("XDG_CONFIG_HOME", &env.config_home)
+                .env("XDG_DATA_HOME", &env.data_home)
+                .env("XDG_STATE_HOME", &env.state_home)
+                .env("XDG_CACHE_HOME", &env.cache_home)
+                .env("XDG_RUNTIME_DIR", &env.runtime_dir)
+                .current_dir(&env.home);
+        };
+
+        let mut dbus_cmd = Command::new("dbus-daemon");
+        base_env(&mut dbus_cmd);
+        let mut dbus = dbus_cmd
+            .arg("--session")
+            .arg("--nofork")
+            .arg("--nopidfile")
+            .arg("--nosyslog")
+            .arg("--print-address=1")
+            .arg(format!("--address=unix:path={}", socket.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start dbus-daemon ({e}): {}",
+                    install_hint("dbus-daemon")
+                )
+            });
+        let mut dbus_stdout =
+            BufReader::new(dbus.stdout.take().expect("dbus-daemon stdout is piped"));
+        let mut bus_address = String::new();
+        // dbus-daemon prints the address once it listens; a failure closes stdout (EOF).
+        let read = dbus_stdout.read_line(&mut bus_address);
+        let bus_address = bus_address.trim().to_string();
+        if read.is_err() || bus_address.is_empty() {
+            let _ = dbus.kill();
+            let status = dbus.wait().map(|s| s.to_string()).unwrap_or_default();
+            panic!("dbus-daemon did not print its address (read: {read:?}, exit: {status})");
+        }
+
+        let mut session = KeyringSession {
+            bus_address,
+            dbus,
+            _dbus_stdout: dbus_stdout,
+            keyring: None,
+        };
+
+        let mut keyring_cmd = Command::new("gnome-keyring-daemon");
+        base_env(&mut keyring_cmd);
+        let mut keyring = keyring_cmd
+            .args(["--foreground", "--unlock", "--components=secrets"])
+            .env("DBUS_SESSION_BUS_ADDRESS", &session.bus_address)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start gnome-keyring-daemon ({e}): {}",
+                    install_hint("gnome-keyring-daemon")
+                )
+            });
+        {
+            // The unlock password is read from stdin up to EOF; dropping the pipe closes it.
+            let mut stdin = keyring
+                .stdin
+                .take()
+                .expect("gnome-keyring-daemon stdin is piped");
+            stdin
+                .write_all(KEYRING_PASSWORD.as_bytes())
+                .expect("write the keyring password to gnome-keyring-daemon");
+        }
+        session.keyring = Some(keyring);
+        session.wait_for_secret_service();
+        session
+    }
+
+    fn wait_for_secret_service(&mut self) {
+        let deadline = Instant::now() + KEYRING_START_TIMEOUT;
+        loop {
+            if let Some(Ok(Some(status))) = self.keyring.as_mut().map(Child::try_wait) {
+                panic!("gnome-keyring-daemon exited early with {status}");
+            }
+            if let Ok(Some(status)) = self.dbus.try_wait() {
+                panic!("dbus-daemon exited early with {status}");
+            }
+            let out = Command::new("dbus-send")
+                .env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                .env("DBUS_SESSION_BUS_ADDRESS", &self.bus_address)
+                .args([
+                    "--session",
+                    "--print-reply",
+                    "--dest=org.freedesktop.DBus",
+                    "/org/freedesktop/DBus",
+                    "org.freedesktop.DBus.NameHasOwner",
+                    "string:org.freedesktop.secrets",
+                ])
+                .stdin(Stdio::null())
+                .output()
+                .unwrap_or_else(|e| {
+                    panic!("cannot run dbus-send ({e}): {}", install_hint("dbus-send"))
+                });
+            if out.status.success() && String::from_utf8_lossy(&out.stdout).contains("boolean true")
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "org.freedesktop.secrets did not appear on the private bus {} within {:?}",
+                self.bus_address,
+                KEYRING_START_TIMEOUT
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Variables to add to a command so it talks to this keyring: `DBUS_SESSION_BUS_ADDRESS`.
+    pub fn envs(&self) -> Vec<(String, String)> {
+        vec![(
+            "DBUS_SESSION_BUS_ADDRESS".to_string(),
+            self.bus_address.clone(),
+        )]
+    }
+}
+
+impl Drop for KeyringSession {
+    fn drop(&mut self) {
+        if let Some(mut keyring) = self.keyring.take() {
+            let _ = keyring.kill();
+            let _ = keyring.wait();
+        }
+        let _ = self.dbus.kill();
+        let _ = self.dbus.wait();
+    }
+}
