@@ -2,8 +2,15 @@
 
 # Runs before each prompt and when PWD changes; the second run after a cd is answered by
 # awsenv's no-op fast path. Event handlers do not change $status for the user's prompt.
+# While awsenv runs, a SIGINT handler replaces fish's default of cancelling the running code, so
+# Ctrl-C at an MFA prompt cancels only awsenv, whose output (recording the failure, so that it
+# does not ask again at every prompt) is still sourced.
 function __awsenv_export_eval --on-event fish_prompt --on-variable PWD
-    __AWSENV_EXE__ export fish | source
+    function __awsenv_sigint --on-signal SIGINT
+    end
+    set -l out (__AWSENV_EXE__ export fish)
+    functions --erase __awsenv_sigint
+    string join \n -- $out | source
 end
 
 # Renders the same text as `awsenv prompt [--format F]` without starting a process. fish has
