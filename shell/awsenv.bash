@@ -51,5 +51,7 @@ if [[ "$(declare -p PROMPT_COMMAND 2>/dev/null)" == "declare -a"* ]]; then
     PROMPT_COMMAND=(_awsenv_hook "${PROMPT_COMMAND[@]}")
   fi
 elif [[ ";${PROMPT_COMMAND:-};" != *";_awsenv_hook;"* ]]; then
+  # PROMPT_COMMAND is a string in this branch.
+  # shellcheck disable=SC2128,SC2178
   PROMPT_COMMAND="_awsenv_hook${PROMPT_COMMAND:+;$PROMPT_COMMAND}"
 fi
