@@ -315,3 +315,44 @@ fn prompt_nothing_active() {
         "",
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Completions
+// ---------------------------------------------------------------------------------------------
+
+/// Profile names complete from the AWS config through clap_complete's dynamic protocol, which
+/// the registration scripts of `awsenv completions bash|zsh|fish` call.
+#[test]
+fn completions_offer_profile_names() {
+    let env = TestEnv::new();
+    env.write_aws_config(
+        "[profile calvin]\nregion = eu-west-1\n[profile hobbes]\nsource_profile = calvin\n",
+    );
+    for shell in ["bash", "zsh", "fish"] {
+        let script = ok(
+            env.awsenv()
+                .args(["completions", shell])
+                .output()
+                .expect("run completions"),
+            "completions",
+        );
+        assert!(script.contains("awsenv"), "{shell} registration: {script}");
+        let out = env
+            .awsenv()
+            .args(["--", "awsenv", "use", "h"])
+            .env("COMPLETE", shell)
+            .env("_CLAP_COMPLETE_INDEX", "2")
+            .env("_CLAP_IFS", "\n")
+            .output()
+            .expect("run completion");
+        let text = ok(out, &format!("{shell} completion"));
+        assert!(
+            text.lines().any(|l| l.starts_with("hobbes")),
+            "{shell}: {text}"
+        );
+        assert!(
+            !text.contains("calvin"),
+            "{shell}: only names starting with h: {text}"
+        );
+    }
+}

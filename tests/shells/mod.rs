@@ -433,7 +433,10 @@ pub fn tools(kind: Kind) -> bool {
 }
 
 /// Runs each named scenario, reporting all failures at the end.
-pub fn run_all(kind: Kind, scenarios: &[(&str, fn(Kind, &Moto))]) {
+/// A named scenario.
+pub type Scenario = (&'static str, fn(Kind, &Moto));
+
+pub fn run_all(kind: Kind, scenarios: &[Scenario]) {
     if !tools(kind) {
         return;
     }
@@ -809,7 +812,7 @@ pub fn refresh(kind: Kind, moto: &Moto) {
 }
 
 /// Every scenario, in order.
-pub const ALL: &[(&str, fn(Kind, &Moto))] = &[
+pub const ALL: &[Scenario] = &[
     ("allow_enter_leave_reenter", allow_enter_leave_reenter),
     ("switch_repos", switch_repos),
     ("nested", nested),
