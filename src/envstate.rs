@@ -22,13 +22,16 @@ pub const SOURCE: &str = "AWSENV_SOURCE";
 pub const RESTORE: &str = "AWSENV_RESTORE";
 /// Epoch seconds after which the hook refreshes a hook-activated session.
 pub const REFRESH_AT: &str = "AWSENV_REFRESH_AT";
+/// Epoch seconds at which the active credentials expire (from `AWS_CREDENTIAL_EXPIRATION`), so
+/// the shells' `awsenv_prompt` functions can show the time left without parsing RFC 3339.
+pub const EXPIRES: &str = "AWSENV_EXPIRES";
 /// The hook's fingerprint of the `.awsprofile` it last acted on (see `activation`).
 pub const WATCH: &str = "AWSENV_WATCH";
 /// [`SOURCE`] value of a manual `awsenv use`.
 pub const MANUAL: &str = "manual";
 
 /// Variables awsenv owns outright (not restored, simply removed on deactivation).
-pub const OWN: &[&str] = &[PROFILE, SOURCE, RESTORE, REFRESH_AT];
+pub const OWN: &[&str] = &[PROFILE, SOURCE, RESTORE, REFRESH_AT, EXPIRES];
 
 /// A view of the environment with pending changes applied on top.
 #[derive(Default, Clone)]
@@ -135,12 +138,22 @@ pub fn activate(view: &EnvView, wanted: Vec<Change>, profile: &str, source: &str
         };
         rec.vars.insert(name, Entry { prev, set });
     }
+    let expires = wanted.iter().find_map(|c| match c {
+        Change::Set(n, v) if n == "AWS_CREDENTIAL_EXPIRATION" => {
+            v.to_str().and_then(crate::timefmt::parse_rfc3339)
+        }
+        _ => None,
+    });
     changes.extend(wanted);
     let json = serde_json::to_string(&rec).unwrap_or_default();
     changes.push(Change::set(PROFILE, profile));
     changes.push(Change::set(SOURCE, source));
     changes.push(Change::set(RESTORE, json));
     changes.push(Change::unset(REFRESH_AT));
+    changes.push(match expires {
+        Some(at) => Change::set(EXPIRES, at.to_string()),
+        None => Change::unset(EXPIRES),
+    });
     changes
 }
 

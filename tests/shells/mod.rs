@@ -1,0 +1,826 @@
+//! Driving real interactive shells through a pseudo-terminal (tmux), as a user types, with the
+//! awsenv hook installed from the shell's own rc file — plus the direnv-style scenarios that
+//! `tests/shell_{bash,zsh,fish}.rs` run, one fixture folder per case.
+//!
+//! Every scenario gets its own [`TestEnv`] (HOME, AWS_CONFIG_FILE, XDG_*, passphrase) and its own
+//! tmux server socket; the shell is started from an empty environment (`env -i`). One moto per
+//! test file is shared; scenarios keep their recorder queries apart by using their own MFA
+//! serial number.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::common::{Moto, TestEnv, require_tools};
+
+/// Long-term test keys (moto accepts any; these only look like AWS keys).
+pub const ACCESS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
+/// The secret of [`ACCESS_KEY`].
+pub const SECRET_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+/// What a user types at the MFA prompt.
+pub const CODE: &str = "123456";
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The shells under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Bash => "bash",
+            Kind::Zsh => "zsh",
+            Kind::Fish => "fish",
+        }
+    }
+
+    /// Quotes a word for this shell's command line.
+    pub fn quote(self, s: &str) -> String {
+        match self {
+            Kind::Fish => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
+            _ => format!("'{}'", s.replace('\'', "'\\''")),
+        }
+    }
+
+    /// `export NAME=VALUE` in this shell.
+    pub fn export(self, name: &str, value: &str) -> String {
+        match self {
+            Kind::Fish => format!("set -gx {name} {}", self.quote(value)),
+            _ => format!("export {name}={}", self.quote(value)),
+        }
+    }
+}
+
+/// One scenario's world: an isolated environment with the AWS config, stored keys for `calvin`
+/// and a unique MFA serial.
+pub struct World<'m> {
+    pub env: TestEnv,
+    pub kind: Kind,
+    pub serial: String,
+    pub moto: &'m Moto,
+}
+
+/// An interactive shell in a tmux pane.
+pub struct Pane {
+    pub kind: Kind,
+    sock: PathBuf,
+    dir: PathBuf,
+    n: usize,
+}
+
+impl<'m> World<'m> {
+    /// A fresh world for scenario `tag`. `extra_config` is appended to `[profile calvin]`.
+    pub fn new(kind: Kind, moto: &'m Moto, tag: &str, calvin_extra: &str) -> Self {
+        let mut env = TestEnv::new();
+        env.with_moto(moto);
+        let serial = format!("arn:aws:iam::111111111111:mfa/{}-{tag}", kind.name());
+        env.write_aws_config(&format!(
+            "[profile calvin]\nregion = eu-west-1\nmfa_serial = {serial}\n\
+             role_arn = arn:aws:iam::222222222222:role/terraform\n{calvin_extra}\n\
+             [profile hobbes]\nsource_profile = calvin\nmfa_serial = {serial}\n\
+             role_arn = arn:aws:iam::333333333333:role/admin\nregion = us-east-2\n"
+        ));
+        let out = env
+            .awsenv()
+            .args(["add", "calvin", "--env"])
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .output()
+            .expect("run awsenv add");
+        assert!(
+            out.status.success(),
+            "awsenv add: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self {
+            env,
+            kind,
+            serial,
+            moto,
+        }
+    }
+
+    pub fn home(&self) -> &Path {
+        &self.env.home
+    }
+
+    /// Creates `rel` under HOME with an `.awsprofile` holding `content`; returns the dir.
+    pub fn fixture(&self, rel: &str, content: &str) -> PathBuf {
+        let dir = self.env.home.join(rel);
+        fs::create_dir_all(&dir).expect("create fixture dir");
+        fs::write(dir.join(".awsprofile"), content).expect("write .awsprofile");
+        dir
+    }
+
+    /// `awsenv allow DIR`, run by the test (not typed), for scenarios where trust is a given.
+    pub fn allow(&self, dir: &Path) {
+        let out = self
+            .env
+            .awsenv()
+            .arg("allow")
+            .arg(dir)
+            .output()
+            .expect("run awsenv allow");
+        assert!(
+            out.status.success(),
+            "awsenv allow: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn moto(&self) -> &Moto {
+        self.moto
+    }
+
+    /// GetSessionToken calls made with this world's MFA serial.
+    pub fn session_tokens(&self) -> usize {
+        self.moto()
+            .requests("GetSessionToken")
+            .iter()
+            .filter(|r| r.param("SerialNumber") == Some(self.serial.as_str()))
+            .count()
+    }
+
+    /// Starts the shell interactively with the hook installed from its rc file. `pre` are
+    /// variables in the shell's starting environment (to check exact restore).
+    pub fn shell(&self, pre: &[(&str, &str)]) -> Pane {
+        let dir = self.env.root().join("pane");
+        fs::create_dir_all(&dir).expect("create pane dir");
+        let kind = self.kind;
+        let (cmd, rc_path, rc) = match kind {
+            Kind::Bash => (
+                "bash -i",
+                self.env.home.join(".bashrc"),
+                "eval \"$(awsenv hook bash)\"\nPS1='$ '\n".to_string(),
+            ),
+            Kind::Zsh => (
+                "zsh -i",
+                self.env.home.join(".zshrc"),
+                "eval \"$(awsenv hook zsh)\"\nPS1='%# '\n".to_string(),
+            ),
+            Kind::Fish => (
+                "fish -i",
+                self.env.config_home.join("fish/config.fish"),
+                "set -g fish_greeting ''\nawsenv hook fish | source\nfunction fish_prompt; echo '> '; end\n".to_string(),
+            ),
+        };
+        fs::create_dir_all(rc_path.parent().expect("rc dir")).expect("create rc dir");
+        fs::write(&rc_path, rc).expect("write rc file");
+        let q = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+        let mut script = String::from("#!/bin/sh\ncd \"$HOME\" 2>/dev/null\nexec env -i");
+        let mut vars = self.env.envs();
+        vars.push(("PATH".into(), self.env.path_var()));
+        vars.push(("TERM".into(), "xterm".into()));
+        vars.push(("LANG".into(), "C.UTF-8".into()));
+        vars.extend(pre.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        for (k, v) in &vars {
+            script.push_str(&format!(" {k}={}", q(v)));
+        }
+        script.push_str(&format!(" {cmd}\n"));
+        let launcher = dir.join("start.sh");
+        fs::write(&launcher, script).expect("write launcher");
+        fs::set_permissions(&launcher, fs::Permissions::from_mode(0o755)).expect("chmod launcher");
+        let sock = dir.join("tmux.sock");
+        let st = Command::new("tmux")
+            .arg("-S")
+            .arg(&sock)
+            .args([
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-x",
+                "200",
+                "-y",
+                "50",
+                "-c",
+            ])
+            .arg(&self.env.home)
+            .arg(format!(
+                "HOME={} {}",
+                q(&self.env.home.to_string_lossy()),
+                launcher.display()
+            ))
+            .env("HOME", &self.env.home)
+            .status()
+            .expect("run tmux");
+        assert!(st.success(), "tmux new-session failed");
+        let mut pane = Pane {
+            kind,
+            sock,
+            dir,
+            n: 0,
+        };
+        pane.sync();
+        pane
+    }
+}
+
+impl Pane {
+    fn tmux(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.arg("-S").arg(&self.sock);
+        c
+    }
+
+    /// Types `text` literally, without Enter.
+    pub fn keys(&self, text: &str) {
+        let st = self
+            .tmux()
+            .args(["send-keys", "-l", "--", text])
+            .status()
+            .expect("tmux send-keys");
+        assert!(st.success());
+    }
+
+    /// Presses a named key (`Enter`, `C-c`).
+    pub fn press(&self, key: &str) {
+        let st = self
+            .tmux()
+            .args(["send-keys", key])
+            .status()
+            .expect("tmux send-keys");
+        assert!(st.success());
+    }
+
+    /// Types a command line and presses Enter.
+    pub fn line(&self, text: &str) {
+        self.keys(text);
+        self.press("Enter");
+    }
+
+    /// The whole pane history.
+    pub fn screen(&self) -> String {
+        let out = self
+            .tmux()
+            .args(["capture-pane", "-p", "-J", "-S", "-5000"])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// How often `needle` appears on the screen so far.
+    pub fn count(&self, needle: &str) -> usize {
+        self.screen().matches(needle).count()
+    }
+
+    /// Waits until `needle` appears more than `before` times.
+    pub fn wait_for(&self, needle: &str, before: usize) {
+        let start = Instant::now();
+        while self.count(needle) <= before {
+            if start.elapsed() > TIMEOUT {
+                panic!(
+                    "{}: timed out waiting for {needle:?}; screen:\n{}",
+                    self.kind.name(),
+                    self.screen()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_file(&self, path: &Path) {
+        let start = Instant::now();
+        while !path.exists() {
+            if start.elapsed() > TIMEOUT {
+                panic!(
+                    "{}: timed out waiting for {}; screen:\n{}",
+                    self.kind.name(),
+                    path.display(),
+                    self.screen()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+
+    /// Types a command that touches a file and waits for it: everything typed before has run,
+    /// including the hook at the prompts in between.
+    pub fn sync(&mut self) {
+        self.n += 1;
+        let f = self.dir.join(format!("sync-{}", self.n));
+        self.line(&format!("touch {}", self.kind.quote(&f.to_string_lossy())));
+        self.wait_file(&f);
+        // The hook runs at the prompt after the command; wait for that prompt too.
+        self.n += 1;
+        let g = self.dir.join(format!("sync-{}", self.n));
+        self.line(&format!("touch {}", self.kind.quote(&g.to_string_lossy())));
+        self.wait_file(&g);
+    }
+
+    /// The shell's environment, as `env` run from it sees it.
+    pub fn env(&mut self) -> BTreeMap<String, String> {
+        self.n += 1;
+        let tmp = self.dir.join(format!("env-{}.tmp", self.n));
+        let f = self.dir.join(format!("env-{}", self.n));
+        let (t, fq) = (
+            self.kind.quote(&tmp.to_string_lossy()),
+            self.kind.quote(&f.to_string_lossy()),
+        );
+        self.line(&format!("env -0 > {t}; mv {t} {fq}"));
+        self.wait_file(&f);
+        let raw = fs::read(&f).expect("read env dump");
+        raw.split(|b| *b == 0)
+            .filter_map(|kv| {
+                let kv = String::from_utf8_lossy(kv);
+                kv.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+            })
+            .collect()
+    }
+
+    /// Runs `cmd` in the shell with its stdout and stderr going to a file; returns them.
+    pub fn capture(&mut self, cmd: &str) -> String {
+        self.n += 1;
+        let tmp = self.dir.join(format!("out-{}.tmp", self.n));
+        let f = self.dir.join(format!("out-{}", self.n));
+        let (t, fq) = (
+            self.kind.quote(&tmp.to_string_lossy()),
+            self.kind.quote(&f.to_string_lossy()),
+        );
+        self.line(&format!("{cmd} > {t} 2>&1; mv {t} {fq}"));
+        self.wait_file(&f);
+        fs::read_to_string(&f).unwrap_or_default()
+    }
+
+    /// `cd` typed by the user.
+    pub fn cd(&self, dir: &Path) {
+        self.line(&format!("cd {}", self.kind.quote(&dir.to_string_lossy())));
+    }
+}
+
+impl Drop for Pane {
+    fn drop(&mut self) {
+        let _ = self.tmux().arg("kill-server").status();
+    }
+}
+
+/// The credential variables an activation sets.
+pub const CRED_VARS: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_VAULT",
+    "AWSENV_PROFILE",
+    "AWSENV_SOURCE",
+];
+
+/// Asserts nothing of awsenv's activation is left in `env`.
+pub fn assert_inactive(kind: Kind, env: &BTreeMap<String, String>, what: &str) {
+    for v in CRED_VARS {
+        assert!(
+            !env.contains_key(*v),
+            "{}: {what}: {v} is still set ({:?})",
+            kind.name(),
+            env.get(*v)
+        );
+    }
+}
+
+/// Asserts `profile` from `source` (an `.awsprofile` path) is active in `env`.
+pub fn assert_active(
+    kind: Kind,
+    env: &BTreeMap<String, String>,
+    profile: &str,
+    source: &Path,
+    what: &str,
+) {
+    let k = kind.name();
+    assert_eq!(
+        env.get("AWS_VAULT").map(String::as_str),
+        Some(profile),
+        "{k}: {what}: AWS_VAULT"
+    );
+    assert_eq!(
+        env.get("AWSENV_PROFILE").map(String::as_str),
+        Some(profile),
+        "{k}: {what}: AWSENV_PROFILE"
+    );
+    let src = source.join(".awsprofile");
+    assert_eq!(
+        env.get("AWSENV_SOURCE").map(PathBuf::from),
+        Some(src),
+        "{k}: {what}: AWSENV_SOURCE"
+    );
+    assert!(
+        env.get("AWS_ACCESS_KEY_ID")
+            .is_some_and(|v| v.starts_with("ASIA")),
+        "{k}: {what}: AWS_ACCESS_KEY_ID {:?}",
+        env.get("AWS_ACCESS_KEY_ID")
+    );
+    assert!(
+        env.get("AWS_SESSION_TOKEN").is_some_and(|v| !v.is_empty()),
+        "{k}: {what}: AWS_SESSION_TOKEN"
+    );
+    assert!(
+        !env.contains_key("AWS_PROFILE"),
+        "{k}: {what}: AWS_PROFILE must be unset while active"
+    );
+}
+
+/// Whether the tools for the scenarios are installed (fails under CI when not).
+pub fn tools(kind: Kind) -> bool {
+    require_tools(&[kind.name(), "tmux", "moto_server", "aws"])
+}
+
+/// Runs each named scenario, reporting all failures at the end.
+/// A named scenario.
+pub type Scenario = (&'static str, fn(Kind, &Moto));
+
+pub fn run_all(kind: Kind, scenarios: &[Scenario]) {
+    if !tools(kind) {
+        return;
+    }
+    let moto = Moto::start();
+    let mut failed = Vec::new();
+    for (name, f) in scenarios {
+        let start = Instant::now();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(kind, &moto)));
+        eprintln!(
+            "{} scenario {name}: {} ({:.1}s)",
+            kind.name(),
+            if r.is_ok() { "ok" } else { "FAILED" },
+            start.elapsed().as_secs_f64()
+        );
+        if r.is_err() {
+            failed.push(*name);
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{}: failed scenarios: {failed:?}",
+        kind.name()
+    );
+}
+
+/// Enters `dir` (already allowed) typing the MFA code at the prompt; asserts it was asked.
+pub fn enter_with_code(w: &World, p: &mut Pane, dir: &Path) {
+    let asked = p.count("Enter MFA code");
+    p.cd(dir);
+    p.wait_for("Enter MFA code", asked);
+    p.line(CODE);
+    p.sync();
+    let _ = w;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+// ---------------------------------------------------------------------------------------------
+
+/// untrusted → notice once → `awsenv allow` typed → MFA code typed → active, the AWS CLI sees
+/// the role → leave → exact restore (unset stays unset, empty stays empty, AWS_PROFILE back) →
+/// re-enter from the cache without a code (no second GetSessionToken).
+pub fn allow_enter_leave_reenter(kind: Kind, moto: &Moto) {
+    let w = World::new(kind, moto, "basic", "");
+    let repo = w.fixture("repo", "calvin\n");
+    let mut p = w.shell(&[("AWS_PROFILE", "dev"), ("AWS_REGION", "")]);
+    let before = p.env();
+    assert_eq!(before.get("AWS_REGION").map(String::as_str), Some(""));
+
+    p.cd(&repo);
+    p.sync();
+    let notice = format!(
+        "{}/.awsprofile is not allowed; run 'awsenv allow'",
+        repo.display()
+    );
+    assert_eq!(
+        p.count(&notice),
+        1,
+        "{kind:?}: untrusted notice once:\n{}",
+        p.screen()
+    );
+    p.sync();
+    assert_eq!(
+        p.count(&notice),
+        1,
+        "{kind:?}: the notice is not repeated at every prompt"
+    );
+    assert_inactive(kind, &p.env(), "untrusted");
+
+    let asked = p.count("Enter MFA code");
+    p.line("awsenv allow");
+    p.wait_for(&format!("Enter MFA code for {}:", w.serial), asked);
+    p.line(CODE);
+    p.sync();
+    let env = p.env();
+    assert_active(kind, &env, "calvin", &repo, "after allow");
+    assert_eq!(env.get("AWS_REGION").map(String::as_str), Some("eu-west-1"));
+    assert_eq!(w.session_tokens(), 1);
+    let tc: Vec<_> = w
+        .moto()
+        .requests("GetSessionToken")
+        .into_iter()
+        .filter(|r| r.param("SerialNumber") == Some(w.serial.as_str()))
+        .collect();
+    assert_eq!(
+        tc[0].param("TokenCode"),
+        Some(CODE),
+        "the typed code reached STS"
+    );
+    assert!(
+        !p.screen().contains(&env["AWS_SECRET_ACCESS_KEY"]),
+        "a secret was printed on the terminal"
+    );
+
+    let arn = p.capture("aws sts get-caller-identity --query Arn --output text");
+    assert!(
+        arn.contains("assumed-role/terraform/"),
+        "{kind:?}: AWS CLI identity: {arn}"
+    );
+
+    p.cd(w.home());
+    p.sync();
+    let after = p.env();
+    assert_inactive(kind, &after, "after leave");
+    assert_eq!(
+        after.get("AWS_PROFILE").map(String::as_str),
+        Some("dev"),
+        "AWS_PROFILE restored"
+    );
+    assert_eq!(
+        after.get("AWS_REGION").map(String::as_str),
+        Some(""),
+        "empty stays empty"
+    );
+    assert!(
+        !after.contains_key("AWS_DEFAULT_REGION"),
+        "unset stays unset"
+    );
+    for v in [
+        "AWSENV_RESTORE",
+        "AWSENV_REFRESH_AT",
+        "AWSENV_EXPIRES",
+        "AWS_SECURITY_TOKEN",
+        "AWS_SESSION_EXPIRATION",
+    ] {
+        assert!(!after.contains_key(v), "{v} left behind");
+    }
+
+    let asked = p.count("Enter MFA code");
+    p.cd(&repo);
+    p.sync();
+    assert_eq!(
+        p.count("Enter MFA code"),
+        asked,
+        "{kind:?}: re-enter asked for a code again"
+    );
+    assert_active(kind, &p.env(), "calvin", &repo, "re-enter");
+    assert_eq!(
+        w.session_tokens(),
+        1,
+        "re-enter made a GetSessionToken call"
+    );
+}
+
+/// Two repos with different profiles: switching restores then activates; one MFA session
+/// serves both roles.
+pub fn switch_repos(kind: Kind, moto: &Moto) {
+    let w = World::new(kind, moto, "switch", "");
+    let a = w.fixture("a", "calvin\n");
+    let b = w.fixture("b", "profile = \"hobbes\"\nregion = \"ap-south-1\"\n");
+    w.allow(&a);
+    w.allow(&b);
+    let mut p = w.shell(&[]);
+    enter_with_code(&w, &mut p, &a);
+    let ea = p.env();
+    assert_active(kind, &ea, "calvin", &a, "repo a");
+    let asked = p.count("Enter MFA code");
+    p.cd(&b);
+    p.sync();
+    assert_eq!(
+        p.count("Enter MFA code"),
+        asked,
+        "the MFA session serves the second role"
+    );
+    let eb = p.env();
+    assert_active(kind, &eb, "hobbes", &b, "repo b");
+    assert_eq!(
+        eb.get("AWS_REGION").map(String::as_str),
+        Some("ap-south-1"),
+        "region from the TOML file"
+    );
+    assert_ne!(ea["AWS_ACCESS_KEY_ID"], eb["AWS_ACCESS_KEY_ID"]);
+    p.cd(w.home());
+    p.sync();
+    let e = p.env();
+    assert_inactive(kind, &e, "after leaving b");
+    assert!(!e.contains_key("AWS_REGION"));
+    assert_eq!(w.session_tokens(), 1);
+}
+
+/// A nested `.awsprofile` wins below it; going back up returns to the outer one.
+pub fn nested(kind: Kind, moto: &Moto) {
+    let w = World::new(kind, moto, "nested", "");
+    let outer = w.fixture("outer", "calvin\n");
+    let inner = w.fixture("outer/modules/inner", "hobbes\n");
+    w.allow(&outer);
+    w.allow(&inner);
+    let mut p = w.shell(&[]);
+    enter_with_code(&w, &mut p, &outer.join("modules"));
+    assert_active(kind, &p.env(), "calvin", &outer, "outer/modules");
+    p.cd(&inner);
+    p.sync();
+    assert_active(kind, &p.env(), "hobbes", &inner, "inner");
+    p.cd(&outer);
+    p.sync();
+    assert_active(kind, &p.env(), "calvin", &outer, "back to outer");
+}
+
+/// Editing the file revokes trust: the next prompt says so and deactivates.
+pub fn edit_revokes_trust(kind: Kind, moto: &Moto) {
+    let w = World::new(kind, moto, "edit", "");
+    let repo = w.fixture("repo", "calvin\n");
+    w.allow(&repo);
+    let mut p = w.shell(&[]);
+    enter_with_code(&w, &mut p, &repo);
+    assert_active(kind, &p.env(), "calvin", &repo, "before edit");
+    p.line("echo hobbes > .awsprofile");
+    p.sync();
+    let notice = format!("{}/.awsprofile is not allowed", repo.display());
+    assert_eq!(
+        p.count(&notice),
+        1,
+        "{kind:?}: notice after edit:\n{}",
+        p.screen()
+    );
+    assert_inactive(kind, &p.env(), "after edit");
+    p.line("awsenv allow");
+    p.sync();
+    assert_active(kind, &p.env(), "hobbes", &repo, "after re-allow");
+}
+
+/// Directory names with spaces, quotes and `$`.
+pub fn odd_names(kind: Kind, moto: &Moto) {
+    let w = World::new(kind, moto, "odd", "");
+    let repo = w.fixture("we ird 'q' \"d\" $HOME `x` \\b", "calvin\n");
+    w.allow(&repo);
+    let mut p = w.shell(&[]);
+    enter_with_code(&w, &mut p, &repo);
+    assert_active(kind, &p.env(), "calvin", &repo, "odd name");
+    p.cd(w.home());
+    p.sync();
+    assert_inactive(kind, &p.env(), "left odd name");
+}
+
+/// A symlinked directory resolves physically (`cd -P`): the source is the real path.
+pub fn symlinked(kind: Kind, moto: &Moto) {
+    let w = World::new(kind, moto, "symlink", "");
+    let real = w.fixture("real/repo", "calvin\n");
+    w.allow(&real);
+    let link = w.home().join("link");
+    std::os::unix::fs::symlink(&real, &link).expect("symlink");
+    let mut p = w.shell(&[]);
+    enter_with_code(&w, &mut p, &link);
+    assert_active(kind, &p.env(), "calvin", &real, "via symlink");
+}
+
+/// A variable the user changes by hand while inside is kept on leave; the rest is restored.
+pub fn hand_edit_kept(kind: Kind, moto: &Moto) {
+    let w = World::new(kind, moto, "hand", "");
+    let repo = w.fixture("repo", "calvin\n");
+    w.allow(&repo);
+    let mut p = w.shell(&[("AWS_REGION", "us-west-2")]);
+    enter_with_code(&w, &mut p, &repo);
+    assert_eq!(
+        p.env().get("AWS_REGION").map(String::as_str),
+        Some("eu-west-1")
+    );
+    p.line(&kind.export("AWS_DEFAULT_REGION", "mine"));
+    p.cd(w.home());
+    p.sync();
+    let e = p.env();
+    assert_inactive(kind, &e, "after leave");
+    assert_eq!(
+        e.get("AWS_DEFAULT_REGION").map(String::as_str),
+        Some("mine"),
+        "hand-set value kept"
+    );
+    assert_eq!(
+        e.get("AWS_REGION").map(String::as_str),
+        Some("us-west-2"),
+        "untouched value restored"
+    );
+}
+
+/// A nested interactive shell inherits the activation: no prompt, no new session, same
+/// credentials; leaving inside it restores there too.
+pub fn subshell(kind: Kind, moto: &Moto) {
+    let w = World::new(kind, moto, "sub", "");
+    let repo = w.fixture("repo", "calvin\n");
+    w.allow(&repo);
+    let mut p = w.shell(&[]);
+    enter_with_code(&w, &mut p, &repo);
+    let outer = p.env();
+    let asked = p.count("Enter MFA code");
+    p.line(&format!("{} -i", kind.name()));
+    p.sync();
+    let inner = p.env();
+    assert_eq!(
+        p.count("Enter MFA code"),
+        asked,
+        "the subshell asked for a code"
+    );
+    assert_eq!(
+        inner.get("AWS_ACCESS_KEY_ID"),
+        outer.get("AWS_ACCESS_KEY_ID"),
+        "the subshell re-activated"
+    );
+    p.cd(w.home());
+    p.sync();
+    assert_inactive(kind, &p.env(), "left inside the subshell");
+    p.line("exit");
+    p.sync();
+    assert_eq!(
+        p.env().get("AWS_ACCESS_KEY_ID"),
+        outer.get("AWS_ACCESS_KEY_ID"),
+        "the outer shell is unchanged"
+    );
+    assert_eq!(w.session_tokens(), 1);
+}
+
+/// Ctrl-C at the MFA prompt inside the hook: the shell stays usable, nothing is exported, it
+/// does not ask again at every Enter; `awsenv reload` asks again.
+pub fn ctrl_c(kind: Kind, moto: &Moto) {
+    let w = World::new(kind, moto, "ctrlc", "");
+    let repo = w.fixture("repo", "calvin\n");
+    w.allow(&repo);
+    let mut p = w.shell(&[]);
+    let asked = p.count("Enter MFA code");
+    p.cd(&repo);
+    p.wait_for("Enter MFA code", asked);
+    p.press("C-c");
+    p.wait_for("activation of calvin cancelled", 0);
+    p.sync();
+    p.press("Enter");
+    p.sync();
+    assert_eq!(
+        p.count("Enter MFA code"),
+        asked + 1,
+        "{kind:?}: asked again after Ctrl-C:\n{}",
+        p.screen()
+    );
+    let out = p.capture("echo still-alive");
+    assert_eq!(out.trim(), "still-alive");
+    assert_inactive(kind, &p.env(), "after Ctrl-C");
+    assert_eq!(w.session_tokens(), 0);
+    p.line("awsenv reload");
+    p.wait_for("Enter MFA code", asked + 1);
+    p.line(CODE);
+    p.sync();
+    assert_active(kind, &p.env(), "calvin", &repo, "after reload");
+}
+
+/// Near expiry the hook refreshes in place from the cached MFA session, without a prompt.
+/// The role lasts 900 s and the refresh window is 899 s, so a refresh is due a second later.
+pub fn refresh(kind: Kind, moto: &Moto) {
+    let mut w = World::new(kind, moto, "refresh", "duration_seconds = 900");
+    w.env.set_var("AWSENV_REFRESH_WINDOW", "899");
+    let repo = w.fixture("repo", "calvin\n");
+    w.allow(&repo);
+    let mut p = w.shell(&[]);
+    enter_with_code(&w, &mut p, &repo);
+    let first = p.env();
+    assert_active(kind, &first, "calvin", &repo, "first");
+    std::thread::sleep(Duration::from_millis(2100));
+    let asked = p.count("Enter MFA code");
+    p.sync();
+    let second = p.env();
+    assert_active(kind, &second, "calvin", &repo, "refreshed");
+    assert_ne!(
+        first["AWS_ACCESS_KEY_ID"], second["AWS_ACCESS_KEY_ID"],
+        "{kind:?}: not refreshed"
+    );
+    assert_eq!(p.count("Enter MFA code"), asked, "refresh asked for a code");
+    assert_eq!(
+        w.session_tokens(),
+        1,
+        "refresh made a new GetSessionToken call"
+    );
+    assert!(second["AWSENV_RESTORE"].contains("AWS_ACCESS_KEY_ID"));
+    p.cd(w.home());
+    p.sync();
+    assert_inactive(kind, &p.env(), "leave after refresh");
+}
+
+/// Every scenario, in order.
+pub const ALL: &[Scenario] = &[
+    ("allow_enter_leave_reenter", allow_enter_leave_reenter),
+    ("switch_repos", switch_repos),
+    ("nested", nested),
+    ("edit_revokes_trust", edit_revokes_trust),
+    ("odd_names", odd_names),
+    ("symlinked", symlinked),
+    ("hand_edit_kept", hand_edit_kept),
+    ("subshell", subshell),
+    ("ctrl_c", ctrl_c),
+    ("refresh", refresh),
+];
