@@ -337,7 +337,7 @@ fn server_reports_ended_mfa_session_as_error_without_terminal() {
         return;
     }
     let moto = Moto::start();
-    // MFA session and role both 900 s with an 899 s window: a second later both are due, and a
+    // MFA session and role both 900 s with an 896 s window: 4 s later both are due, and a
     // new MFA session needs a code. Without a terminal (setsid: no controlling tty) the
     // endpoint answers with an error the SDK reports, and no credentials.
     let env = setup(&moto, "duration_seconds = 900");
@@ -352,9 +352,10 @@ fn server_reports_ended_mfa_session_as_error_without_terminal() {
         "python3",
         "-c",
         PROBE,
-        "1.5",
+        "5.5",
     ])
-    .env("AWSENV_REFRESH_WINDOW", "899")
+    // 4 s of freshness for the first fetch, however slow the machine is to start python.
+    .env("AWSENV_REFRESH_WINDOW", "896")
     .env("AWSENV_SESSION_TTL", "900");
     use std::os::unix::process::CommandExt;
     // SAFETY: setsid is async-signal-safe; it only detaches the child from the terminal.
