@@ -23,7 +23,7 @@ use zeroize::Zeroizing;
 
 use crate::app::block_on;
 use crate::cli::ResolveOpts;
-use crate::commands::session::{profile_from_directory, request};
+use crate::commands::session::{profile_or_directory, request};
 use crate::resolve::{Engine, local_user};
 use crate::sts::{self, Creds, Endpoint};
 
@@ -32,14 +32,7 @@ pub const CONSOLE_URL: &str = "https://console.aws.amazon.com/";
 
 /// `awsenv login [PROFILE] [--stdout]`.
 pub fn login(profile: Option<&str>, stdout: bool, opts: &ResolveOpts) -> Result<i32> {
-    let (profile, dir_region) = match profile {
-        Some(p) => (p.to_string(), None),
-        None => profile_from_directory()?,
-    };
-    let mut opts = opts.clone();
-    if opts.region.is_none() {
-        opts.region = dir_region;
-    }
+    let (profile, opts) = profile_or_directory(profile, opts)?;
     // Decide how to deliver the URL before asking STS (or the user) for anything.
     let browser = if stdout {
         None

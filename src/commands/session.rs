@@ -202,13 +202,12 @@ pub fn profile_from_directory() -> Result<(String, Option<String>)> {
     Ok((f.profile, f.region))
 }
 
-/// `awsenv exec [PROFILE] [--server] -- CMD…`.
-pub fn exec(
+/// The profile named on the command line, or else the trusted `.awsprofile`'s (whose region
+/// applies unless `--region` was given), with the options to resolve it.
+pub fn profile_or_directory(
     profile: Option<&str>,
-    server: bool,
     opts: &ResolveOpts,
-    command: Vec<OsString>,
-) -> Result<i32> {
+) -> Result<(String, ResolveOpts)> {
     let (profile, dir_region) = match profile {
         Some(p) => (p.to_string(), None),
         None => profile_from_directory()?,
@@ -217,6 +216,17 @@ pub fn exec(
     if opts.region.is_none() {
         opts.region = dir_region;
     }
+    Ok((profile, opts))
+}
+
+/// `awsenv exec [PROFILE] [--server] -- CMD…`.
+pub fn exec(
+    profile: Option<&str>,
+    server: bool,
+    opts: &ResolveOpts,
+    command: Vec<OsString>,
+) -> Result<i32> {
+    let (profile, opts) = profile_or_directory(profile, opts)?;
     let Some((program, args)) = command.split_first() else {
         bail!("no command given after --");
     };
