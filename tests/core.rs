@@ -946,3 +946,41 @@ fn use_on_a_terminal_prints_the_eval_hint_not_keys() {
         "{text}"
     );
 }
+
+#[test]
+fn status_shows_profile_source_expiry_and_identity() {
+    let Some((env, _moto)) = setup(
+        &CALVIN
+            .replace("productionEC2Full", "status-role")
+            .replace("mfa/calvin", "mfa/status"),
+        "calvin",
+    ) else {
+        return;
+    };
+    let idle = awsenv(&env, &["status"]);
+    assert!(
+        stdout(&idle).contains("No AWS profile is active"),
+        "{}",
+        stdout(&idle)
+    );
+    let o = awsenv(
+        &env,
+        &["use", "calvin", "--shell", "bash", "--mfa-token", "123456"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut c = env.awsenv();
+    c.arg("status").envs(exports(&stdout(&o)));
+    let st = run(c);
+    assert!(st.status.success(), "{}", stderr(&st));
+    let text = stdout(&st);
+    for needle in [
+        "profile:  calvin",
+        "awsenv use (manual)",
+        "region:   us-east-2",
+        "left)",
+        "identity: arn:aws:sts::222222222222:assumed-role/status-role/calvin",
+    ] {
+        assert!(text.contains(needle), "{needle:?} not in:\n{text}");
+    }
+    assert!(!text.contains(SECRET));
+}
