@@ -421,6 +421,7 @@ impl Moto {
                         install_hint("moto_server")
                     )
                 });
+            watch_and_kill(child.id(), dir.path());
             let mut moto = Moto {
                 port,
                 url: format!("http://127.0.0.1:{port}"),
@@ -532,6 +533,22 @@ impl Drop for Moto {
 // ---------------------------------------------------------------------------------------------
 // TestEnv
 // ---------------------------------------------------------------------------------------------
+
+/// Kills `pid` and removes `dir` once this test process has exited, for servers kept in a
+/// `static` (whose `Drop` never runs): a detached `sh` polls for our pid once a second.
+pub fn watch_and_kill(pid: u32, dir: &Path) {
+    let me = std::process::id();
+    let script = format!(
+        "while kill -0 {me} 2>/dev/null; do sleep 1; done; kill {pid} 2>/dev/null; rm -rf -- \"$1\""
+    );
+    let _ = Command::new("sh")
+        .args(["-c", &script, "awsenv-test-watchdog"])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+}
 
 /// An isolated home for one test: everything awsenv, the AWS CLI or a shell could read or write
 /// lives under [`TestEnv::dir`], which is deleted on drop.
