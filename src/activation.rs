@@ -71,10 +71,15 @@ fn mtime_key(path: Option<PathBuf>) -> String {
 /// modification times of the trust directory and the reload marker, so that an edit, an
 /// `awsenv allow`/`deny` or an `awsenv reload` each changes it.
 pub fn fingerprint(dir: &Path) -> OsString {
-    let Some((path, md)) = find(dir) else {
+    fingerprint_of(find(dir).as_ref())
+}
+
+/// [`fingerprint`] of an already [`find`]-ed file, for callers that need the file too.
+pub fn fingerprint_of(found: Option<&(PathBuf, fs::Metadata)>) -> OsString {
+    let Some((path, md)) = found else {
         return OsString::new();
     };
-    let mut s = path.into_os_string();
+    let mut s = path.clone().into_os_string();
     s.push(format!(
         "\u{1f}{}:{}:{}.{}:{}\u{1f}{}\u{1f}{}",
         md.dev(),

@@ -224,11 +224,7 @@ pub fn credentials_json(c: &Creds) -> Zeroizing<String> {
     // SDKs require an expiry for container credentials; long-term keys (only with --no-session)
     // get a nominal one hour so clients come back periodically.
     let exp = c.expiration.unwrap_or_else(|| timefmt::now_epoch() + 3600);
-    m.insert(
-        "Expiration".into(),
-        timefmt::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(exp.max(0) as u64))
-            .into(),
-    );
+    m.insert("Expiration".into(), timefmt::rfc3339(exp).into());
     Zeroizing::new(serde_json::Value::Object(m).to_string())
 }
 

@@ -2,13 +2,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Formats a time as RFC 3339 UTC with a `Z` and whole seconds, e.g. `2026-11-21T22:17:50Z`.
-pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+/// Formats epoch seconds as RFC 3339 UTC with a `Z`, e.g. `2026-11-21T22:17:50Z` (times
+/// before the epoch clamp to it).
+pub fn rfc3339(epoch: i64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(epoch.max(0) as u64))
+        .to_string()
 }
 
 /// Parses RFC 3339 (`Z` or a numeric offset, optional fraction) to seconds since the epoch.
@@ -92,8 +90,7 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let t = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let s = rfc3339(t);
+        let s = rfc3339(1_800_000_000);
         assert_eq!(s, "2027-01-15T08:00:00Z");
         assert_eq!(parse_rfc3339(&s), Some(1_800_000_000));
     }

@@ -197,8 +197,7 @@ fn templates_pass_shellcheck_and_fish_indent() {
 /// The environment of an active session expiring `left` seconds from now.
 fn session_vars(left: i64) -> Vec<(&'static str, String)> {
     let at = awsenv::timefmt::now_epoch() + left;
-    let rfc =
-        awsenv::timefmt::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(at as u64));
+    let rfc = awsenv::timefmt::rfc3339(at);
     vec![
         ("AWSENV_PROFILE", "calvin".to_string()),
         ("AWS_VAULT", "calvin".to_string()),

@@ -33,9 +33,7 @@ pub fn credential_changes(r: &Resolved) -> Vec<Change> {
     }
     match c.expiration {
         Some(e) => {
-            let t = timefmt::rfc3339(
-                std::time::UNIX_EPOCH + std::time::Duration::from_secs(e.max(0) as u64),
-            );
+            let t = timefmt::rfc3339(e);
             v.push(Change::set("AWS_CREDENTIAL_EXPIRATION", &t));
             v.push(Change::set("AWS_SESSION_EXPIRATION", &t));
         }
@@ -169,13 +167,7 @@ pub fn credential_process(profile: &str, opts: &ResolveOpts) -> Result<i32> {
         m.insert("SessionToken".into(), t.clone().into());
     }
     if let Some(e) = r.creds.expiration {
-        m.insert(
-            "Expiration".into(),
-            timefmt::rfc3339(
-                std::time::UNIX_EPOCH + std::time::Duration::from_secs(e.max(0) as u64),
-            )
-            .into(),
-        );
+        m.insert("Expiration".into(), timefmt::rfc3339(e).into());
     }
     let text = zeroize::Zeroizing::new(serde_json::Value::Object(m).to_string());
     write_out(format!("{}\n", *text).as_bytes())?;

@@ -43,7 +43,8 @@ enum Plan {
 /// `awsenv export SHELL`.
 pub fn export(hs: HookShell) -> Result<i32> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let fp = activation::fingerprint(&cwd);
+    let found = activation::find(&cwd);
+    let fp = activation::fingerprint_of(found.as_ref());
     let mut view = EnvView::new();
     let fp_changed = view.get(envstate::WATCH).unwrap_or_default() != fp;
     let source = view.get(envstate::SOURCE).unwrap_or_default();
@@ -53,7 +54,7 @@ pub fn export(hs: HookShell) -> Result<i32> {
         .get(envstate::PROFILE)
         .map(|p| p.to_string_lossy().into_owned());
 
-    let plan = match activation::find(&cwd) {
+    let plan = match found {
         None if hook_path.is_some() => Plan::Leave,
         None => Plan::Nothing,
         Some((path, _)) if manual => {
