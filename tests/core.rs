@@ -7,7 +7,6 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
@@ -41,15 +40,7 @@ fn moto() -> Option<&'static Moto> {
 
 /// Runs a command detached from any terminal (new session), stdin closed.
 fn run(mut cmd: Command) -> Output {
-    cmd.stdin(Stdio::null());
-    // SAFETY: setsid is async-signal-safe and only affects the child.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
-    cmd.output().expect("spawn")
+    common::detach(&mut cmd).output().expect("spawn")
 }
 
 fn awsenv(env: &TestEnv, args: &[&str]) -> Output {
@@ -73,12 +64,7 @@ fn setup(config: &str, key_profile: &str) -> Option<(TestEnv, &'static Moto)> {
     env.with_moto(moto);
     env.set_var("USER", "tester");
     env.write_aws_config(config);
-    let mut c = env.awsenv();
-    c.args(["add", key_profile, "--env"])
-        .env("AWS_ACCESS_KEY_ID", KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET);
-    let o = run(c);
-    assert!(o.status.success(), "add failed: {}", stderr(&o));
+    env.add_keys(key_profile, KEY_ID, SECRET);
     Some((env, moto))
 }
 
@@ -865,12 +851,7 @@ fn keyring_backend_against_a_real_secret_service() {
     let keyring = common::KeyringSession::start(&env);
     env.with_keyring(&keyring);
     env.remove_var("AWSENV_FILE_PASSPHRASE");
-    let mut c = env.awsenv();
-    c.args(["add", "calvin", "--env"])
-        .env("AWS_ACCESS_KEY_ID", KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET);
-    let o = run(c);
-    assert!(o.status.success(), "{}", stderr(&o));
+    env.add_keys("calvin", KEY_ID, SECRET);
     let o = awsenv(
         &env,
         &["use", "calvin", "--shell", "bash", "--mfa-token", "123456"],

@@ -6,27 +6,16 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 use common::TestEnv;
 
 /// Runs `awsenv export bash` in `dir` with `vars` added, detached from any terminal.
 fn export(env: &TestEnv, dir: &Path, vars: &BTreeMap<String, String>) -> Output {
     let mut c = env.awsenv();
-    c.args(["export", "bash"])
-        .current_dir(dir)
-        .envs(vars)
-        .stdin(Stdio::null());
-    // SAFETY: setsid only detaches the child from the terminal.
-    unsafe {
-        c.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
-    c.output().expect("run awsenv export")
+    c.args(["export", "bash"]).current_dir(dir).envs(vars);
+    common::detach(&mut c).output().expect("run awsenv export")
 }
 
 /// Applies the `export NAME='v';` / `unset NAME;` lines of our bash output to `vars`.

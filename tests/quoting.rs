@@ -138,11 +138,7 @@ fn use_output_round_trips_through_a_real_shell() {
     let mut env = common::TestEnv::new();
     env.with_moto(&moto);
     env.write_aws_config("[profile q]\nregion = us-east-1\n");
-    let mut add = env.awsenv();
-    add.args(["add", "q", "--env"])
-        .env("AWS_ACCESS_KEY_ID", "AKIAAWSENVTESTKEY002")
-        .env("AWS_SECRET_ACCESS_KEY", "s");
-    assert!(add.output().expect("add").status.success());
+    env.add_keys("q", "AKIAAWSENVTESTKEY002", "s");
     let weird = "x'y\"$(touch pwned)`id`\\\n🦀";
     for (shell, prog, args, eval) in [
         (

@@ -25,18 +25,7 @@ fn setup(moto: &Moto, role_extra: &str) -> TestEnv {
          [profile plain]\nregion = us-east-1\n"
     ));
     for p in ["calvin", "plain"] {
-        let out = env
-            .awsenv()
-            .args(["add", p, "--env"])
-            .env("AWS_ACCESS_KEY_ID", KEY_ID)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET)
-            .output()
-            .expect("run awsenv add");
-        assert!(
-            out.status.success(),
-            "awsenv add {p}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        env.add_keys(p, KEY_ID, SECRET);
     }
     moto.reset_recorder();
     env
@@ -46,8 +35,9 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// Runs a command detached from any terminal (so an MFA prompt fails instead of blocking).
 fn run(cmd: &mut Command) -> Output {
-    cmd.stdin(Stdio::null()).output().expect("run awsenv")
+    common::detach(cmd).output().expect("run awsenv")
 }
 
 /// The endpoint's URL and token as the child saw them.
@@ -327,8 +317,6 @@ fn exit_status_and_signals_propagate() {
 unsafe extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
-    #[link_name = "setsid"]
-    fn libc_setsid() -> i32;
 }
 
 #[test]
@@ -341,33 +329,15 @@ fn server_reports_ended_mfa_session_as_error_without_terminal() {
     // new MFA session needs a code. Without a terminal (setsid: no controlling tty) the
     // endpoint answers with an error the SDK reports, and no credentials.
     let env = setup(&moto, "duration_seconds = 900");
-    let mut cmd = env.awsenv();
-    cmd.args([
-        "exec",
-        "--server",
-        "calvin",
-        "--mfa-token",
-        "123456",
-        "--",
-        "python3",
-        "-c",
-        PROBE,
-        "5.5",
-    ])
     // 4 s of freshness for the first fetch, however slow the machine is to start python.
-    .env("AWSENV_REFRESH_WINDOW", "896")
-    .env("AWSENV_SESSION_TTL", "900");
-    use std::os::unix::process::CommandExt;
-    // SAFETY: setsid is async-signal-safe; it only detaches the child from the terminal.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc_setsid();
-            Ok(())
-        });
-    }
-    let out = run(&mut cmd);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("probe JSON");
+    let (v, _) = probe(
+        &env,
+        &[
+            ("AWSENV_REFRESH_WINDOW", "896"),
+            ("AWSENV_SESSION_TTL", "900"),
+        ],
+        "5.5",
+    );
     creds_of(&v["first"]);
     assert_eq!(v["second"][0], 500, "{}", v["second"]);
     let body: serde_json::Value =

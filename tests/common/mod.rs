@@ -534,6 +534,21 @@ impl Drop for Moto {
 // TestEnv
 // ---------------------------------------------------------------------------------------------
 
+/// Detaches `cmd` from any terminal: a new session (`setsid`, so `/dev/tty` cannot be opened)
+/// and stdin closed. A command that would prompt fails at once instead of blocking a test.
+pub fn detach(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    cmd.stdin(Stdio::null());
+    // SAFETY: setsid is async-signal-safe and only affects the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    cmd
+}
+
 /// Kills `pid` and removes `dir` once this test process has exited, for servers kept in a
 /// `static` (whose `Drop` never runs): a detached `sh` polls for our pid once a second.
 pub fn watch_and_kill(pid: u32, dir: &Path) {
@@ -746,6 +761,23 @@ impl TestEnv {
             .envs(self.envs())
             .current_dir(&self.home);
         cmd
+    }
+
+    /// Stores long-term keys for `profile` with `awsenv add PROFILE --env`; panics on failure.
+    pub fn add_keys(&self, profile: &str, key_id: &str, secret: &str) {
+        let out = detach(
+            self.awsenv()
+                .args(["add", profile, "--env"])
+                .env("AWS_ACCESS_KEY_ID", key_id)
+                .env("AWS_SECRET_ACCESS_KEY", secret),
+        )
+        .output()
+        .expect("run awsenv add");
+        assert!(
+            out.status.success(),
+            "awsenv add {profile}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// [`TestEnv::command`] for the awsenv binary under test.

@@ -88,18 +88,7 @@ impl<'m> World<'m> {
              [profile hobbes]\nsource_profile = calvin\nmfa_serial = {serial}\n\
              role_arn = arn:aws:iam::333333333333:role/admin\nregion = us-east-2\n"
         ));
-        let out = env
-            .awsenv()
-            .args(["add", "calvin", "--env"])
-            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-            .output()
-            .expect("run awsenv add");
-        assert!(
-            out.status.success(),
-            "awsenv add: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        env.add_keys("calvin", ACCESS_KEY, SECRET_KEY);
         Self {
             env,
             kind,
