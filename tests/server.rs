@@ -309,14 +309,9 @@ fn exit_status_and_signals_propagate() {
         .expect("read ready");
     assert_eq!(line.trim(), "ready");
     // SAFETY: signalling the child we started.
-    unsafe { libc_kill(child.id() as i32, 15) };
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(42), "{status:?}");
-}
-
-unsafe extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
 }
 
 #[test]
