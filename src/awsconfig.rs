@@ -78,6 +78,15 @@ impl AwsConfig {
         v
     }
 
+    /// Whether a profile holds static keys (`aws_access_key_id`) in the config or credentials
+    /// file.
+    pub fn has_static_keys(&self, name: &str) -> bool {
+        self.set
+            .get_profile(name)
+            .and_then(|p| p.get("aws_access_key_id"))
+            .is_some_and(|v| !v.is_empty())
+    }
+
     /// Whether a profile exists.
     pub fn has(&self, name: &str) -> bool {
         self.set.get_profile(name).is_some()

@@ -187,10 +187,7 @@ impl Engine {
     }
 
     fn fresh_enough(&self, c: &Creds) -> bool {
-        match c.remaining(now_epoch()) {
-            Some(left) => left > self.settings.refresh_window.as_secs() as i64,
-            None => true,
-        }
+        c.fresh(self.settings.refresh_window.as_secs() as i64, now_epoch())
     }
 
     async fn cached_or<F, Fut>(

@@ -76,10 +76,8 @@ impl Shared {
     fn fresh(&self) -> Option<Arc<Creds>> {
         let guard = self.current.lock().ok()?;
         let c = guard.as_ref()?;
-        match c.remaining(timefmt::now_epoch()) {
-            Some(left) if left <= self.refresh_window => None,
-            _ => Some(c.clone()),
-        }
+        c.fresh(self.refresh_window, timefmt::now_epoch())
+            .then(|| c.clone())
     }
 
     async fn credentials(&self) -> Answer {
@@ -105,6 +103,8 @@ struct Started {
     window: i64,
     /// The region of the resolved profile.
     region: Option<String>,
+    /// Whether the `[default]` profile holds static keys (SDKs would use them first).
+    default_has_keys: bool,
 }
 
 /// Starts the resolver thread; returns the job queue and the first answer (resolved before
@@ -114,7 +114,7 @@ fn start_resolver(
     shared_current: Arc<Mutex<Option<Arc<Creds>>>>,
 ) -> Result<Started> {
     let (job_tx, job_rx) = mpsc::channel::<Job>();
-    let (first_tx, first_rx) = mpsc::channel::<Result<(i64, Option<String>)>>();
+    let (first_tx, first_rx) = mpsc::channel::<Result<(i64, Option<String>, bool)>>();
     std::thread::Builder::new()
         .name("awsenv-resolver".into())
         .spawn(move || {
@@ -142,7 +142,8 @@ fn start_resolver(
                     if let Ok(mut g) = shared_current.lock() {
                         *g = Some(c.clone());
                     }
-                    let _ = first_tx.send(Ok((window, r.region.clone())));
+                    let default_keys = engine.config.has_static_keys("default");
+                    let _ = first_tx.send(Ok((window, r.region.clone(), default_keys)));
                 }
                 Err(e) => {
                     let _ = first_tx.send(Err(e));
@@ -158,10 +159,7 @@ fn start_resolver(
                     .lock()
                     .ok()
                     .and_then(|g| g.clone())
-                    .filter(|c| match c.remaining(timefmt::now_epoch()) {
-                        Some(left) => left > window,
-                        None => true,
-                    });
+                    .filter(|c| c.fresh(window, timefmt::now_epoch()));
                 let answer = match cached {
                     Some(c) => Ok(c),
                     None => match rt.block_on(engine.resolve(&req)) {
@@ -183,13 +181,14 @@ fn start_resolver(
             }
         })
         .map_err(|e| anyhow!("cannot start the resolver thread: {e}"))?;
-    let (window, region) = first_rx
+    let (window, region, default_has_keys) = first_rx
         .recv()
         .map_err(|_| anyhow!("the credential resolver stopped before answering"))??;
     Ok(Started {
         jobs: job_tx,
         window,
         region,
+        default_has_keys,
     })
 }
 
@@ -436,35 +435,6 @@ fn exit_like(status: std::process::ExitStatus) -> i32 {
     128 + sig
 }
 
-/// Whether the shared credentials file's `[default]` profile holds static keys. SDKs read that
-/// file before the container endpoint, so such keys would win over the endpoint's credentials.
-fn default_profile_has_keys() -> bool {
-    let path = std::env::var_os("AWS_SHARED_CREDENTIALS_FILE")
-        .filter(|p| !p.is_empty())
-        .map(std::path::PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .map(|h| std::path::Path::new(&h).join(".aws").join("credentials"))
-        });
-    let Some(text) = path.and_then(|p| std::fs::read_to_string(p).ok()) else {
-        return false;
-    };
-    let mut in_default = false;
-    for line in text.lines().map(str::trim) {
-        if line.starts_with('[') {
-            in_default = line.trim_matches(|c| c == '[' || c == ']').trim() == "default";
-        } else if in_default
-            && line
-                .split('=')
-                .next()
-                .is_some_and(|k| k.trim().eq_ignore_ascii_case("aws_access_key_id"))
-        {
-            return true;
-        }
-    }
-    false
-}
-
 /// Runs `program` with a loopback credential endpoint serving `profile`'s credentials; returns
 /// the exit status to use (the command's).
 pub fn exec_with_server(
@@ -479,6 +449,7 @@ pub fn exec_with_server(
         jobs,
         window,
         region,
+        default_has_keys,
     } = start_resolver(req, current.clone())?;
 
     let token = new_token()?;
@@ -520,9 +491,9 @@ pub fn exec_with_server(
         .map_err(|e| anyhow!("cannot start the server thread: {e}"))?;
 
     install_signal_forwarding()?;
-    if default_profile_has_keys() {
+    if default_has_keys {
         eprintln!(
-            "awsenv: warning: the [default] profile of your shared credentials file has keys; AWS SDKs use them before the credential endpoint"
+            "awsenv: warning: the [default] profile in your AWS config or credentials file has static keys; AWS SDKs use them before the credential endpoint"
         );
     }
 

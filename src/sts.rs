@@ -49,6 +49,12 @@ impl Creds {
     pub fn remaining(&self, now: i64) -> Option<i64> {
         self.expiration.map(|e| e - now)
     }
+
+    /// Whether these credentials may still be handed out: more than `window` seconds remain
+    /// (`refresh_window`), or they do not expire.
+    pub fn fresh(&self, window: i64, now: i64) -> bool {
+        self.remaining(now).is_none_or(|left| left > window)
+    }
 }
 
 /// Where and how STS is reached.

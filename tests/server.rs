@@ -101,6 +101,25 @@ fn probe(env: &TestEnv, extra: &[(&str, &str)], pause: &str) -> (serde_json::Val
     (v, out)
 }
 
+#[test]
+fn server_warns_when_default_profile_keys_would_win() {
+    if !require_tools(&["moto_server", "python3"]) {
+        return;
+    }
+    let moto = Moto::start();
+    let env = setup(&moto, "");
+    env.write_aws_credentials(
+        "[default]\naws_access_key_id = AKIADEFAULTDEFAULT00\naws_secret_access_key = x\n",
+    );
+    let (_, out) = probe(&env, &[], "0");
+    assert!(
+        text(&out.stderr)
+            .contains("[default] profile in your AWS config or credentials file has static keys"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 fn endpoint_of(v: &serde_json::Value) -> Endpoint {
     let uri = v["uri"].as_str().expect("uri");
     let rest = uri
@@ -125,7 +144,11 @@ fn server_refuses_bad_tokens_serves_good_one_and_hides_static_keys() {
     }
     let moto = Moto::start();
     let env = setup(&moto, "");
-    let (v, _) = probe(&env, &[], "0");
+    let (v, out) = probe(&env, &[], "0");
+    assert!(
+        !text(&out.stderr).contains("[default] profile"),
+        "no warning without [default] keys"
+    );
     let ep = endpoint_of(&v);
     assert_eq!(ep.token.len(), 64, "token is 32 random bytes in hex");
     assert!(ep.token.bytes().all(|b| b.is_ascii_hexdigit()));
