@@ -35,15 +35,6 @@ pub fn report(e: &anyhow::Error) {
     eprintln!("awsenv: {}", crate::awsconfig::one_line(&format!("{e:#}")));
 }
 
-/// Runs an async body on a current-thread tokio runtime.
-pub fn block_on<F: std::future::Future>(f: F) -> anyhow::Result<F::Output> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
-    Ok(rt.block_on(f))
-}
-
 fn dispatch(cmd: Command) -> anyhow::Result<i32> {
     match cmd {
         Command::Add {

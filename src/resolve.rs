@@ -103,6 +103,38 @@ impl CacheKey<'_> {
     }
 }
 
+/// The request for a profile with the common options.
+pub fn request(profile: &str, opts: &crate::cli::ResolveOpts) -> Result<Request> {
+    let duration = opts
+        .duration
+        .as_deref()
+        .map(|d| {
+            crate::timefmt::parse_duration(d)
+                .ok_or_else(|| anyhow!("--duration {d:?} is not a duration (e.g. 1h, 45m, 3600)"))
+        })
+        .transpose()?;
+    if let Some(d) = duration
+        && !(900..=129_600).contains(&d.as_secs())
+    {
+        bail!("--duration must be between 15m and 36h (AWS limits)");
+    }
+    if let Some(r) = &opts.region
+        && (r.is_empty()
+            || !r
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
+    {
+        bail!("--region {r:?} is not a region name (e.g. eu-west-1)");
+    }
+    Ok(Request {
+        profile: profile.to_string(),
+        mfa_token: opts.mfa_token.clone(),
+        duration,
+        no_session: opts.no_session,
+        region: opts.region.clone(),
+    })
+}
+
 /// The local user name, as the default `role_session_name` (cleaned to STS's alphabet).
 pub fn local_user() -> String {
     let raw = std::env::var("USER")

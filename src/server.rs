@@ -443,7 +443,7 @@ pub fn exec_with_server(
     program: &OsString,
     args: &[OsString],
 ) -> Result<i32> {
-    let req = crate::commands::session::request(profile, opts)?;
+    let req = crate::resolve::request(profile, opts)?;
     let current = Arc::new(Mutex::new(None));
     let Started {
         jobs,

@@ -92,3 +92,137 @@ fn the_front_binary_links_no_runtime_sdk_or_store() {
         "sanity: the engine links them, so the check above can fail"
     );
 }
+
+/// The module a `crate::…` path names: `commands::session` for `crate::commands::session::x`,
+/// `store` for `crate::store::lock`, a top-level module otherwise.
+fn module_of(path: &str) -> String {
+    let mut parts = path.split("::");
+    let first = parts.next().unwrap_or_default().to_string();
+    match (first.as_str(), parts.next()) {
+        ("commands", Some(sub)) if sub.chars().all(|c| c.is_ascii_lowercase() || c == '_') => {
+            format!("commands::{sub}")
+        }
+        _ => first,
+    }
+}
+
+/// Every module of `src/` (files and `mod.rs` folders) with the modules it names.
+fn import_graph() -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut graph = std::collections::BTreeMap::new();
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for ent in std::fs::read_dir(&dir).expect("read src").flatten() {
+            let p = ent.path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            if p.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let rel = p
+                .strip_prefix(&src)
+                .expect("under src")
+                .to_string_lossy()
+                .into_owned();
+            if rel.starts_with("bin/") || rel == "main.rs" || rel == "lib.rs" {
+                continue;
+            }
+            let rel = rel.trim_end_matches(".rs").trim_end_matches("/mod");
+            let name = module_of(&rel.replace('/', "::"));
+            let text = std::fs::read_to_string(&p).expect("read module");
+            let mut deps: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+            let mut add = |path: &str| {
+                let m = module_of(path);
+                if !m.is_empty() && m != name {
+                    deps.insert(m);
+                }
+            };
+            for (i, _) in text.match_indices("crate::") {
+                let rest = &text[i + "crate::".len()..];
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+                    .unwrap_or(rest.len());
+                add(rest[..end].trim_end_matches(':'));
+            }
+            if name == "commands" {
+                // A parent module reaches every child it declares.
+                for line in text.lines() {
+                    if let Some(sub) = line
+                        .trim()
+                        .strip_prefix("pub mod ")
+                        .and_then(|r| r.strip_suffix(';'))
+                    {
+                        add(&format!("commands::{sub}"));
+                    }
+                }
+            }
+            if name.starts_with("commands::") {
+                for (i, _) in text.match_indices("super::") {
+                    let rest = &text[i + "super::".len()..];
+                    let end = rest
+                        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                        .unwrap_or(rest.len());
+                    let sub = &rest[..end];
+                    if sub.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                        add(&format!("commands::{sub}"));
+                    } else {
+                        add("commands");
+                    }
+                }
+            }
+            graph
+                .entry(name)
+                .or_insert_with(std::collections::BTreeSet::new)
+                .extend(deps);
+        }
+    }
+    graph
+}
+
+#[test]
+fn engine_modules_import_each_other_one_way() {
+    let graph = import_graph();
+    assert!(
+        graph.contains_key("resolve") && graph.contains_key("commands::session"),
+        "sanity: the graph has the engine's modules: {:?}",
+        graph.keys().collect::<Vec<_>>()
+    );
+    // Depth-first search for a cycle; report it as a path.
+    fn visit(
+        n: &str,
+        graph: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut std::collections::BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(i) = path.iter().position(|p| p == n) {
+            let mut cycle = path[i..].to_vec();
+            cycle.push(n.to_string());
+            return Some(cycle);
+        }
+        if done.contains(n) {
+            return None;
+        }
+        path.push(n.to_string());
+        for d in graph.get(n).into_iter().flatten() {
+            // `commands` (mod.rs) is the parent of `commands::*`; a child naming a helper of
+            // its parent is not a cycle through the children.
+            if n.starts_with("commands::") && d == "commands" {
+                continue;
+            }
+            if let Some(c) = visit(d, graph, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        done.insert(n.to_string());
+        None
+    }
+    let mut done = std::collections::BTreeSet::new();
+    for n in graph.keys() {
+        if let Some(c) = visit(n, &graph, &mut Vec::new(), &mut done) {
+            panic!("import cycle: {}", c.join(" -> "));
+        }
+    }
+}

@@ -4,8 +4,8 @@ use std::io::Write;
 
 use anyhow::{Result, anyhow, bail};
 
-use crate::app::block_on;
 use crate::resolve::{Engine, StoredKeys};
+use crate::runtime::block_on;
 use crate::store;
 use crate::timefmt::{now_epoch, remaining};
 

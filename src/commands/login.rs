@@ -21,10 +21,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, anyhow, bail};
 use zeroize::Zeroizing;
 
-use crate::app::block_on;
 use crate::cli::ResolveOpts;
-use crate::commands::session::{profile_or_directory, request};
+use crate::commands::session::profile_or_directory;
+use crate::resolve::request;
 use crate::resolve::{Engine, local_user};
+use crate::runtime::block_on;
 use crate::sts::{self, Creds, Endpoint};
 
 /// The console page the sign-in lands on.

@@ -7,10 +7,10 @@ use std::os::unix::process::CommandExt;
 
 use anyhow::{Result, anyhow, bail};
 
-use crate::app::block_on;
 use crate::cli::ResolveOpts;
 use crate::envstate::{self, EnvView};
-use crate::resolve::{Engine, Request, Resolved};
+use crate::resolve::{Engine, Resolved};
+use crate::runtime::block_on;
 use crate::shell::{self, Change, Shell};
 use crate::timefmt;
 
@@ -52,41 +52,9 @@ pub fn credential_changes(r: &Resolved) -> Vec<Change> {
     v
 }
 
-/// The request for a profile with the common options.
-pub fn request(profile: &str, opts: &ResolveOpts) -> Result<Request> {
-    let duration = opts
-        .duration
-        .as_deref()
-        .map(|d| {
-            timefmt::parse_duration(d)
-                .ok_or_else(|| anyhow!("--duration {d:?} is not a duration (e.g. 1h, 45m, 3600)"))
-        })
-        .transpose()?;
-    if let Some(d) = duration
-        && !(900..=129_600).contains(&d.as_secs())
-    {
-        bail!("--duration must be between 15m and 36h (AWS limits)");
-    }
-    if let Some(r) = &opts.region
-        && (r.is_empty()
-            || !r
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
-    {
-        bail!("--region {r:?} is not a region name (e.g. eu-west-1)");
-    }
-    Ok(Request {
-        profile: profile.to_string(),
-        mfa_token: opts.mfa_token.clone(),
-        duration,
-        no_session: opts.no_session,
-        region: opts.region.clone(),
-    })
-}
-
 /// Resolves `profile` with the engine.
 pub fn resolve(profile: &str, opts: &ResolveOpts) -> Result<Resolved> {
-    let req = request(profile, opts)?;
+    let req = crate::resolve::request(profile, opts)?;
     block_on(async {
         let engine = Engine::open().await?;
         engine.resolve(&req).await

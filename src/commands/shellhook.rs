@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::activation::{self, AwsProfileFile};
-use crate::app::block_on;
 use crate::cli::{HookShell, ResolveOpts};
 use crate::envstate::{self, EnvView};
 use crate::resolve::Engine;
+use crate::runtime::block_on;
 use crate::shell::{self, Change};
 use crate::timefmt;
 
@@ -180,7 +180,7 @@ pub fn export(hs: HookShell) -> Result<i32> {
 
 /// Resolves for the hook: the credentials and the refresh time (epoch seconds).
 fn activate(profile: &str, opts: &ResolveOpts) -> Result<(crate::resolve::Resolved, Option<i64>)> {
-    let req = super::session::request(profile, opts)?;
+    let req = crate::resolve::request(profile, opts)?;
     block_on(async {
         let engine = Engine::open().await?;
         let r = engine.resolve(&req).await?;
