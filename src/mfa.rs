@@ -8,17 +8,7 @@ use zeroize::Zeroizing;
 
 use crate::tty::{self, TtyError};
 
-/// Why no code was obtained when the user cancelled.
-#[derive(Debug)]
-pub struct Cancelled;
-
-impl std::fmt::Display for Cancelled {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MFA prompt cancelled")
-    }
-}
-
-impl std::error::Error for Cancelled {}
+pub use crate::tty::Cancelled;
 
 fn check(code: &str, from: &str) -> Result<()> {
     if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
@@ -56,12 +46,17 @@ pub fn code(
         check(&c, "mfa_process")?;
         return Ok(c);
     }
+    crate::store::lock::announce_held(&format!(
+        "the MFA code for {serial} being entered in another terminal"
+    ));
     match tty::read_line(&format!("Enter MFA code for {serial}: "), true) {
         Ok(c) => {
             check(&c, "the terminal")?;
             Ok(c)
         }
-        Err(TtyError::Interrupted) | Err(TtyError::Eof) => Err(anyhow::Error::new(Cancelled)),
+        Err(TtyError::Interrupted) | Err(TtyError::Eof) => {
+            Err(anyhow::Error::new(Cancelled::new("MFA prompt")))
+        }
         Err(TtyError::NoTerminal) => bail!(
             "profile {profile} needs an MFA code for {serial} and there is no terminal to ask on: pass --mfa-token CODE or set mfa_process"
         ),

@@ -44,6 +44,67 @@ extern "C" fn on_sigint(_: libc::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);
 }
 
+/// The user cancelled something with Ctrl-C (or end of input at a prompt): a prompt, a wait.
+#[derive(Debug)]
+pub struct Cancelled {
+    what: String,
+}
+
+impl Cancelled {
+    /// `what` was cancelled ("MFA prompt", "waiting").
+    pub fn new(what: &str) -> Cancelled {
+        Cancelled {
+            what: what.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} cancelled", self.what)
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+/// While alive, SIGINT (Ctrl-C) does not kill the process but is recorded, and interrupts
+/// blocking reads (no `SA_RESTART`). Also takes over a SIGINT that the calling shell ignores
+/// (the hooks do, so that Ctrl-C at a prompt cancels only awsenv). The previous action is
+/// restored on drop.
+pub struct SigintGuard {
+    old: libc::sigaction,
+}
+
+impl SigintGuard {
+    /// Installs the recording handler.
+    pub fn install() -> SigintGuard {
+        INTERRUPTED.store(false, Ordering::SeqCst);
+        // SAFETY: installing a handler that only stores to an atomic; the old action is kept
+        // and restored on drop.
+        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_sigint as *const () as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            sa.sa_flags = 0; // no SA_RESTART: read() returns EINTR
+            libc::sigaction(libc::SIGINT, &sa, &mut old);
+        }
+        SigintGuard { old }
+    }
+
+    /// Whether Ctrl-C was pressed since [`SigintGuard::install`].
+    pub fn interrupted(&self) -> bool {
+        INTERRUPTED.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for SigintGuard {
+    fn drop(&mut self) {
+        // SAFETY: restoring the saved signal action.
+        unsafe { libc::sigaction(libc::SIGINT, &self.old, std::ptr::null_mut()) };
+    }
+}
+
 /// Opens the controlling terminal, if there is one.
 pub fn open() -> Option<File> {
     OpenOptions::new()
@@ -82,16 +143,7 @@ pub fn read_line(prompt: &str, hidden: bool) -> Result<Zeroizing<String>, TtyErr
         // SAFETY: fd is open; t is a valid termios.
         unsafe { libc::tcsetattr(fd, libc::TCSANOW, &t) };
     }
-    INTERRUPTED.store(false, Ordering::SeqCst);
-    // SAFETY: installing a handler that only stores to an atomic; the old action is restored.
-    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_sigint as *const () as usize;
-        libc::sigemptyset(&mut sa.sa_mask);
-        sa.sa_flags = 0; // no SA_RESTART: read() returns EINTR
-        libc::sigaction(libc::SIGINT, &sa, &mut old);
-    }
+    let sigint = SigintGuard::install();
     let result = (|| {
         tty.write_all(prompt.as_bytes()).map_err(TtyError::Io)?;
         let _ = tty.flush();
@@ -103,7 +155,7 @@ pub fn read_line(prompt: &str, hidden: bool) -> Result<Zeroizing<String>, TtyErr
             if n < 0 {
                 let err = std::io::Error::last_os_error();
                 if err.kind() == std::io::ErrorKind::Interrupted {
-                    if INTERRUPTED.load(Ordering::SeqCst) {
+                    if sigint.interrupted() {
                         return Err(TtyError::Interrupted);
                     }
                     continue;
@@ -123,12 +175,10 @@ pub fn read_line(prompt: &str, hidden: bool) -> Result<Zeroizing<String>, TtyErr
             }
         }
     })();
-    // SAFETY: restoring the saved signal action and terminal attributes.
-    unsafe {
-        libc::sigaction(libc::SIGINT, &old, std::ptr::null_mut());
-        if have_termios {
-            libc::tcsetattr(fd, libc::TCSANOW, &orig);
-        }
+    drop(sigint);
+    if have_termios {
+        // SAFETY: restoring the saved terminal attributes on an open fd.
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &orig) };
     }
     if matches!(result, Err(TtyError::Interrupted)) {
         let _ = tty.write_all(b"\n");

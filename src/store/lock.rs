@@ -1,16 +1,42 @@
 //! Cross-process locks (advisory file locks under `$XDG_STATE_HOME/awsenv/locks`), so that
-//! parallel shells resolving the same session make one STS call and never corrupt an entry.
+//! parallel shells resolving the same session make one STS call, ask for one code, and never
+//! corrupt an entry.
+//!
+//! A process that has to wait is never silent: the holder writes what it is doing into the lock
+//! file ([`announce_held`], e.g. "the MFA code for arn:… being entered in another terminal"),
+//! and a waiter prints that once, at once, on stderr — and again only when it changes. Ctrl-C
+//! cancels a wait (also inside a shell hook, which ignores SIGINT for itself): the wait ends
+//! with [`Cancelled`].
 
 use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use sha2::{Digest, Sha256};
 
+pub use crate::tty::Cancelled;
+
 /// A held lock; released on drop.
 pub struct Lock {
-    _file: File,
+    file: File,
+    path: PathBuf,
+}
+
+/// Lock files this process holds, so that [`announce_held`] can describe the work in them.
+static HELD: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        // Clear the description before the lock is released (closing the file unlocks it).
+        let _ = self.file.set_len(0);
+        if let Ok(mut held) = HELD.lock() {
+            held.retain(|p| p != &self.path);
+        }
+    }
 }
 
 fn lock_dir() -> Result<PathBuf> {
@@ -25,22 +51,89 @@ fn lock_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// Takes the exclusive lock named by `name` (hashed; no names appear in file names), waiting
-/// for another process that holds it.
-pub fn acquire(name: &str) -> Result<Lock> {
+fn lock_path(name: &str) -> Result<PathBuf> {
     let digest: String = Sha256::digest(name.as_bytes())[..12]
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let path = lock_dir()?.join(format!("{digest}.lock"));
-    let file = OpenOptions::new()
+    Ok(lock_dir()?.join(format!("{digest}.lock")))
+}
+
+/// What the holder of `file` says it is doing (at most a line of text, sanitised).
+fn holder_says(file: &mut File) -> String {
+    let mut buf = Vec::new();
+    let _ = file.rewind();
+    let _ = file.take(512).read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    clean.trim().to_string()
+}
+
+/// Takes the exclusive lock named by `name` (hashed; no names appear in file names). When
+/// another process holds it, says once on stderr what that process is doing and waits until it
+/// is done; Ctrl-C ends the wait with [`Cancelled`].
+pub fn acquire(name: &str) -> Result<Lock> {
+    let path = lock_path(name)?;
+    let mut file = OpenOptions::new()
         .create(true)
         .truncate(false)
+        .read(true)
         .write(true)
         .mode(0o600)
         .open(&path)
         .with_context(|| format!("cannot open lock {}", path.display()))?;
-    file.lock()
-        .with_context(|| format!("cannot lock {}", path.display()))?;
-    Ok(Lock { _file: file })
+    if !try_lock(&file, &path)? {
+        let sigint = crate::tty::SigintGuard::install();
+        let mut said = String::new();
+        loop {
+            let now = holder_says(&mut file);
+            let what = if now.is_empty() {
+                "another awsenv process working on the same session".to_string()
+            } else {
+                now
+            };
+            if what != said {
+                eprintln!("awsenv: waiting for {what} (Ctrl-C to stop waiting)");
+                said = what;
+            }
+            if sigint.interrupted() {
+                return Err(anyhow::Error::new(Cancelled::new("waiting")));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            if try_lock(&file, &path)? {
+                break;
+            }
+        }
+    }
+    let _ = file.set_len(0);
+    if let Ok(mut held) = HELD.lock() {
+        held.push(path.clone());
+    }
+    Ok(Lock { file, path })
+}
+
+fn try_lock(file: &File, path: &std::path::Path) -> Result<bool> {
+    match file.try_lock() {
+        Ok(()) => Ok(true),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
+/// Tells processes waiting for a lock this process holds what it is doing now, e.g. "the MFA
+/// code for arn:aws:iam::111111111111:mfa/calvin being entered in another terminal". Call it
+/// before anything that can take long: a prompt, a browser sign-in.
+pub fn announce_held(what: &str) {
+    let Ok(held) = HELD.lock() else { return };
+    for path in held.iter() {
+        if let Ok(mut f) = OpenOptions::new().write(true).open(path) {
+            let _ = f.set_len(0);
+            let _ = f.write_all(what.as_bytes());
+        }
+    }
 }
