@@ -1,28 +1,81 @@
 # awsenv hook for bash. Install: eval "$(awsenv hook bash)" in ~/.bashrc
 # shellcheck shell=bash
 
-# Runs at each prompt (first in PROMPT_COMMAND). Keeps $?; bash itself restores $? and
-# PIPESTATUS for PS1 after PROMPT_COMMAND. SIGINT is ignored by the shell while awsenv runs, so
-# Ctrl-C at an MFA prompt cancels only awsenv (which records the failure and prints the
-# statements that keep it from asking again) instead of aborting the prompt command.
+# Runs at each prompt (first in PROMPT_COMMAND) and right after cd/pushd/popd. Keeps $? (bash
+# restores $? and PIPESTATUS for PS1 itself). Costs one process when nothing changed, no trap
+# and no subshell of its own: when awsenv must ask for a code it takes the terminal into a
+# process group of its own, so Ctrl-C reaches only awsenv, which records the failure in what
+# it prints instead of bash abandoning this function.
 _awsenv_hook() {
-  local _awsenv_status=$? _awsenv_out _awsenv_int
-  _awsenv_int=$(trap -p INT)
-  trap -- '' INT
+  local _awsenv_status=$? _awsenv_out
   _awsenv_out=$(__AWSENV_EXE__ export bash)
-  if [[ -n $_awsenv_int ]]; then eval "$_awsenv_int"; else trap - INT; fi
   if [[ -n $_awsenv_out ]]; then eval "$_awsenv_out"; fi
   return "$_awsenv_status"
 }
 
-# Renders the same text as `awsenv prompt [--format F]` without starting a process (needs
-# bash >= 5 for $EPOCHSECONDS; older bash shows no time left). Placeholders: {profile},
-# {region}, {remaining}, {expiration}.
+# `awsenv use` and `awsenv unset` change this shell and return awsenv's own exit status, so
+# `awsenv use calvin && terraform plan` stops when it fails; everything else runs the binary.
+awsenv() {
+  local _awsenv_out _awsenv_rc
+  case ${1-} in
+  use | unset)
+    _awsenv_out=$(AWSENV_SHELL_FN=bash __AWSENV_EXE__ "$@")
+    _awsenv_rc=$?
+    case $_awsenv_out in
+    '# awsenv: eval'*) eval "$_awsenv_out" ;;
+    ?*) printf '%s\n' "$_awsenv_out" ;;
+    esac
+    return "$_awsenv_rc"
+    ;;
+  *) __AWSENV_EXE__ "$@" ;;
+  esac
+}
+
+# bash has no hook on a directory change: activate right after cd, pushd and popd (so that
+# `cd repo && terraform plan` runs with the repo's role), unless they are already functions
+# (yours, or ours from an earlier eval).
+if ! declare -F cd >/dev/null; then
+  cd() { builtin cd "$@" && _awsenv_hook; }
+fi
+if ! declare -F pushd >/dev/null; then
+  pushd() { builtin pushd "$@" && _awsenv_hook; }
+fi
+if ! declare -F popd >/dev/null; then
+  popd() { builtin popd "$@" && _awsenv_hook; }
+fi
+
+# Renders the same text as `awsenv prompt` without starting a process (needs bash >= 5 for
+# $EPOCHSECONDS; older bash shows no time left):
+#   awsenv_prompt [--prefix P] [--suffix S] [FORMAT]
+# FORMAT has {profile}, {region}, {remaining}, {expiration}; the prefix and suffix are added
+# only when there is something to show: PS1='$(awsenv_prompt --suffix " ")\w \$ '.
+# Values are read as data: the expiry must be RFC 3339, digit by digit, or no time is shown.
 awsenv_prompt() {
-  local _f=${1:-'{profile} {remaining}'} _p=${AWSENV_PROFILE:-${AWS_VAULT:-}} _r='' _l _m
+  local _f='{profile} {remaining}' _pre='' _suf='' _p _r='' _l _m _e _re _d _y _mo _era _yoe _doy _doe
+  while (($#)); do
+    case $1 in
+    --prefix) _pre=${2-} && shift 2 || return 2 ;;
+    --suffix) _suf=${2-} && shift 2 || return 2 ;;
+    *) _f=$1 && shift ;;
+    esac
+  done
+  _p=${AWSENV_PROFILE:-${AWS_VAULT:-}}
+  _p=${_p//[[:cntrl:]]/}
   [[ -n $_p ]] || return 0
-  if [[ -n ${AWS_CREDENTIAL_EXPIRATION:-} && -n ${AWSENV_EXPIRES:-} && -n ${EPOCHSECONDS:-} ]]; then
-    _l=$((AWSENV_EXPIRES - EPOCHSECONDS))
+  _e=${AWS_CREDENTIAL_EXPIRATION:-${AWS_SESSION_EXPIRATION:-}}
+  _re='^([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?([Zz]|([+-])([0-9]{2}):([0-9]{2}))$'
+  if [[ -n ${EPOCHSECONDS:-} && $_e =~ $_re ]]; then
+    _y=$((10#${BASH_REMATCH[1]})) _mo=$((10#${BASH_REMATCH[2]})) _d=$((10#${BASH_REMATCH[3]}))
+    ((_mo <= 2)) && _y=$((_y - 1))
+    _era=$((_y / 400)) _yoe=$((_y % 400))
+    _doy=$(((153 * ((_mo + 9) % 12) + 2) / 5 + _d - 1))
+    _doe=$((_yoe * 365 + _yoe / 4 - _yoe / 100 + _doy))
+    _l=$(((_era * 146097 + _doe - 719468) * 86400 + 10#${BASH_REMATCH[4]} * 3600 + 10#${BASH_REMATCH[5]} * 60 + 10#${BASH_REMATCH[6]}))
+    if [[ -n ${BASH_REMATCH[9]} ]]; then
+      _m=$((10#${BASH_REMATCH[10]} * 3600 + 10#${BASH_REMATCH[11]} * 60))
+      if [[ ${BASH_REMATCH[9]} == + ]]; then _l=$((_l - _m)); else _l=$((_l + _m)); fi
+    fi
+    _l=$((_l - EPOCHSECONDS))
     if ((_l <= 0)); then
       _r=expired
     elif ((_l >= 3600)); then
@@ -35,13 +88,15 @@ awsenv_prompt() {
       _r=${_l}s
     fi
   fi
+  _e=${_e//[[:cntrl:]]/}
   _f=${_f//'{profile}'/$_p}
   _f=${_f//'{region}'/${AWS_REGION:-${AWS_DEFAULT_REGION:-}}}
   _f=${_f//'{remaining}'/$_r}
-  _f=${_f//'{expiration}'/${AWS_CREDENTIAL_EXPIRATION:-}}
+  _f=${_f//'{expiration}'/$_e}
   _f=${_f#"${_f%%[![:space:]]*}"}
   _f=${_f%"${_f##*[![:space:]]}"}
-  printf '%s' "$_f"
+  [[ -n $_f ]] || return 0
+  printf '%s' "$_pre$_f$_suf"
 }
 
 # Install once, however often this is evaluated; PROMPT_COMMAND may be a string or (bash >= 5.1)

@@ -13,24 +13,87 @@ function __awsenv_export_eval --on-event fish_prompt --on-variable PWD
     string join \n -- $out | source
 end
 
-# Renders the same text as `awsenv prompt [--format F]` without starting a process. fish has
-# no clock variable; the current time is derived from `path mtime` (absolute and --relative)
-# of the root directory, both builtins.
+# `awsenv use` and `awsenv unset` change this shell and return awsenv's own exit status, so
+# `awsenv use calvin; and terraform plan` stops when it fails; everything else runs the binary.
+function awsenv --description 'AWS credentials in your shell'
+    switch "$argv[1]"
+        case use unset
+            set -l out (AWSENV_SHELL_FN=fish __AWSENV_EXE__ $argv)
+            set -l rc $status
+            if string match -q -- '# awsenv: eval' "$out[1]"
+                string join \n -- $out | source
+            else if set -q out[1]
+                string join \n -- $out
+            end
+            return $rc
+        case '*'
+            __AWSENV_EXE__ $argv
+    end
+end
+
+# Renders the same text as `awsenv prompt` without starting a process:
+#   awsenv_prompt [--prefix P] [--suffix S] [FORMAT]
+# FORMAT has {profile}, {region}, {remaining}, {expiration}; the prefix and suffix are added
+# only when there is something to show. Values are read as data: the expiry must be RFC 3339,
+# digit by digit, or no time is shown. fish has no clock variable; the current time is derived
+# from `path mtime` (absolute and --relative) of the root directory, both builtins.
 function awsenv_prompt
     set -l f '{profile} {remaining}'
-    set -q argv[1]; and set f $argv[1]
+    set -l pre ''
+    set -l suf ''
+    while set -q argv[1]
+        switch $argv[1]
+            case --prefix
+                set -q argv[2]; or return 2
+                set pre $argv[2]
+                set -e argv[1..2]
+            case --suffix
+                set -q argv[2]; or return 2
+                set suf $argv[2]
+                set -e argv[1..2]
+            case '*'
+                set f $argv[1]
+                set -e argv[1]
+        end
+    end
     set -l p
-    if set -q AWSENV_PROFILE; and test -n "$AWSENV_PROFILE"
-        set p $AWSENV_PROFILE
-    else if set -q AWS_VAULT; and test -n "$AWS_VAULT"
-        set p $AWS_VAULT
+    if set -q AWSENV_PROFILE[1]; and test -n "$AWSENV_PROFILE"
+        set p "$AWSENV_PROFILE"
+    else if set -q AWS_VAULT[1]; and test -n "$AWS_VAULT"
+        set p "$AWS_VAULT"
     else
         return 0
     end
+    set p (string replace -ra '[[:cntrl:]]' '' -- $p)
+    test -n "$p"; or return 0
+    set -l e
+    if set -q AWS_CREDENTIAL_EXPIRATION[1]; and test -n "$AWS_CREDENTIAL_EXPIRATION"
+        set e "$AWS_CREDENTIAL_EXPIRATION"
+    else if set -q AWS_SESSION_EXPIRATION[1]
+        set e "$AWS_SESSION_EXPIRATION"
+    end
     set -l r ''
-    if set -q AWS_CREDENTIAL_EXPIRATION; and test -n "$AWS_CREDENTIAL_EXPIRATION"; and set -q AWSENV_EXPIRES
+    set -l g (string match -r -- '^([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]+)?(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))$' "$e")
+    if set -q g[7]
+        # g[1] is the whole match; g[2..7] the date and time; g[8..10] the offset, if any.
+        set -l y (math $g[2])
+        set -l mo (math $g[3])
+        test $mo -le 2; and set y (math $y - 1)
+        set -l era (math --scale=0 "$y / 400")
+        set -l yoe (math "$y % 400")
+        set -l doy (math --scale=0 "(153 * (($mo + 9) % 12) + 2) / 5 + $g[4] - 1")
+        set -l doe (math --scale=0 "$yoe * 365 + floor($yoe / 4) - floor($yoe / 100) + $doy")
+        set -l at (math "($era * 146097 + $doe - 719468) * 86400 + $g[5] * 3600 + $g[6] * 60 + $g[7]")
+        if set -q g[10]
+            set -l off (math "$g[9] * 3600 + $g[10] * 60")
+            if test "$g[8]" = +
+                set at (math $at - $off)
+            else
+                set at (math $at + $off)
+            end
+        end
         set -l now (math (path mtime /) + (path mtime --relative /))
-        set -l l (math $AWSENV_EXPIRES - $now)
+        set -l l (math $at - $now)
         if test $l -le 0
             set r expired
         else if test $l -ge 3600
@@ -44,16 +107,17 @@ function awsenv_prompt
         end
     end
     set -l region
-    if set -q AWS_REGION; and test -n "$AWS_REGION"
-        set region $AWS_REGION
-    else if set -q AWS_DEFAULT_REGION
-        set region $AWS_DEFAULT_REGION
+    if set -q AWS_REGION[1]; and test -n "$AWS_REGION"
+        set region "$AWS_REGION"
+    else if set -q AWS_DEFAULT_REGION[1]
+        set region "$AWS_DEFAULT_REGION"
     end
-    set -l exp
-    set -q AWS_CREDENTIAL_EXPIRATION; and set exp $AWS_CREDENTIAL_EXPIRATION
+    set e (string replace -ra '[[:cntrl:]]' '' -- $e)
     set f (string replace -a '{profile}' "$p" -- $f)
     set f (string replace -a '{region}' "$region" -- $f)
     set f (string replace -a '{remaining}' "$r" -- $f)
-    set f (string replace -a '{expiration}' "$exp" -- $f)
-    printf '%s' (string trim -- "$f")
+    set f (string replace -a '{expiration}' "$e" -- $f)
+    set f (string trim -- "$f")
+    test -n "$f"; or return 0
+    printf '%s' "$pre$f$suf"
 end

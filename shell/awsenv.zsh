@@ -2,8 +2,8 @@
 
 # Runs before each prompt (precmd) and on cd (chpwd). Both fire on `cd`; the second run is
 # answered by awsenv's no-op fast path. Keeps $?. SIGINT is ignored by the shell (locally to
-# this function) while awsenv runs, so Ctrl-C at an MFA prompt cancels only awsenv, which
-# records the failure so it does not ask again at every prompt.
+# this function, no subshell) while awsenv runs, so Ctrl-C at an MFA prompt cancels only
+# awsenv, which records the failure so it does not ask again at every prompt.
 _awsenv_hook() {
   local _awsenv_status=$? _awsenv_out
   setopt localoptions localtraps
@@ -13,16 +13,58 @@ _awsenv_hook() {
   return $_awsenv_status
 }
 
-# Renders the same text as `awsenv prompt [--format F]` without starting a process.
-# Placeholders: {profile}, {region}, {remaining}, {expiration}.
+# `awsenv use` and `awsenv unset` change this shell and return awsenv's own exit status, so
+# `awsenv use calvin && terraform plan` stops when it fails; everything else runs the binary.
+awsenv() {
+  local _awsenv_out _awsenv_rc
+  case ${1-} in
+  use | unset)
+    _awsenv_out=$(AWSENV_SHELL_FN=zsh __AWSENV_EXE__ "$@")
+    _awsenv_rc=$?
+    case $_awsenv_out in
+    '# awsenv: eval'*) eval "$_awsenv_out" ;;
+    ?*) print -r -- "$_awsenv_out" ;;
+    esac
+    return $_awsenv_rc
+    ;;
+  *) __AWSENV_EXE__ "$@" ;;
+  esac
+}
+
+# Renders the same text as `awsenv prompt` without starting a process:
+#   awsenv_prompt [--prefix P] [--suffix S] [FORMAT]
+# FORMAT has {profile}, {region}, {remaining}, {expiration}; the prefix and suffix are added
+# only when there is something to show. Values are read as data: the expiry must be RFC 3339,
+# digit by digit, or no time is shown.
 awsenv_prompt() {
   emulate -L zsh
   setopt extendedglob
   zmodload -F zsh/datetime p:EPOCHSECONDS 2>/dev/null
-  local f=${1:-'{profile} {remaining}'} p=${AWSENV_PROFILE:-${AWS_VAULT:-}} r='' l m
+  local f='{profile} {remaining}' pre='' suf='' p r='' l m e y mo d era yoe doy doe
+  local -a match mbegin mend
+  while (($#)); do
+    case $1 in
+    --prefix) (($# >= 2)) || return 2; pre=$2; shift 2 ;;
+    --suffix) (($# >= 2)) || return 2; suf=$2; shift 2 ;;
+    *) f=$1; shift ;;
+    esac
+  done
+  p=${AWSENV_PROFILE:-${AWS_VAULT:-}}
+  p=${p//[[:cntrl:]]/}
   [[ -n $p ]] || return 0
-  if [[ -n ${AWS_CREDENTIAL_EXPIRATION:-} && -n ${AWSENV_EXPIRES:-} && -n ${EPOCHSECONDS:-} ]]; then
-    l=$((AWSENV_EXPIRES - EPOCHSECONDS))
+  e=${AWS_CREDENTIAL_EXPIRATION:-${AWS_SESSION_EXPIRATION:-}}
+  if [[ -n ${EPOCHSECONDS:-} && $e == (#b)([0-9](#c4))-([0-9](#c2))-([0-9](#c2))[Tt\ ]([0-9](#c2)):([0-9](#c2)):([0-9](#c2))(.[0-9]##|)([Zz]|([+-])([0-9](#c2)):([0-9](#c2))) ]]; then
+    y=$((10#$match[1])) mo=$((10#$match[2])) d=$((10#$match[3]))
+    ((mo <= 2)) && y=$((y - 1))
+    era=$((y / 400)) yoe=$((y % 400))
+    doy=$(((153 * ((mo + 9) % 12) + 2) / 5 + d - 1))
+    doe=$((yoe * 365 + yoe / 4 - yoe / 100 + doy))
+    l=$(((era * 146097 + doe - 719468) * 86400 + 10#$match[4] * 3600 + 10#$match[5] * 60 + 10#$match[6]))
+    if [[ -n $match[9] ]]; then
+      m=$((10#$match[10] * 3600 + 10#$match[11] * 60))
+      if [[ $match[9] == + ]]; then l=$((l - m)); else l=$((l + m)); fi
+    fi
+    l=$((l - EPOCHSECONDS))
     if ((l <= 0)); then
       r=expired
     elif ((l >= 3600)); then
@@ -35,13 +77,15 @@ awsenv_prompt() {
       r=${l}s
     fi
   fi
+  e=${e//[[:cntrl:]]/}
   f=${f//'{profile}'/$p}
   f=${f//'{region}'/${AWS_REGION:-${AWS_DEFAULT_REGION:-}}}
   f=${f//'{remaining}'/$r}
-  f=${f//'{expiration}'/${AWS_CREDENTIAL_EXPIRATION:-}}
+  f=${f//'{expiration}'/$e}
   f=${f##[[:space:]]#}
   f=${f%%[[:space:]]#}
-  print -rn -- "$f"
+  [[ -n $f ]] || return 0
+  print -rn -- "$pre$f$suf"
 }
 
 # Install once, however often this is evaluated.

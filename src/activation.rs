@@ -94,7 +94,7 @@ pub fn fingerprint_of(found: Option<&(PathBuf, fs::Metadata)>) -> OsString {
 }
 
 /// The hot path: true when `awsenv export` has nothing to do — the fingerprint matches the one
-/// recorded in the environment and no hook-activated session is due for refresh.
+/// recorded in the environment and no session is due for refresh.
 pub fn hook_is_noop() -> bool {
     let Ok(cwd) = std::env::current_dir() else {
         return false;
@@ -104,11 +104,10 @@ pub fn hook_is_noop() -> bool {
     fp == recorded && !refresh_due()
 }
 
-/// Whether a session the hook activated has reached its refresh time.
+/// Whether the active session (hook-activated or chosen with `awsenv use`) has reached its
+/// refresh time.
 pub fn refresh_due() -> bool {
-    let hook_managed =
-        std::env::var_os(envstate::SOURCE).is_some_and(|s| !s.is_empty() && s != envstate::MANUAL);
-    if !hook_managed {
+    if std::env::var_os(envstate::SOURCE).is_none_or(|s| s.is_empty()) {
         return false;
     }
     std::env::var(envstate::REFRESH_AT)

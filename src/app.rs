@@ -66,11 +66,17 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
         Command::Deny { path } => commands::shellhook::allow(path.as_deref(), false),
         Command::Reload => commands::shellhook::reload(),
         Command::Status => commands::shellhook::status(),
-        Command::Prompt { format } => {
-            let text = crate::prompt::render(
-                format.as_deref().unwrap_or(crate::prompt::DEFAULT_FORMAT),
-                crate::timefmt::now_epoch(),
-            );
+        Command::Prompt {
+            format,
+            prefix,
+            suffix,
+        } => {
+            let opts = crate::prompt::Options {
+                format,
+                prefix: prefix.unwrap_or_default(),
+                suffix: suffix.unwrap_or_default(),
+            };
+            let text = crate::prompt::render(&opts, crate::timefmt::now_epoch());
             if !text.is_empty() {
                 println!("{text}");
             }

@@ -128,14 +128,7 @@ impl AwsConfig {
 
     /// The error for an unknown profile, naming the closest existing ones.
     pub fn unknown(&self, name: &str) -> anyhow::Error {
-        let mut scored: Vec<(f64, String)> = self
-            .names()
-            .into_iter()
-            .map(|n| (strsim::jaro_winkler(name, &n), n))
-            .filter(|(s, _)| *s > 0.7)
-            .collect();
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let close: Vec<String> = scored.into_iter().take(3).map(|(_, n)| n).collect();
+        let close = close_names(name, &self.names());
         if close.is_empty() {
             anyhow!(
                 "unknown profile {name:?}: add [profile {name}] to {}",
@@ -177,9 +170,40 @@ impl AwsConfig {
     }
 }
 
+/// Names close enough to `name` to be what the user meant: at most one edit per three
+/// characters (at least one), a typo's distance, closest first; at most three.
+pub fn close_names(name: &str, names: &[String]) -> Vec<String> {
+    let lower = name.to_lowercase();
+    let mut scored: Vec<(usize, &String)> = names
+        .iter()
+        .map(|n| (strsim::damerau_levenshtein(&lower, &n.to_lowercase()), n))
+        .filter(|(d, n)| *d <= (lower.chars().count().max(n.chars().count()) / 3).max(1))
+        .collect();
+    scored.sort();
+    scored.into_iter().take(3).map(|(_, n)| n.clone()).collect()
+}
+
 /// The config file's path as text, for messages.
 pub fn config_path_text() -> String {
     std::env::var("AWS_CONFIG_FILE").unwrap_or_else(|_| "~/.aws/config".to_string())
+}
+
+#[cfg(test)]
+mod close_tests {
+    use super::close_names;
+
+    #[test]
+    fn only_typos_are_suggested() {
+        let names: Vec<String> = ["calvin", "hobbes", "prod", "dev", "jan-work"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(close_names("calvn", &names), vec!["calvin"]);
+        assert_eq!(close_names("Calvin", &names), vec!["calvin"]);
+        assert_eq!(close_names("jan-wrok", &names), vec!["jan-work"]);
+        assert!(close_names("staging", &names).is_empty());
+        assert!(close_names("x", &names).is_empty());
+    }
 }
 
 /// Collapses a possibly multi-line message into one line.

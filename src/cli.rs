@@ -166,6 +166,12 @@ pub enum Command {
         /// Format with {profile}, {region}, {remaining}, {expiration}.
         #[arg(long, value_name = "FORMAT")]
         format: Option<String>,
+        /// Text before the segment, printed only when there is a segment.
+        #[arg(long, value_name = "TEXT")]
+        prefix: Option<String>,
+        /// Text after the segment (e.g. a space before the rest of PS1), only when there is one.
+        #[arg(long, value_name = "TEXT")]
+        suffix: Option<String>,
     },
     /// Show what is active in this shell, from where, and for how long.
     Status,

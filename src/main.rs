@@ -16,9 +16,11 @@ fn main() {
         .collect();
     match words.as_slice() {
         ["export", "bash" | "zsh" | "fish"] if awsenv::activation::hook_is_noop() => return,
-        ["prompt"] => return prompt(awsenv::prompt::DEFAULT_FORMAT),
-        ["prompt", "--format", f] => return prompt(f),
-        ["prompt", f] if f.starts_with("--format=") => return prompt(&f["--format=".len()..]),
+        ["prompt", rest @ ..] => {
+            if let Some(opts) = awsenv::prompt::Options::parse(rest.iter().copied()) {
+                return prompt(&opts);
+            }
+        }
         _ => {}
     }
     let engine = match std::env::current_exe() {
@@ -35,8 +37,8 @@ fn main() {
     ));
 }
 
-fn prompt(format: &str) {
-    let text = awsenv::prompt::render(format, awsenv::timefmt::now_epoch());
+fn prompt(opts: &awsenv::prompt::Options) {
+    let text = awsenv::prompt::render(opts, awsenv::timefmt::now_epoch());
     if !text.is_empty() {
         let _ = writeln!(std::io::stdout(), "{text}");
     }

@@ -5,14 +5,71 @@ use crate::timefmt;
 /// The default format of `awsenv prompt`.
 pub const DEFAULT_FORMAT: &str = "{profile} {remaining}";
 
+/// What `awsenv prompt` was asked for.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The format (default [`DEFAULT_FORMAT`]).
+    pub format: Option<String>,
+    /// Text put before the segment, only when there is one.
+    pub prefix: String,
+    /// Text put after the segment, only when there is one.
+    pub suffix: String,
+}
+
+impl Options {
+    /// Parses `--format F`, `--prefix P`, `--suffix S` (also as `--name=value`), in any order;
+    /// `None` for anything else (the caller hands that to the full command-line parser).
+    pub fn parse<'a>(mut args: impl Iterator<Item = &'a str>) -> Option<Options> {
+        let mut o = Options::default();
+        while let Some(a) = args.next() {
+            let (name, inline) = match a.split_once('=') {
+                Some((n, v)) if n.starts_with("--") => (n, Some(v)),
+                _ => (a, None),
+            };
+            let slot = match name {
+                "--format" => {
+                    let v = match inline {
+                        Some(v) => v,
+                        None => args.next()?,
+                    };
+                    o.format = Some(v.to_string());
+                    continue;
+                }
+                "--prefix" => &mut o.prefix,
+                "--suffix" => &mut o.suffix,
+                _ => return None,
+            };
+            *slot = match inline {
+                Some(v) => v,
+                None => args.next()?,
+            }
+            .to_string();
+        }
+        Some(o)
+    }
+}
+
+fn without_controls(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).collect()
+}
+
 /// Renders the segment from the environment at time `now` (epoch seconds); empty when no
 /// profile is active. Placeholders: `{profile}`, `{region}`, `{remaining}`, `{expiration}`.
-pub fn render(format: &str, now: i64) -> String {
+/// A session of another tool counts too (aws-vault's `AWS_VAULT` with
+/// `AWS_CREDENTIAL_EXPIRATION` or, before v7, `AWS_SESSION_EXPIRATION`). Control characters
+/// from the environment never reach the terminal.
+pub fn render(opts: &Options, now: i64) -> String {
     let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
-    let Some(profile) = var(crate::envstate::PROFILE).or_else(|| var("AWS_VAULT")) else {
+    let Some(profile) = var(crate::envstate::PROFILE)
+        .or_else(|| var("AWS_VAULT"))
+        .map(|p| without_controls(&p))
+        .filter(|p| !p.is_empty())
+    else {
         return String::new();
     };
-    let expiration = var("AWS_CREDENTIAL_EXPIRATION");
+    let expiration = var("AWS_CREDENTIAL_EXPIRATION")
+        .or_else(|| var("AWS_SESSION_EXPIRATION"))
+        .map(|e| without_controls(&e));
     let remaining = match expiration.as_deref().and_then(timefmt::parse_rfc3339) {
         Some(at) if at > now => timefmt::remaining(at - now),
         Some(_) => "expired".to_string(),
@@ -20,11 +77,39 @@ pub fn render(format: &str, now: i64) -> String {
     };
     let region = var("AWS_REGION")
         .or_else(|| var("AWS_DEFAULT_REGION"))
+        .map(|r| without_controls(&r))
         .unwrap_or_default();
-    let out = format
+    let out = opts
+        .format
+        .as_deref()
+        .unwrap_or(DEFAULT_FORMAT)
         .replace("{profile}", &profile)
         .replace("{region}", &region)
         .replace("{remaining}", &remaining)
         .replace("{expiration}", expiration.as_deref().unwrap_or(""));
-    out.trim().to_string()
+    let out = out.trim();
+    if out.is_empty() {
+        return String::new();
+    }
+    format!("{}{out}{}", opts.prefix, opts.suffix)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_in_any_order() {
+        let o = Options::parse(["--suffix", " ", "--format={profile}"].into_iter());
+        assert_eq!(
+            o,
+            Some(Options {
+                format: Some("{profile}".into()),
+                prefix: String::new(),
+                suffix: " ".into()
+            })
+        );
+        assert_eq!(Options::parse(["--bogus"].into_iter()), None);
+        assert_eq!(Options::parse(["--prefix"].into_iter()), None);
+    }
 }

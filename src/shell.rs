@@ -95,13 +95,22 @@ fn parent_process_name() -> Option<String> {
     Some(comm.trim().to_string())
 }
 
-/// One change to the environment.
+/// One change to the environment (or to the calling shell's unexported variables).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
     /// Set (and export) a variable.
     Set(String, OsString),
     /// Remove a variable.
     Unset(String),
+    /// Set an **unexported** shell variable (the held copy of a replaced secret), so that no
+    /// child process sees it. Omitted by formats that are not a shell (`env`, `json`).
+    SetPrivate(String, OsString),
+    /// `RestorePrivate(NAME, HELD)`: export NAME with the value of the unexported shell
+    /// variable HELD if that is set, else unset NAME; then remove HELD. The value is expanded
+    /// as data by the shell, never evaluated.
+    RestorePrivate(String, String),
+    /// Remove an unexported shell variable.
+    DropPrivate(String),
 }
 
 impl Change {
@@ -118,33 +127,72 @@ impl Change {
     /// The variable this change is about.
     pub fn name(&self) -> &str {
         match self {
-            Change::Set(n, _) | Change::Unset(n) => n,
+            Change::Set(n, _)
+            | Change::Unset(n)
+            | Change::SetPrivate(n, _)
+            | Change::RestorePrivate(n, _)
+            | Change::DropPrivate(n) => n,
+        }
+    }
+
+    /// Whether every name in the change is a plain shell identifier (`[A-Za-z_][A-Za-z0-9_]*`).
+    fn names_are_identifiers(&self) -> bool {
+        match self {
+            Change::RestorePrivate(n, h) => is_identifier(n) && is_identifier(h),
+            c => is_identifier(c.name()),
         }
     }
 }
 
-/// Renders a list of changes as statements for `shell`. Variable names must be valid shell
-/// identifiers (ours always are); values may be any bytes.
+/// Whether `name` is a portable shell identifier.
+pub fn is_identifier(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 255
+        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+}
+
+/// Renders a list of changes as statements for `shell`. A change whose variable name is not a
+/// plain identifier is dropped (ours always are; this is defence in depth against a name that
+/// came from outside). Values may be any bytes.
+///
+/// fish output ends with `true`, so that `… | source; and terraform plan` sees status 0 (fish's
+/// `set -e` of a variable that is not set returns 4).
 pub fn render(shell: Shell, changes: &[Change]) -> Vec<u8> {
     let mut out = Vec::new();
+    let changes: Vec<&Change> = changes
+        .iter()
+        .filter(|c| c.names_are_identifiers())
+        .collect();
     if shell == Shell::Json {
         out.push(b'{');
-        for (i, change) in changes.iter().enumerate() {
-            if i > 0 {
+        let mut first = true;
+        for change in changes {
+            let value = match change {
+                Change::Set(_, v) => Some(v.as_bytes()),
+                Change::Unset(_) | Change::RestorePrivate(..) => None,
+                Change::SetPrivate(..) | Change::DropPrivate(_) => continue,
+            };
+            if !first {
                 out.push(b',');
             }
+            first = false;
             json_string(&mut out, change.name().as_bytes());
             out.push(b':');
-            match change {
-                Change::Set(_, v) => json_string(&mut out, v.as_bytes()),
-                Change::Unset(_) => out.extend_from_slice(b"null"),
+            match value {
+                Some(v) => json_string(&mut out, v),
+                None => out.extend_from_slice(b"null"),
             }
         }
         out.extend_from_slice(b"}\n");
         return out;
     }
-    for change in changes {
+    for change in &changes {
         render_one(shell, change, &mut out);
+    }
+    if shell == Shell::Fish && !changes.is_empty() {
+        out.extend_from_slice(b"true;\n");
     }
     out
 }
@@ -183,12 +231,61 @@ fn render_one(shell: Shell, change: &Change, out: &mut Vec<u8>) {
             out.push(b'\n');
         }
         (Shell::Env, Change::Unset(_)) => {}
-        (Shell::Json, _) => unreachable_json(),
+        (Shell::Bash | Shell::Zsh | Shell::Sh, Change::SetPrivate(n, v)) => {
+            out.extend_from_slice(format!("{n}=").as_bytes());
+            posix_quote(out, v.as_bytes());
+            out.extend_from_slice(b";\n");
+        }
+        (Shell::Bash | Shell::Zsh | Shell::Sh, Change::RestorePrivate(n, h)) => {
+            out.extend_from_slice(
+                format!(
+                    "if [ -n \"${{{h}+x}}\" ]; then export {n}=\"${h}\"; else unset {n}; fi; unset {h};\n"
+                )
+                .as_bytes(),
+            );
+        }
+        (Shell::Bash | Shell::Zsh | Shell::Sh, Change::DropPrivate(h)) => {
+            out.extend_from_slice(format!("unset {h};\n").as_bytes());
+        }
+        (Shell::Fish, Change::SetPrivate(n, v)) => {
+            out.extend_from_slice(format!("set -g {n} ").as_bytes());
+            fish_quote(out, v.as_bytes());
+            out.extend_from_slice(b";\n");
+        }
+        (Shell::Fish, Change::RestorePrivate(n, h)) => {
+            out.extend_from_slice(
+                format!("if set -q {h}; set -gx {n} ${h}; else; set -e {n}; end; set -e {h};\n")
+                    .as_bytes(),
+            );
+        }
+        (Shell::Fish, Change::DropPrivate(h)) => {
+            out.extend_from_slice(format!("set -e {h};\n").as_bytes());
+        }
+        (Shell::PowerShell, Change::SetPrivate(n, v)) => {
+            out.extend_from_slice(format!("$global:{n} = ").as_bytes());
+            powershell_quote(out, &v.to_string_lossy());
+            out.push(b'\n');
+        }
+        (Shell::PowerShell, Change::RestorePrivate(n, h)) => {
+            out.extend_from_slice(
+                format!(
+                    "if (Test-Path variable:global:{h}) {{ $Env:{n} = $global:{h} }} else {{ Remove-Item -ErrorAction SilentlyContinue Env:{n} }}; Remove-Variable -Scope Global -ErrorAction SilentlyContinue {h}\n"
+                )
+                .as_bytes(),
+            );
+        }
+        (Shell::PowerShell, Change::DropPrivate(h)) => {
+            out.extend_from_slice(
+                format!("Remove-Variable -Scope Global -ErrorAction SilentlyContinue {h}\n")
+                    .as_bytes(),
+            );
+        }
+        // dotenv lines cannot hold shell state; a held secret cannot be restored there.
+        (Shell::Env, Change::SetPrivate(..) | Change::RestorePrivate(..) | Change::DropPrivate(_)) => {}
+        // JSON is rendered as a whole object in `render`.
+        (Shell::Json, _) => {}
     }
 }
-
-// JSON is rendered as a whole object in `render`; this arm is never taken.
-fn unreachable_json() {}
 
 /// POSIX single quotes: everything literal; a `'` becomes `'\''`.
 pub fn posix_quote(out: &mut Vec<u8>, value: &[u8]) {
@@ -285,7 +382,7 @@ mod tests {
 
     #[test]
     fn fish_escapes_backslash_and_quote() {
-        assert_eq!(one(Shell::Fish, r"a\'b"), "set -gx X 'a\\\\\\'b';\n");
+        assert_eq!(one(Shell::Fish, r"a\'b"), "set -gx X 'a\\\\\\'b';\ntrue;\n");
     }
 
     #[test]
@@ -294,6 +391,25 @@ mod tests {
             one(Shell::PowerShell, "a\u{2019}b"),
             "$Env:X = 'a\u{2019}\u{2019}b'\n"
         );
+    }
+
+    #[test]
+    fn names_that_are_not_identifiers_are_dropped() {
+        let out = render(
+            Shell::Bash,
+            &[
+                Change::unset("X;touch /tmp/p;Y"),
+                Change::set("OK_1", "v"),
+                Change::RestorePrivate("A".into(), "b c".into()),
+            ],
+        );
+        assert_eq!(String::from_utf8_lossy(&out), "export OK_1='v';\n");
+    }
+
+    #[test]
+    fn fish_output_ends_with_status_zero() {
+        let out = render(Shell::Fish, &[Change::unset("NOT_SET_ANYWHERE")]);
+        assert!(String::from_utf8_lossy(&out).ends_with("true;\n"));
     }
 
     #[test]

@@ -67,18 +67,114 @@ impl std::fmt::Display for Cancelled {
 
 impl std::error::Error for Cancelled {}
 
+/// Whether a [`SigintGuard`] should also move this process into a foreground process group of
+/// its own ([`own_foreground_group`]).
+static OWN_FOREGROUND: AtomicBool = AtomicBool::new(false);
+/// How many [`SigintGuard`]s are alive.
+static GUARDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Makes every [`SigintGuard`] of this process also take the terminal into a process group of
+/// its own while it lives, so that Ctrl-C reaches only awsenv and not the shell that runs it.
+///
+/// The bash hook relies on this: bash aborts a prompt function when Ctrl-C reaches it, even if
+/// the child handled the signal, and saving and restoring the user's INT trap around the call
+/// would cost a fork at every prompt. (zsh and fish ignore SIGINT around the call themselves,
+/// without a fork; fish, moreover, does not take the terminal back if its child dies while
+/// holding it, so this is only for bash.) Measured: bash and zsh continue the prompt function
+/// and get the terminal back even when awsenv is SIGKILLed while holding it.
+pub fn own_foreground_group() {
+    OWN_FOREGROUND.store(true, Ordering::SeqCst);
+}
+
+/// The terminal taken into our own process group, and how to give it back.
+struct Foreground {
+    tty: File,
+    orig_pgrp: libc::pid_t,
+    old_mask: libc::sigset_t,
+    old_tstp: libc::sigaction,
+}
+
+impl Foreground {
+    /// Takes the terminal when this process is in its foreground process group (shared with the
+    /// shell that runs it); `None` when there is nothing to take.
+    fn take() -> Option<Foreground> {
+        let tty = open()?;
+        let fd = tty.as_raw_fd();
+        // SAFETY: plain libc calls on our own process and an open terminal fd; every result is
+        // checked and undone on failure.
+        unsafe {
+            let orig_pgrp = libc::tcgetpgrp(fd);
+            if orig_pgrp <= 0 || orig_pgrp != libc::getpgrp() || libc::getpid() == orig_pgrp {
+                return None;
+            }
+            let mut block: libc::sigset_t = std::mem::zeroed();
+            let mut old_mask: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut block);
+            libc::sigaddset(&mut block, libc::SIGTTOU);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &block, &mut old_mask);
+            if libc::setpgid(0, 0) != 0 {
+                libc::pthread_sigmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut());
+                return None;
+            }
+            if libc::tcsetpgrp(fd, libc::getpid()) != 0 {
+                libc::setpgid(0, orig_pgrp);
+                libc::pthread_sigmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut());
+                return None;
+            }
+            // Ctrl-Z would stop us while we hold the terminal, and the shell waits for us.
+            let mut ign: libc::sigaction = std::mem::zeroed();
+            ign.sa_sigaction = libc::SIG_IGN;
+            let mut old_tstp: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(libc::SIGTSTP, &ign, &mut old_tstp);
+            Some(Foreground {
+                tty,
+                orig_pgrp,
+                old_mask,
+                old_tstp,
+            })
+        }
+    }
+}
+
+impl Drop for Foreground {
+    fn drop(&mut self) {
+        // SAFETY: giving the terminal back to the group we took it from, with SIGTTOU still
+        // blocked, rejoining that group, and restoring the signal state we saved.
+        unsafe {
+            libc::tcsetpgrp(self.tty.as_raw_fd(), self.orig_pgrp);
+            libc::setpgid(0, self.orig_pgrp);
+            libc::sigaction(libc::SIGTSTP, &self.old_tstp, std::ptr::null_mut());
+            libc::pthread_sigmask(libc::SIG_SETMASK, &self.old_mask, std::ptr::null_mut());
+        }
+    }
+}
+
 /// While alive, SIGINT (Ctrl-C) does not kill the process but is recorded, and interrupts
 /// blocking reads (no `SA_RESTART`). Also takes over a SIGINT that the calling shell ignores
-/// (the hooks do, so that Ctrl-C at a prompt cancels only awsenv). The previous action is
-/// restored on drop.
+/// (the zsh and fish hooks do, so that Ctrl-C at a prompt cancels only awsenv), and, after
+/// [`own_foreground_group`], the terminal itself. The previous state is restored on drop.
 pub struct SigintGuard {
     old: libc::sigaction,
+    foreground: Option<Foreground>,
+}
+
+/// Whether Ctrl-C was pressed while a [`SigintGuard`] is alive (false when none is).
+pub fn interrupted() -> bool {
+    GUARDS.load(Ordering::SeqCst) > 0 && INTERRUPTED.load(Ordering::SeqCst)
 }
 
 impl SigintGuard {
-    /// Installs the recording handler.
+    /// Installs the recording handler (and takes the terminal, see [`own_foreground_group`]).
     pub fn install() -> SigintGuard {
-        INTERRUPTED.store(false, Ordering::SeqCst);
+        let outer = GUARDS.fetch_add(1, Ordering::SeqCst) > 0;
+        let foreground = if !outer && OWN_FOREGROUND.load(Ordering::SeqCst) {
+            Foreground::take()
+        } else {
+            None
+        };
+        if !outer {
+            INTERRUPTED.store(false, Ordering::SeqCst);
+        }
         // SAFETY: installing a handler that only stores to an atomic; the old action is kept
         // and restored on drop.
         let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
@@ -89,7 +185,7 @@ impl SigintGuard {
             sa.sa_flags = 0; // no SA_RESTART: read() returns EINTR
             libc::sigaction(libc::SIGINT, &sa, &mut old);
         }
-        SigintGuard { old }
+        SigintGuard { old, foreground }
     }
 
     /// Whether Ctrl-C was pressed since [`SigintGuard::install`].
@@ -100,8 +196,10 @@ impl SigintGuard {
 
 impl Drop for SigintGuard {
     fn drop(&mut self) {
+        self.foreground.take();
         // SAFETY: restoring the saved signal action.
         unsafe { libc::sigaction(libc::SIGINT, &self.old, std::ptr::null_mut()) };
+        GUARDS.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

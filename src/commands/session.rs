@@ -54,22 +54,94 @@ pub fn credential_changes(r: &Resolved) -> Vec<Change> {
 
 /// Resolves `profile` with the engine.
 pub fn resolve(profile: &str, opts: &ResolveOpts) -> Result<Resolved> {
+    Ok(resolve_for_shell(profile, opts)?.0)
+}
+
+/// Resolves `profile` for a shell: the credentials and the time (epoch seconds) at which the
+/// hook should refresh them (`refresh_window` before they expire).
+pub fn resolve_for_shell(profile: &str, opts: &ResolveOpts) -> Result<(Resolved, Option<i64>)> {
     let req = crate::resolve::request(profile, opts)?;
     block_on(async {
         let engine = Engine::open().await?;
-        engine.resolve(&req).await
+        let r = engine.resolve(&req).await?;
+        let at = r
+            .creds
+            .expiration
+            .map(|e| e.saturating_sub(engine.settings.refresh_window.as_secs() as i64));
+        Ok((r, at))
     })?
 }
 
-fn pick_shell(name: Option<&str>) -> Result<Shell> {
+/// The options of a manual `use` that a refresh must repeat ([`envstate::OPTS`]); a one-time
+/// `--mfa-token` is not one of them.
+#[derive(serde::Serialize, serde::Deserialize, Default, PartialEq, Eq, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct UseOpts {
+    /// `--region`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// `--duration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
+    /// `--no-session`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_session: bool,
+}
+
+impl UseOpts {
+    /// The options to record for `opts`, if any differ from the defaults.
+    pub fn record(opts: &ResolveOpts) -> Option<String> {
+        let u = UseOpts {
+            region: opts.region.clone(),
+            duration: opts.duration.clone(),
+            no_session: opts.no_session,
+        };
+        (u != UseOpts::default())
+            .then(|| serde_json::to_string(&u).ok())
+            .flatten()
+    }
+
+    /// Reads a recorded [`envstate::OPTS`] value back into resolution options; anything that is
+    /// not such a record is an error (the values are checked again by `resolve::request`).
+    pub fn parse(text: Option<&std::ffi::OsStr>) -> Result<ResolveOpts> {
+        let Some(text) = text else {
+            return Ok(ResolveOpts::default());
+        };
+        let u: UseOpts = text
+            .to_str()
+            .filter(|t| t.len() <= 1024)
+            .and_then(|t| serde_json::from_str(t).ok())
+            .ok_or_else(|| anyhow!("{} is not a value awsenv wrote", envstate::OPTS))?;
+        Ok(ResolveOpts {
+            region: u.region,
+            duration: u.duration,
+            no_session: u.no_session,
+            ..ResolveOpts::default()
+        })
+    }
+}
+
+/// The environment variable the hook's `awsenv` shell function sets (to its shell's name) when
+/// it runs `use` or `unset`: the statements are then printed for that shell after
+/// [`EVAL_MARKER`], and the function evaluates them.
+pub const SHELL_FN: &str = "AWSENV_SHELL_FN";
+/// The first line of output meant for the shell function's `eval`.
+pub const EVAL_MARKER: &str = "# awsenv: eval";
+
+/// The shell to print for: `--shell`, else the calling shell function's, else detected; and
+/// whether the output goes to the shell function.
+fn pick_shell(name: Option<&str>) -> Result<(Shell, bool)> {
     match name {
-        Some(n) => Shell::parse(n).ok_or_else(|| {
+        Some(n) => Shell::parse(n).map(|s| (s, false)).ok_or_else(|| {
             anyhow!(
                 "unknown shell {n:?}: use one of {}",
                 Shell::NAMES.join(", ")
             )
         }),
-        None => Ok(Shell::detect()),
+        None => match std::env::var(SHELL_FN).ok().as_deref() {
+            Some(f @ ("bash" | "zsh" | "fish")) => Ok((Shell::parse(f).unwrap_or(Shell::Sh), true)),
+            _ => Ok((Shell::detect(), false)),
+        },
     }
 }
 
@@ -78,6 +150,20 @@ fn write_out(bytes: &[u8]) -> Result<()> {
     out.write_all(bytes)
         .and_then(|_| out.flush())
         .map_err(|e| anyhow!("cannot write to stdout: {e}"))
+}
+
+/// Prints `changes` for `shell`, after the marker when the shell function asked.
+fn print_changes(shell: Shell, for_function: bool, changes: &[Change]) -> Result<()> {
+    let mut out = Vec::new();
+    if for_function {
+        out.extend_from_slice(EVAL_MARKER.as_bytes());
+        out.push(b'\n');
+    }
+    out.extend_from_slice(&shell::render(shell, changes));
+    if out.is_empty() {
+        return Ok(());
+    }
+    write_out(&out)
 }
 
 /// The eval hint for a shell.
@@ -89,30 +175,57 @@ pub fn eval_hint(shell: Shell, args: &str) -> String {
     }
 }
 
+/// What `use`/`unset`/`export` print instead of statements when stdout is a terminal.
+fn terminal_hint(shell: Shell, what: &str, args: &str) {
+    println!("awsenv prints shell statements{what}; to apply them to this shell run:");
+    println!("  {}", eval_hint(shell, args));
+    println!(
+        "or install the shell hook (eval \"$(awsenv hook {})\" in your rc file): then 'awsenv {args}' works as typed",
+        match shell {
+            Shell::Zsh => "zsh",
+            Shell::Fish => "fish",
+            _ => "bash",
+        }
+    );
+}
+
 /// `awsenv use PROFILE`.
 pub fn use_profile(profile: &str, shell_name: Option<&str>, opts: &ResolveOpts) -> Result<i32> {
-    let shell = pick_shell(shell_name)?;
-    if super::stdout_is_terminal() {
-        println!(
-            "awsenv prints shell statements with credentials; to activate {profile} in this shell run:"
-        );
-        println!("  {}", eval_hint(shell, &format!("use {profile}")));
+    let (shell, for_function) = pick_shell(shell_name)?;
+    if !for_function && super::stdout_is_terminal() {
+        // Say at once when the profile does not exist, instead of a hint that cannot work.
+        let config = block_on(crate::awsconfig::AwsConfig::load())??;
+        if !config.has(profile) {
+            return Err(config.unknown(profile));
+        }
+        terminal_hint(shell, " with credentials", &format!("use {profile}"));
         return Ok(0);
     }
-    let r = resolve(profile, opts)?;
+    let (r, refresh_at) = resolve_for_shell(profile, opts)?;
     let view = EnvView::new();
-    let changes = envstate::activate(&view, credential_changes(&r), &r.profile, envstate::MANUAL);
-    write_out(&shell::render(shell, &changes))?;
+    let changes = envstate::activate(
+        &view,
+        credential_changes(&r),
+        &envstate::Meta {
+            profile: &r.profile,
+            source: std::ffi::OsStr::new(envstate::MANUAL),
+            refresh_at,
+            opts: UseOpts::record(opts),
+        },
+    );
+    print_changes(shell, for_function, &changes)?;
     Ok(0)
 }
 
 /// `awsenv unset`.
 pub fn unset(shell_name: Option<&str>) -> Result<i32> {
-    let shell = pick_shell(shell_name)?;
-    let changes = envstate::deactivate(&EnvView::new());
-    if !changes.is_empty() {
-        write_out(&shell::render(shell, &changes))?;
+    let (shell, for_function) = pick_shell(shell_name)?;
+    if !for_function && super::stdout_is_terminal() {
+        terminal_hint(shell, "", "unset");
+        return Ok(0);
     }
+    let changes = envstate::deactivate(&EnvView::new());
+    print_changes(shell, for_function, &changes)?;
     Ok(0)
 }
 
@@ -193,15 +306,25 @@ pub fn exec(
     if server {
         return crate::server::exec_with_server(&profile, &opts, program, args);
     }
-    let r = resolve(&profile, &opts)?;
+    let (r, refresh_at) = resolve_for_shell(&profile, &opts)?;
     let changes = envstate::activate(
         &EnvView::new(),
         credential_changes(&r),
-        &r.profile,
-        envstate::MANUAL,
+        &envstate::Meta {
+            profile: &r.profile,
+            source: std::ffi::OsStr::new(envstate::MANUAL),
+            refresh_at,
+            opts: UseOpts::record(&opts),
+        },
     );
     let mut cmd = std::process::Command::new(program);
     cmd.args(args);
+    // The hook's fingerprint belongs to the calling shell; copies of held secrets are shell
+    // variables and never exported, but drop any that arrive exported.
+    cmd.env_remove(envstate::WATCH);
+    for p in envstate::PRIVATE {
+        cmd.env_remove(envstate::private_var(p));
+    }
     apply(&mut cmd, &changes);
     drop(r);
     // execve: the credentials exist only in the new program's environment, and its exit status
@@ -210,12 +333,18 @@ pub fn exec(
     bail!("cannot run {}: {err}", program.to_string_lossy())
 }
 
-/// Applies environment changes to a command.
+/// Applies environment changes to a command. Held copies of replaced secrets are shell state
+/// and never reach a command: a variable restored from one is removed.
 pub fn apply(cmd: &mut std::process::Command, changes: &[Change]) {
     for c in changes {
         match c {
-            Change::Set(n, v) => cmd.env(n, v),
-            Change::Unset(n) => cmd.env_remove(n),
-        };
+            Change::Set(n, v) => {
+                cmd.env(n, v);
+            }
+            Change::Unset(n) | Change::RestorePrivate(n, _) => {
+                cmd.env_remove(n);
+            }
+            Change::SetPrivate(..) | Change::DropPrivate(_) => {}
+        }
     }
 }

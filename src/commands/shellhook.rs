@@ -13,7 +13,6 @@ use anyhow::{Context, Result, anyhow, bail};
 use crate::activation::{self, AwsProfileFile};
 use crate::cli::{HookShell, ResolveOpts};
 use crate::envstate::{self, EnvView};
-use crate::resolve::Engine;
 use crate::runtime::block_on;
 use crate::shell::{self, Change};
 use crate::timefmt;
@@ -37,11 +36,47 @@ fn say(msg: &str) {
 enum Plan {
     Nothing,
     Leave,
-    Activate { path: PathBuf, file: AwsProfileFile },
+    /// Activate (or refresh) a directory's profile.
+    Activate {
+        path: PathBuf,
+        file: AwsProfileFile,
+    },
+    /// Refresh a manually chosen profile in place.
+    RefreshManual {
+        profile: String,
+    },
 }
 
-/// `awsenv export SHELL`.
+/// Why an activation did not happen, for the one line the hook prints.
+enum Failure {
+    /// The user pressed Ctrl-C (at a prompt or while waiting).
+    Cancelled,
+    /// The profile is not in the AWS config: only an edit helps.
+    UnknownProfile(anyhow::Error),
+    /// Anything else (network, STS, store): `awsenv reload` retries.
+    Other(anyhow::Error),
+}
+
+const RETRY: &str = "run 'awsenv reload' to try again";
+
+/// `awsenv export SHELL`: what the hook runs at each prompt (the front binary answers the
+/// "nothing changed" case itself).
 pub fn export(hs: HookShell) -> Result<i32> {
+    if super::stdout_is_terminal() {
+        println!(
+            "awsenv export prints the statements the shell hook applies at each prompt; it is not for typing."
+        );
+        println!(
+            "Install the hook instead: eval \"$(awsenv hook {0})\" in your rc file (fish: awsenv hook fish | source)",
+            hs.shell()
+        );
+        return Ok(0);
+    }
+    if hs == HookShell::Bash {
+        // The bash hook does not ignore SIGINT around us (that would cost a fork per prompt);
+        // Ctrl-C must reach only awsenv, which records the failure. See tty::own_foreground_group.
+        crate::tty::own_foreground_group();
+    }
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let found = activation::find(&cwd);
     let fp = activation::fingerprint_of(found.as_ref());
@@ -54,11 +89,23 @@ pub fn export(hs: HookShell) -> Result<i32> {
         .get(envstate::PROFILE)
         .map(|p| p.to_string_lossy().into_owned());
 
-    let plan = match found {
-        None if hook_path.is_some() => Plan::Leave,
-        None => Plan::Nothing,
-        Some((path, _)) if manual => {
-            if fp_changed {
+    let plan = if let Some(served) = view.get(envstate::SERVER) {
+        // Inside `awsenv exec --server`: exported keys would shadow the refreshing endpoint.
+        if fp_changed && let Some((path, _)) = &found {
+            say(&format!(
+                "{} is not activated inside 'awsenv exec --server {}': credentials come from its endpoint",
+                path.display(),
+                served.to_string_lossy()
+            ));
+        }
+        Plan::Nothing
+    } else if manual {
+        if activation::refresh_due()
+            && let Some(p) = &active_profile
+        {
+            Plan::RefreshManual { profile: p.clone() }
+        } else {
+            if fp_changed && let Some((path, _)) = &found {
                 say(&format!(
                     "{} is ignored while '{}' chosen with 'awsenv use' is active; run 'awsenv unset' to let the directory decide",
                     path.display(),
@@ -67,33 +114,37 @@ pub fn export(hs: HookShell) -> Result<i32> {
             }
             Plan::Nothing
         }
-        Some((path, _)) => {
-            let content =
-                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            let same_file = hook_path.as_deref() == Some(path.as_path());
-            if !activation::is_trusted(&path, &content) {
-                if fp_changed {
-                    say(&format!(
-                        "{} is not allowed; run 'awsenv allow'",
-                        path.display()
-                    ));
-                }
-                if hook_path.is_some() {
-                    Plan::Leave
-                } else {
-                    Plan::Nothing
-                }
-            } else {
+    } else {
+        match found {
+            None if hook_path.is_some() => Plan::Leave,
+            None => Plan::Nothing,
+            Some((path, _)) => {
+                let leave_or_nothing = || {
+                    if hook_path.is_some() {
+                        Plan::Leave
+                    } else {
+                        Plan::Nothing
+                    }
+                };
+                let content = std::fs::read(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let same_file = hook_path.as_deref() == Some(path.as_path());
                 match activation::parse(&String::from_utf8_lossy(&content)) {
+                    // A file that cannot work says what to edit, trusted or not.
                     Err(e) => {
                         if fp_changed {
-                            say(&format!("{} {e}", path.display()));
+                            say(&format!("{} {e}; edit it", path.display()));
                         }
-                        if hook_path.is_some() {
-                            Plan::Leave
-                        } else {
-                            Plan::Nothing
+                        leave_or_nothing()
+                    }
+                    Ok(_) if !activation::is_trusted(&path, &content) => {
+                        if fp_changed {
+                            say(&format!(
+                                "{} is not allowed; run 'awsenv allow'",
+                                path.display()
+                            ));
                         }
+                        leave_or_nothing()
                     }
                     Ok(file) => {
                         let same =
@@ -119,50 +170,63 @@ pub fn export(hs: HookShell) -> Result<i32> {
         Plan::Leave => changes = envstate::deactivate(&view),
         Plan::Activate { path, file } => {
             let refreshing = hook_path.as_deref() == Some(path.as_path());
-            if !refreshing {
-                changes = envstate::deactivate(&view);
-                view.apply(&changes);
-            }
             let opts = ResolveOpts {
                 region: file.region.clone(),
                 ..ResolveOpts::default()
             };
             match activate(&file.profile, &opts) {
-                Ok(r) => {
-                    let mut act = envstate::activate(
+                Ok((r, refresh_at)) => {
+                    // On a switch, `activate` restores what the previous profile set and this
+                    // one does not, and keeps the values from before the first activation.
+                    changes = envstate::activate(
                         &view,
-                        super::session::credential_changes(&r.0),
-                        &r.0.profile,
-                        &path.to_string_lossy(),
+                        super::session::credential_changes(&r),
+                        &envstate::Meta {
+                            profile: &r.profile,
+                            source: path.as_os_str(),
+                            refresh_at,
+                            opts: None,
+                        },
                     );
-                    if let Some(at) = r.1 {
-                        act.push(Change::set(envstate::REFRESH_AT, at.to_string()));
-                    }
-                    changes.extend(act);
                 }
-                Err(e) => {
-                    let retry = "run 'awsenv reload' to try again";
-                    if e.downcast_ref::<crate::mfa::Cancelled>().is_some() {
-                        say(&format!(
-                            "activation of {} cancelled; {retry}",
-                            file.profile
-                        ));
-                    } else {
-                        say(&format!(
-                            "cannot activate {} for {}: {e:#}; {retry}",
-                            file.profile,
-                            path.display()
-                        ));
-                    }
+                Err(f) => {
+                    report_failure(&f, &file.profile, Some(&path));
                     if refreshing {
                         // Keep the still-valid credentials, but stop trying at every prompt.
                         changes.push(Change::unset(envstate::REFRESH_AT));
+                    } else {
+                        // Leave the previous directory's profile behind, record the failure.
+                        changes = envstate::deactivate(&view);
+                        view.apply(&changes);
                     }
                 }
             }
         }
+        Plan::RefreshManual { profile } => {
+            let refreshed = super::session::UseOpts::parse(view.get(envstate::OPTS).as_deref())
+                .map_err(Failure::Other)
+                .and_then(|opts| activate(&profile, &opts).map(|r| (r, opts)));
+            match refreshed {
+                Ok(((r, refresh_at), opts)) => {
+                    changes = envstate::activate(
+                        &view,
+                        super::session::credential_changes(&r),
+                        &envstate::Meta {
+                            profile: &r.profile,
+                            source: std::ffi::OsStr::new(envstate::MANUAL),
+                            refresh_at,
+                            opts: super::session::UseOpts::record(&opts),
+                        },
+                    );
+                }
+                Err(f) => {
+                    report_failure(&f, &profile, None);
+                    changes.push(Change::unset(envstate::REFRESH_AT));
+                }
+            }
+        }
     }
-    if fp_changed {
+    if fp_changed || changes.iter().any(|c| c.name() == envstate::WATCH) {
         changes.push(if fp.is_empty() {
             Change::unset(envstate::WATCH)
         } else {
@@ -178,18 +242,51 @@ pub fn export(hs: HookShell) -> Result<i32> {
     Ok(0)
 }
 
-/// Resolves for the hook: the credentials and the refresh time (epoch seconds).
-fn activate(profile: &str, opts: &ResolveOpts) -> Result<(crate::resolve::Resolved, Option<i64>)> {
-    let req = crate::resolve::request(profile, opts)?;
-    block_on(async {
-        let engine = Engine::open().await?;
-        let r = engine.resolve(&req).await?;
-        let at = r
-            .creds
-            .expiration
-            .map(|e| e - engine.settings.refresh_window.as_secs() as i64);
-        Ok((r, at))
-    })?
+/// The one line for a failed activation or refresh.
+fn report_failure(f: &Failure, profile: &str, path: Option<&Path>) {
+    match (f, path) {
+        (Failure::Cancelled, _) => say(&format!("activation of {profile} cancelled; {RETRY}")),
+        (Failure::UnknownProfile(e), Some(p)) => say(&format!(
+            "{} names profile {profile:?}, which is not in {}: edit the file or add [profile {profile}] ({})",
+            p.display(),
+            crate::awsconfig::config_path_text(),
+            crate::awsconfig::one_line(&format!("{e:#}"))
+        )),
+        (Failure::UnknownProfile(e), None) => {
+            say(&format!("cannot refresh {profile}: {e:#}"))
+        }
+        (Failure::Other(e), Some(p)) => say(&format!(
+            "cannot activate {profile} for {}: {e:#}; {RETRY}",
+            p.display()
+        )),
+        (Failure::Other(e), None) => say(&format!(
+            "cannot refresh {profile}: {e:#}; the current credentials stay until they expire; run 'awsenv use {profile}' to try again"
+        )),
+    }
+}
+
+/// Resolves for the hook, with Ctrl-C observable the whole time (the zsh and fish hooks ignore
+/// SIGINT for themselves; the bash hook leaves it to us, see `tty::own_foreground_group`).
+fn activate(
+    profile: &str,
+    opts: &ResolveOpts,
+) -> std::result::Result<(crate::resolve::Resolved, Option<i64>), Failure> {
+    let _sigint = crate::tty::SigintGuard::install();
+    let config = crate::runtime::block_on(crate::awsconfig::AwsConfig::load())
+        .and_then(|c| c)
+        .map_err(classify)?;
+    if !config.has(profile) {
+        return Err(Failure::UnknownProfile(config.unknown(profile)));
+    }
+    super::session::resolve_for_shell(profile, opts).map_err(classify)
+}
+
+fn classify(e: anyhow::Error) -> Failure {
+    if e.downcast_ref::<crate::tty::Cancelled>().is_some() {
+        Failure::Cancelled
+    } else {
+        Failure::Other(e)
+    }
 }
 
 fn target_file(path: Option<&Path>) -> Result<PathBuf> {
@@ -243,6 +340,18 @@ pub fn allow(path: Option<&Path>, yes: bool) -> Result<i32> {
             file.display(),
             parsed.profile
         );
+        // A file naming a profile the config lacks cannot activate: say so now, not at cd.
+        if let Ok(Ok(config)) = block_on(crate::awsconfig::AwsConfig::load())
+            && !config.has(&parsed.profile)
+        {
+            eprintln!(
+                "awsenv: warning: {}",
+                crate::awsconfig::one_line(&format!(
+                    "{:#}; until then this directory activates nothing",
+                    config.unknown(&parsed.profile)
+                ))
+            );
+        }
     } else {
         match std::fs::remove_file(&entry) {
             Ok(()) => eprintln!("awsenv: denied {}", file.display()),
