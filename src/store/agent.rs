@@ -502,10 +502,6 @@ fn cloexec_from_3() {
 /// Starts a detached agent for `dir` with `pass`; returns once it listens (or failed).
 fn spawn(dir: &Path, place: &Place, pass: SecretString) -> Result<()> {
     use age::secrecy::ExposeSecret;
-    // A socket nobody answers on is left over from an agent that was killed.
-    if place.socket.exists() && connect(&place.socket)?.is_none() {
-        let _ = std::fs::remove_file(&place.socket);
-    }
     let settings = Settings::load()?;
     let exe = std::env::current_exe().context("cannot find the awsenv-engine executable")?;
     let mut cmd = Command::new(&exe);
@@ -995,7 +991,8 @@ fn prepare(dir: &Path, place: &Place, pass: SecretString) -> Result<Ready> {
     })
 }
 
-/// Binds `socket` 0600 (no moment with wider permissions).
+/// Binds `socket` 0600 (no moment with wider permissions), replacing a socket nobody answers
+/// on (left over from an agent that was killed).
 fn bind(socket: &Path) -> Result<UnixListener> {
     if socket.exists() {
         if connect(socket)?.is_some() {

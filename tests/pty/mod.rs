@@ -52,22 +52,27 @@ impl Pty {
     /// Starts `cmd` in a new session whose controlling terminal is a fresh pty. stdin is
     /// closed unless the caller set it; stdout and stderr are captured.
     pub fn spawn(cmd: Command) -> Pty {
-        Pty::start(cmd, false)
+        Pty::start(cmd, 0)
     }
 
     /// [`Pty::spawn`] with stderr on the terminal too (to watch messages as they come).
     pub fn spawn_stderr_on_tty(cmd: Command) -> Pty {
-        Pty::start(cmd, true)
+        Pty::start(cmd, 1)
     }
 
-    fn start(mut cmd: Command, stderr_on_tty: bool) -> Pty {
+    /// [`Pty::spawn`] with stdin, stdout and stderr on the terminal: an interactive shell.
+    pub fn spawn_interactive(cmd: Command) -> Pty {
+        Pty::start(cmd, 3)
+    }
+
+    fn start(mut cmd: Command, on_tty: u8) -> Pty {
         let (master, slave) = open_pair();
         let slave_fd = slave.as_raw_fd();
-        cmd.stdout(Stdio::piped());
-        if stderr_on_tty {
-            cmd.stderr(slave.try_clone().expect("clone the pty slave"));
-        } else {
-            cmd.stderr(Stdio::piped());
+        let tty = || Stdio::from(slave.try_clone().expect("clone the pty slave"));
+        cmd.stdout(if on_tty >= 3 { tty() } else { Stdio::piped() });
+        cmd.stderr(if on_tty >= 1 { tty() } else { Stdio::piped() });
+        if on_tty >= 3 {
+            cmd.stdin(tty());
         }
         // SAFETY: setsid and ioctl are async-signal-safe; the slave stays open until exec.
         unsafe {
