@@ -290,7 +290,8 @@ fn explicit_unlock_and_lock() {
 #[test]
 fn the_agent_forgets_after_its_idle_time_and_its_lifetime() {
     let Locked { mut env, pass } = locked(&CALVIN.replace("MARKER", "agent-ttl"));
-    env.set_var("AWSENV_UNLOCK_TTL", "2s");
+    // From the settings file (the lifetime below from its variable).
+    env.write_awsenv_settings("unlock_ttl = \"2s\"\n");
     assert_ok(&unlock_with(&env, &pass));
     let pid = agent_pid(&env).expect("agent pid");
     // Use keeps it.

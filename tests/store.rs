@@ -139,6 +139,8 @@ fn ten_parallel_adds_on_a_fresh_store_lose_no_key() {
     );
     assert!(!stdout(&list).contains("UNREADABLE"));
     assert_eq!(all_entries(&env).len(), 10);
+    // With AWSENV_FILE_PASSPHRASE no agent is started.
+    assert!(!env.runtime_dir.join("awsenv").exists());
 }
 
 #[test]

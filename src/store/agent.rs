@@ -51,7 +51,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::file::{IDENTITY_FILE, MAX_FILE, Unlocked, WrongPassphrase, read_secret, read_small};
+use super::file::{IDENTITY_FILE, MAX_FILE, Unlocked, WrongPassphrase, read_secret};
 use super::lock;
 use crate::settings::Settings;
 
@@ -402,8 +402,6 @@ pub enum Passphrase {
     Terminal,
     /// One line on standard input (`awsenv unlock --stdin`).
     Stdin,
-    /// Already known (a store just created).
-    Given(SecretString),
 }
 
 fn no_terminal(dir: &Path) -> anyhow::Error {
@@ -443,7 +441,6 @@ fn unlock_flow(
         return Ok(c);
     }
     match source {
-        Passphrase::Given(p) => spawn(dir, place, p)?,
         Passphrase::Stdin => spawn(dir, place, stdin_passphrase()?)?,
         Passphrase::Terminal => {
             lock::announce_held(WAITING_FOR);
@@ -699,9 +696,8 @@ fn file_settings() -> Result<Settings> {
 }
 
 fn identity_bytes(dir: &Path) -> Result<Vec<u8>> {
-    let path = dir.join(IDENTITY_FILE);
-    read_small(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?
+    super::FileStore::new(dir.to_path_buf())
+        .identity()?
         .ok_or_else(|| {
             anyhow!(
                 "there is no file store at {} yet: 'awsenv add PROFILE' creates it",

@@ -452,7 +452,7 @@ impl FileStore {
 
     /// The bytes of `identity.age`; `None` for an empty store (no identity and no entries).
     /// Entries without an identity, or an identity that cannot be read, are errors.
-    fn identity(&self) -> Result<Option<Vec<u8>>> {
+    pub(super) fn identity(&self) -> Result<Option<Vec<u8>>> {
         let path = self.dir.join(IDENTITY_FILE);
         match read_small(&path) {
             Ok(Some(bytes)) => Ok(Some(bytes)),
