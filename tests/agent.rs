@@ -288,6 +288,29 @@ fn explicit_unlock_and_lock() {
 }
 
 #[test]
+fn the_foreground_agent_serves_and_says_why_it_stops() {
+    let Locked { env, pass } = locked(&CALVIN.replace("MARKER", "agent-fg"));
+    let mut c = env.awsenv();
+    c.arg("agent").stdin(Stdio::null());
+    let mut agent = Pty::spawn_stderr_on_tty(c);
+    assert!(agent.wait_for(ASKS, T));
+    agent.send(&format!("{pass}\r"));
+    assert!(
+        agent.wait_for("is unlocked, served on", T),
+        "{}",
+        agent.screen()
+    );
+    assert_ok(&awsenv(&env, &["list"]));
+    assert_ok(&awsenv(&env, &["lock"]));
+    let (o, screen) = agent.finish(T);
+    assert!(o.status.success(), "a clean exit: {screen}");
+    assert!(
+        screen.contains("forgot the file store (locked by 'awsenv lock')"),
+        "{screen}"
+    );
+}
+
+#[test]
 fn the_agent_forgets_after_its_idle_time_and_its_lifetime() {
     let Locked { mut env, pass } = locked(&CALVIN.replace("MARKER", "agent-ttl"));
     // From the settings file (the lifetime below from its variable).

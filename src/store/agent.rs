@@ -741,8 +741,13 @@ pub fn unlock_command(from_stdin: bool) -> Result<i32> {
     }
     let source = if from_stdin {
         Passphrase::Stdin
-    } else {
+    } else if crate::tty::available() {
         Passphrase::Terminal
+    } else {
+        bail!(
+            "there is no terminal to ask for the passphrase of the file store at {} on: run 'awsenv unlock' in a terminal, or give the passphrase on standard input with 'awsenv unlock --stdin'",
+            dir.display()
+        );
     };
     unlock_flow(&dir, &place, &hello, source)?;
     eprintln!(
@@ -1214,7 +1219,8 @@ fn serve(ready: Ready, settings: &Settings, log: bool) -> Result<String> {
                 _ = hup.recv() => shared.forget("SIGHUP"),
                 _ = shared.wake.notified() => {}
             }
-            if let Some(why) = shared.quit.borrow().clone() {
+            let quit = shared.quit.borrow().clone();
+            if let Some(why) = quit {
                 shared.forget(&why);
                 return Ok(why);
             }
