@@ -244,6 +244,7 @@ fn explicit_unlock_and_lock() {
         &awsenv(&env, &["list"]),
         &["is locked", "no terminal", "awsenv unlock"],
     );
+    assert_one_line_failure(&awsenv(&env, &["unlock"]), &["no terminal", "--stdin"]);
     assert_one_line_failure(
         &unlock_with(&env, "not-the-passphrase"),
         &["wrong passphrase"],
