@@ -135,7 +135,7 @@ fn alive(pid: u32) -> bool {
 }
 
 fn wait_gone(pid: u32) -> bool {
-    let end = Instant::now() + Duration::from_secs(5);
+    let end = Instant::now() + Duration::from_secs(10);
     while Instant::now() < end {
         if !alive(pid) {
             return true;
@@ -176,6 +176,13 @@ fn on_terminal(env: &TestEnv, args: &[&str], pass: Option<&str>) -> (Output, usi
     }
     let (o, screen) = p.finish(T);
     (o, screen.matches(ASKS).count())
+}
+
+/// Asserts that nothing unlocked is anywhere under the test's directory: no passphrase, no
+/// identity (`AGE-SECRET-KEY-…`), no long-term secret.
+fn assert_nothing_unlocked_on_disk(env: &TestEnv, pass: &str) {
+    let hits = env.scan_for_plaintext(&[pass, SECRET, "AGE-SECRET-KEY-"]);
+    assert!(hits.is_empty(), "plaintext on disk: {hits:?}");
 }
 
 /// Kills (SIGKILL) a process on drop: a stopped agent cannot notice its socket is gone.
@@ -286,6 +293,7 @@ fn explicit_unlock_and_lock() {
     assert_ok(&o);
     assert!(stderr(&o).contains("wrong passphrase, try again"));
     assert_ok(&awsenv(&env, &["list"]));
+    assert_nothing_unlocked_on_disk(&env, &pass);
 }
 
 #[test]
@@ -315,21 +323,21 @@ fn the_foreground_agent_serves_and_says_why_it_stops() {
 fn the_agent_forgets_after_its_idle_time_and_its_lifetime() {
     let Locked { mut env, pass } = locked(&CALVIN.replace("MARKER", "agent-ttl"));
     // From the settings file (the lifetime below from its variable).
-    env.write_awsenv_settings("unlock_ttl = \"2s\"\n");
+    env.write_awsenv_settings("unlock_ttl = \"3s\"\n");
     assert_ok(&unlock_with(&env, &pass));
     let pid = agent_pid(&env).expect("agent pid");
     // Use keeps it.
-    for _ in 0..3 {
-        std::thread::sleep(Duration::from_millis(1200));
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_secs(1));
         assert_ok(&awsenv(&env, &["list"]));
     }
-    // Two idle seconds end it.
+    // Three idle seconds end it.
     assert!(wait_gone(pid), "forgotten after the idle time");
     assert!(sockets(&env).is_empty());
     assert_one_line_failure(&awsenv(&env, &["list"]), &["is locked", "awsenv unlock"]);
 
     env.set_var("AWSENV_UNLOCK_TTL", "60");
-    env.set_var("AWSENV_UNLOCK_MAX", "3");
+    env.set_var("AWSENV_UNLOCK_MAX", "4");
     assert_ok(&unlock_with(&env, &pass));
     let started = Instant::now();
     let pid = agent_pid(&env).expect("agent pid");
@@ -427,6 +435,7 @@ fn a_killed_agent_is_a_clear_error_and_the_next_command_starts_a_new_one() {
     let new = agent_pid(&env).expect("a new agent");
     assert_ne!(new, pid);
     assert_ok(&awsenv(&env, &["list"]));
+    assert_nothing_unlocked_on_disk(&env, &pass);
 }
 
 #[test]
@@ -465,6 +474,7 @@ fn ten_commands_at_once_ask_once_and_the_others_say_what_they_wait_for() {
         assert!(stdout(&o).contains("calvin"), "shell {i} listed");
         assert_eq!(screen.matches(ASKS).count(), usize::from(i == asker));
     }
+    assert_nothing_unlocked_on_disk(&env, &pass);
 }
 
 #[test]
@@ -486,6 +496,7 @@ fn ctrl_c_ends_a_wait_for_the_passphrase() {
     asking.send(&format!("{pass}\r"));
     let (o, _) = asking.finish(T);
     assert_ok(&o);
+    assert_nothing_unlocked_on_disk(&env, &pass);
 }
 
 #[test]
@@ -531,6 +542,7 @@ fn the_hook_asks_for_the_passphrase_once_on_the_terminal() {
     sh.send("exit\r");
     let (_, screen) = sh.finish(T);
     assert_eq!(screen.matches(ASKS).count(), 1, "{screen}");
+    assert_nothing_unlocked_on_disk(&env, &pass);
 }
 
 #[test]
