@@ -45,6 +45,12 @@ pub struct Settings {
     pub refresh_window: Duration,
     /// The console federation endpoint (`AWSENV_FEDERATION_URL`), for `awsenv login`.
     pub federation_url: String,
+    /// The file-store agent forgets the unlocked store after this long without a request
+    /// (`unlock_ttl`, `AWSENV_UNLOCK_TTL`; default 15 min).
+    pub unlock_ttl: Duration,
+    /// ... and this long after it was unlocked, used or not (`unlock_max`,
+    /// `AWSENV_UNLOCK_MAX`; default 8 h).
+    pub unlock_max: Duration,
 }
 
 #[derive(Deserialize, Default)]
@@ -56,6 +62,8 @@ struct FileSettings {
     role_ttl: Option<toml::Value>,
     refresh_window: Option<toml::Value>,
     federation_url: Option<String>,
+    unlock_ttl: Option<toml::Value>,
+    unlock_max: Option<toml::Value>,
 }
 
 /// The settings file's path.
@@ -152,7 +160,21 @@ impl Settings {
                     .ok_or_else(|| anyhow!("neither XDG_DATA_HOME nor HOME is set"))?,
             },
         };
+        let unlock = |key: &str, env: &str, v: &Option<toml::Value>, default: u64| {
+            let d = dur(key, env, v, default)?;
+            if !(1..=7 * 86_400).contains(&d.as_secs()) {
+                bail!(
+                    "{key} ({env}) must be between 1s and 7 days, not {}s",
+                    d.as_secs()
+                );
+            }
+            Ok::<Duration, anyhow::Error>(d)
+        };
+        let unlock_ttl = unlock("unlock_ttl", "AWSENV_UNLOCK_TTL", &fs.unlock_ttl, 15 * 60)?;
+        let unlock_max = unlock("unlock_max", "AWSENV_UNLOCK_MAX", &fs.unlock_max, 8 * 3600)?;
         Ok(Settings {
+            unlock_ttl,
+            unlock_max,
             backend,
             file_dir,
             session_ttl: dur(
