@@ -27,7 +27,7 @@ function awsenv --description 'AWS credentials in your shell'
             end
             return $rc
         case '*'
-            __AWSENV_EXE__ $argv
+            command __AWSENV_EXE__ $argv
     end
 end
 

@@ -40,8 +40,12 @@ awsenv_prompt() {
   emulate -L zsh
   setopt extendedglob
   zmodload -F zsh/datetime p:EPOCHSECONDS 2>/dev/null
-  local f='{profile} {remaining}' pre='' suf='' p r='' l m e y mo d era yoe doy doe
+  # =~ sets these; keep them local to this function.
+  # shellcheck disable=SC2034
+  local f='{profile} {remaining}' pre='' suf='' p r='' l m e y mo d era yoe doy doe MATCH MBEGIN MEND
+  # shellcheck disable=SC2034
   local -a match mbegin mend
+  local re='^([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?([Zz]|([+-])([0-9]{2}):([0-9]{2}))$'
   while (($#)); do
     case $1 in
     --prefix) (($# >= 2)) || return 2; pre=$2; shift 2 ;;
@@ -53,16 +57,16 @@ awsenv_prompt() {
   p=${p//[[:cntrl:]]/}
   [[ -n $p ]] || return 0
   e=${AWS_CREDENTIAL_EXPIRATION:-${AWS_SESSION_EXPIRATION:-}}
-  if [[ -n ${EPOCHSECONDS:-} && $e == (#b)([0-9](#c4))-([0-9](#c2))-([0-9](#c2))[Tt\ ]([0-9](#c2)):([0-9](#c2)):([0-9](#c2))(.[0-9]##|)([Zz]|([+-])([0-9](#c2)):([0-9](#c2))) ]]; then
-    y=$((10#$match[1])) mo=$((10#$match[2])) d=$((10#$match[3]))
+  if [[ -n ${EPOCHSECONDS:-} && $e =~ $re ]]; then
+    y=$((10#${match[1]})) mo=$((10#${match[2]})) d=$((10#${match[3]}))
     ((mo <= 2)) && y=$((y - 1))
     era=$((y / 400)) yoe=$((y % 400))
     doy=$(((153 * ((mo + 9) % 12) + 2) / 5 + d - 1))
     doe=$((yoe * 365 + yoe / 4 - yoe / 100 + doy))
-    l=$(((era * 146097 + doe - 719468) * 86400 + 10#$match[4] * 3600 + 10#$match[5] * 60 + 10#$match[6]))
-    if [[ -n $match[9] ]]; then
-      m=$((10#$match[10] * 3600 + 10#$match[11] * 60))
-      if [[ $match[9] == + ]]; then l=$((l - m)); else l=$((l + m)); fi
+    l=$(((era * 146097 + doe - 719468) * 86400 + 10#${match[4]} * 3600 + 10#${match[5]} * 60 + 10#${match[6]}))
+    if [[ -n ${match[9]} ]]; then
+      m=$((10#${match[10]} * 3600 + 10#${match[11]} * 60))
+      if [[ ${match[9]} == + ]]; then l=$((l - m)); else l=$((l + m)); fi
     fi
     l=$((l - EPOCHSECONDS))
     if ((l <= 0)); then

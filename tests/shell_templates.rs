@@ -178,15 +178,26 @@ fn templates_pass_shellcheck_and_fish_indent() {
             &format!("shellcheck {shell}"),
         );
     }
-    let path = env.root().join("hook.fish");
-    std::fs::write(&path, hook(&env, "fish")).expect("write hook");
+    // fish_indent unquotes a command word that needs no quotes, so the formatting check runs
+    // on the template itself; the rendered script (with the quoted path) must parse.
+    let template = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shell/awsenv.fish");
     ok(
         env.command("fish_indent")
             .arg("--check")
-            .arg(&path)
+            .arg(&template)
             .output()
             .expect("run fish_indent"),
         "fish_indent --check",
+    );
+    let path = env.root().join("hook.fish");
+    std::fs::write(&path, hook(&env, "fish")).expect("write hook");
+    ok(
+        env.command("fish")
+            .args(["--no-config", "--no-execute"])
+            .arg(&path)
+            .output()
+            .expect("run fish -n"),
+        "fish --no-execute",
     );
 }
 
