@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{Result, anyhow};
+use aws_sdk_sts::config::http::HttpResponse;
 use aws_sdk_sts::config::retry::RetryConfig;
 use aws_sdk_sts::config::timeout::TimeoutConfig;
 use aws_sdk_sts::config::{BehaviorVersion, Credentials as SdkCredentials, Region};
@@ -57,6 +58,103 @@ impl Creds {
     }
 }
 
+/// The latest expiration accepted (9999-12-31T23:59:59Z): beyond it the time cannot be shown.
+const MAX_EXPIRATION: i64 = 253_402_300_799;
+
+/// Why a credential is refused by [`validate`]. The text names the field, never its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid(pub String);
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn graphic(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Checks that `c` is a complete, usable credential at time `now` (epoch seconds): an access
+/// key id of 16–128 ASCII letters and digits, a non-empty secret (at most 1 KiB) and, when
+/// present, a non-empty session token (at most 64 KiB) of printable ASCII without spaces or
+/// control bytes, and an expiration after `now`. STS answers always carry a token and an
+/// expiration, so for them an empty token or a missing expiration (which the SDK fills in as
+/// "" and the epoch) is refused too. A plain function over the parsed values, for fuzzing.
+pub fn validate(c: &Creds, now: i64) -> Result<(), Invalid> {
+    let bad = |m: &str| Err(Invalid(m.to_string()));
+    let id = &c.access_key_id;
+    if id.is_empty() {
+        return bad("the access key id is empty");
+    }
+    if !(16..=128).contains(&id.len()) || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return bad("the access key id is not 16 to 128 letters and digits");
+    }
+    if c.secret_access_key.is_empty() {
+        return bad("the secret access key is empty");
+    }
+    if c.secret_access_key.len() > 1024 || !graphic(&c.secret_access_key) {
+        return bad(
+            "the secret access key holds spaces, control bytes or non-ASCII text, or is too long",
+        );
+    }
+    if let Some(t) = &c.session_token {
+        if t.is_empty() {
+            return bad("the session token is empty");
+        }
+        if t.len() > 65_536 || !graphic(t) {
+            return bad(
+                "the session token holds spaces, control bytes or non-ASCII text, or is too long",
+            );
+        }
+    }
+    match c.expiration {
+        None => Ok(()),
+        Some(e) if e <= 0 => bad("it has no expiration"),
+        Some(e) if e <= now => Err(Invalid(format!(
+            "it expired at {} (is this machine's clock right?)",
+            crate::timefmt::rfc3339(e)
+        ))),
+        Some(e) if e > MAX_EXPIRATION => bad("its expiration is after the year 9999"),
+        Some(_) => Ok(()),
+    }
+}
+
+/// `bytes` as one printable line of at most `max` bytes: control characters, text-direction
+/// overrides and invalid UTF-8 as `\xNN` / `\u{NNNN}`, the rest cut with `…`. For quoting what a
+/// foreign server or a hostile variable holds.
+pub fn printable(bytes: &[u8], max: usize) -> String {
+    let mut out = String::new();
+    for chunk in bytes.utf8_chunks() {
+        let valid = chunk.valid().chars().map(|c| {
+            if c.is_control()
+                || ('\u{2028}'..='\u{202e}').contains(&c)
+                || ('\u{2066}'..='\u{2069}').contains(&c)
+            {
+                if (c as u32) < 0x100 {
+                    format!("\\x{:02x}", c as u32)
+                } else {
+                    format!("\\u{{{:04x}}}", c as u32)
+                }
+            } else {
+                c.to_string()
+            }
+        });
+        let invalid = chunk.invalid().iter().map(|b| format!("\\x{b:02x}"));
+        for piece in valid.chain(invalid) {
+            if out.len() + piece.len() > max {
+                out.push('…');
+                return out;
+            }
+            out.push_str(&piece);
+        }
+    }
+    out
+}
+
+/// The default total time for one STS operation (`AWSENV_STS_TIMEOUT`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Where and how STS is reached.
 #[derive(Clone, Debug)]
 pub struct Endpoint {
@@ -64,11 +162,16 @@ pub struct Endpoint {
     pub region: String,
     /// An endpoint override (`AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`, profile `endpoint_url`).
     pub url: Option<String>,
+    /// The total time one operation may take, retries included.
+    pub timeout: Duration,
+    /// How many attempts one operation may make (1: no retry).
+    pub attempts: u32,
 }
 
 impl Endpoint {
     /// The endpoint for a profile: the standard environment overrides first, then the
-    /// profile's `endpoint_url`; the region defaults to us-east-1.
+    /// profile's `endpoint_url`; the region defaults to us-east-1. The timeout is
+    /// `AWSENV_STS_TIMEOUT` when it is valid (the settings refuse an invalid one), else 20 s.
     pub fn new(region: Option<&str>, profile_endpoint: Option<&str>) -> Endpoint {
         let env = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
         let ignore = env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
@@ -80,24 +183,44 @@ impl Endpoint {
                 .or_else(|| env("AWS_ENDPOINT_URL"))
                 .or_else(|| profile_endpoint.map(str::to_string))
         };
+        let timeout = env("AWSENV_STS_TIMEOUT")
+            .and_then(|v| crate::settings::sts_timeout(&v).ok())
+            .unwrap_or(DEFAULT_TIMEOUT);
         Endpoint {
             region: region.unwrap_or("us-east-1").to_string(),
             url,
+            timeout,
+            attempts: 3,
         }
     }
 
-    fn describe(&self) -> String {
+    /// The same endpoint with another total timeout and number of attempts.
+    pub fn with_limits(mut self, timeout: Duration, attempts: u32) -> Endpoint {
+        self.timeout = timeout;
+        self.attempts = attempts.max(1);
+        self
+    }
+
+    /// The endpoint as shown in messages: the override URL, or AWS's regional host.
+    pub fn describe(&self) -> String {
         match &self.url {
-            Some(u) => u.clone(),
+            Some(u) => printable(u.as_bytes(), 200),
             None => format!("sts.{}.amazonaws.com", self.region),
         }
     }
 
+    /// The timeout as shown in messages (`3s`, `20s`).
+    pub fn timeout_text(&self) -> String {
+        crate::timefmt::remaining(self.timeout.as_secs().max(1) as i64)
+    }
+
     fn client(&self, creds: &Creds) -> aws_sdk_sts::Client {
-        let total = std::env::var("AWSENV_STS_TIMEOUT")
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(20);
+        let total = self.timeout.max(Duration::from_secs(1));
+        let attempt = if self.attempts > 1 {
+            (total / 2).max(Duration::from_secs(1))
+        } else {
+            total
+        };
         let mut b = aws_sdk_sts::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(self.region.clone()))
@@ -110,12 +233,12 @@ impl Endpoint {
             ))
             .timeout_config(
                 TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5.min(total)))
-                    .operation_attempt_timeout(Duration::from_secs((total / 2).max(1)))
-                    .operation_timeout(Duration::from_secs(total))
+                    .connect_timeout(total.min(Duration::from_secs(5)))
+                    .operation_attempt_timeout(attempt)
+                    .operation_timeout(total)
                     .build(),
             )
-            .retry_config(RetryConfig::standard().with_max_attempts(3));
+            .retry_config(RetryConfig::standard().with_max_attempts(self.attempts.max(1)));
         if let Some(u) = &self.url {
             b = b.endpoint_url(u.clone());
         }
@@ -135,28 +258,98 @@ pub struct Context<'a> {
     pub what: String,
 }
 
-fn convert(c: Option<&aws_sdk_sts::types::Credentials>, ctx: &Context<'_>) -> Result<Creds> {
-    let c = c.ok_or_else(|| anyhow!("{}: STS returned no credentials", ctx.what))?;
-    Ok(Creds {
+fn convert(
+    c: Option<&aws_sdk_sts::types::Credentials>,
+    ep: &Endpoint,
+    ctx: &Context<'_>,
+) -> Result<Creds> {
+    let unusable = |why: &str| {
+        anyhow!(
+            "{} for profile {}: STS at {} answered without a usable credential ({why}); check that {} is AWS STS (AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, the profile's endpoint_url)",
+            ctx.what,
+            ctx.profile,
+            ep.describe(),
+            ep.describe()
+        )
+    };
+    let c = c.ok_or_else(|| unusable("no Credentials element"))?;
+    let creds = Creds {
         access_key_id: c.access_key_id().to_string(),
         secret_access_key: c.secret_access_key().to_string(),
         session_token: Some(c.session_token().to_string()),
         expiration: Some(c.expiration().secs()),
-    })
+    };
+    validate(&creds, crate::timefmt::now_epoch()).map_err(|e| unusable(&e.0))?;
+    Ok(creds)
 }
 
-fn map_err<E, R>(err: SdkError<E, R>, ep: &Endpoint, ctx: &Context<'_>) -> anyhow::Error
+/// What came back, for a reply that is no STS answer: status, content type, size and the first
+/// bytes (unless it looks like it holds a credential).
+fn describe_reply(resp: &HttpResponse) -> String {
+    let status = resp.status().as_u16();
+    let ctype = resp
+        .headers()
+        .get("content-type")
+        .map(|v| printable(v.as_bytes(), 60))
+        .unwrap_or_else(|| "no content type".into());
+    let body = resp.body().bytes().unwrap_or_default();
+    let holds_secret = [&b"SecretAccessKey"[..], b"SessionToken"]
+        .iter()
+        .any(|n| body.windows(n.len()).any(|w| w == *n));
+    if body.is_empty() {
+        format!("HTTP {status}, {ctype}, empty body")
+    } else if holds_secret {
+        format!(
+            "HTTP {status}, {ctype}, {} bytes of an STS answer awsenv cannot read",
+            body.len()
+        )
+    } else {
+        let start = body.len().min(200);
+        format!(
+            "HTTP {status}, {ctype}, {} bytes starting \"{}\"",
+            body.len(),
+            printable(&body[..start], 80)
+        )
+    }
+}
+
+fn map_err<E>(err: SdkError<E>, ep: &Endpoint, ctx: &Context<'_>) -> anyhow::Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
 {
     let what = &ctx.what;
+    let not_sts = |resp: &HttpResponse| {
+        anyhow!(
+            "{what} for profile {}: STS at {} sent something that is not an STS answer: {}; check that {} is AWS STS (AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, the profile's endpoint_url)",
+            ctx.profile,
+            ep.describe(),
+            describe_reply(resp),
+            ep.describe()
+        )
+    };
+    let no_answer = || {
+        anyhow::Error::new(NoAnswer {
+            message: format!(
+                "{what} for profile {}: STS at {} did not answer within {}; check your network or AWS_ENDPOINT_URL_STS",
+                ctx.profile,
+                ep.describe(),
+                ep.timeout_text()
+            ),
+            within: ep.timeout_text(),
+        })
+    };
     match &err {
         SdkError::ServiceError(se) => {
             let e = se.err();
-            let code = e.code().unwrap_or("Unknown");
-            let msg = crate::awsconfig::one_line(e.message().unwrap_or(""));
-            match code {
+            let Some(code) = e.code() else {
+                return not_sts(se.raw());
+            };
+            let code = printable(code.as_bytes(), 60);
+            let msg = printable(
+                crate::awsconfig::one_line(e.message().unwrap_or("")).as_bytes(),
+                300,
+            );
+            match code.as_str() {
                 "AccessDenied"
                     if ctx.mfa_serial.is_some() && msg.contains("MultiFactorAuthentication") =>
                 {
@@ -194,15 +387,10 @@ where
                 _ => anyhow!("{what} for profile {}: {code}: {msg}", ctx.profile),
             }
         }
-        SdkError::TimeoutError(_) => anyhow!(
-            "{what} for profile {}: STS at {} did not answer in time; check your network or AWS_ENDPOINT_URL_STS",
-            ctx.profile,
-            ep.describe()
-        ),
+        SdkError::TimeoutError(_) => no_answer(),
+        SdkError::DispatchFailure(d) if d.is_timeout() => no_answer(),
         SdkError::DispatchFailure(d) => {
-            let detail = if d.is_timeout() {
-                "timed out".to_string()
-            } else if d.is_io() {
+            let detail = if d.is_io() {
                 "connection failed".to_string()
             } else {
                 "request failed".to_string()
@@ -213,16 +401,42 @@ where
                 ep.describe()
             )
         }
+        SdkError::ResponseError(r) => not_sts(r.raw()),
         _ => anyhow!(
             "{what} for profile {}: unexpected answer from STS at {}: {}",
             ctx.profile,
             ep.describe(),
-            crate::awsconfig::one_line(&format!(
-                "{}",
-                aws_smithy_types::error::display::DisplayErrorContext(&err)
-            ))
+            printable(
+                crate::awsconfig::one_line(&format!(
+                    "{}",
+                    aws_smithy_types::error::display::DisplayErrorContext(&err)
+                ))
+                .as_bytes(),
+                300
+            )
         ),
     }
+}
+
+/// The error of an STS call that got no answer in time (`status` says so in its own words).
+#[derive(Debug)]
+pub struct NoAnswer {
+    /// The full one-line message.
+    pub message: String,
+    /// The timeout as text (`3s`).
+    pub within: String,
+}
+
+impl std::fmt::Display for NoAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for NoAnswer {}
+
+fn secs_i32(d: Duration) -> i32 {
+    i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
 }
 
 /// GetSessionToken, with an MFA device and code when given.
@@ -236,12 +450,12 @@ pub async fn get_session_token(
     let mut req = ep
         .client(base)
         .get_session_token()
-        .duration_seconds(duration.as_secs() as i32);
+        .duration_seconds(secs_i32(duration));
     if let Some((serial, code)) = mfa {
         req = req.serial_number(serial).token_code(code);
     }
     let out = req.send().await.map_err(|e| map_err(e, ep, ctx))?;
-    convert(out.credentials(), ctx)
+    convert(out.credentials(), ep, ctx)
 }
 
 /// The parameters of one AssumeRole call.
@@ -272,14 +486,14 @@ pub async fn assume_role(
         .assume_role()
         .role_arn(p.role_arn)
         .role_session_name(p.session_name)
-        .duration_seconds(p.duration.as_secs() as i32)
+        .duration_seconds(secs_i32(p.duration))
         .set_external_id(p.external_id.map(str::to_string))
         .set_source_identity(p.source_identity.map(str::to_string));
     if let Some((serial, code)) = p.mfa {
         req = req.serial_number(serial).token_code(code);
     }
     let out = req.send().await.map_err(|e| map_err(e, ep, ctx))?;
-    convert(out.credentials(), ctx)
+    convert(out.credentials(), ep, ctx)
 }
 
 /// GetFederationToken (console sign-in for a profile without a role).
@@ -294,7 +508,7 @@ pub async fn get_federation_token(
         .client(base)
         .get_federation_token()
         .name(name)
-        .duration_seconds(duration.as_secs() as i32)
+        .duration_seconds(secs_i32(duration))
         .policy_arns(
             aws_sdk_sts::types::PolicyDescriptorType::builder()
                 .arn("arn:aws:iam::aws:policy/AdministratorAccess")
@@ -303,7 +517,7 @@ pub async fn get_federation_token(
         .send()
         .await
         .map_err(|e| map_err(e, ep, ctx))?;
-    convert(out.credentials(), ctx)
+    convert(out.credentials(), ep, ctx)
 }
 
 /// GetCallerIdentity: (account, ARN).
@@ -319,7 +533,72 @@ pub async fn caller_identity(
         .await
         .map_err(|e| map_err(e, ep, ctx))?;
     Ok((
-        out.account().unwrap_or_default().to_string(),
-        out.arn().unwrap_or_default().to_string(),
+        printable(out.account().unwrap_or_default().as_bytes(), 40),
+        printable(out.arn().unwrap_or_default().as_bytes(), 300),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn good() -> Creds {
+        Creds {
+            access_key_id: "ASIAEXAMPLEEXAMPLE12".into(),
+            secret_access_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
+            session_token: Some("FwoGZXIvYXdzEJr//////////wEaDM+token=".into()),
+            expiration: Some(NOW + 3600),
+        }
+    }
+
+    fn reason(f: impl FnOnce(&mut Creds)) -> String {
+        let mut c = good();
+        f(&mut c);
+        match validate(&c, NOW) {
+            Ok(()) => "accepted".into(),
+            Err(e) => e.0,
+        }
+    }
+
+    #[test]
+    fn a_complete_credential_passes() {
+        assert_eq!(validate(&good(), NOW), Ok(()));
+        let mut long_term = good();
+        long_term.session_token = None;
+        long_term.expiration = None;
+        assert_eq!(validate(&long_term, NOW), Ok(()));
+    }
+
+    #[test]
+    fn anything_incomplete_or_hostile_is_refused() {
+        assert!(reason(|c| c.access_key_id.clear()).contains("access key id is empty"));
+        assert!(reason(|c| c.access_key_id = "ASIA123".into()).contains("16 to 128"));
+        assert!(reason(|c| c.access_key_id = "ASIAEXAMPLE EXAMPLE1".into()).contains("16 to 128"));
+        assert!(reason(|c| c.secret_access_key.clear()).contains("secret access key is empty"));
+        assert!(reason(|c| c.secret_access_key.push('\0')).contains("control bytes"));
+        assert!(reason(|c| c.session_token = Some(String::new())).contains("token is empty"));
+        assert!(reason(|c| c.session_token = Some("ab\ncd".into())).contains("control bytes"));
+        assert!(reason(|c| c.session_token = Some("a\u{1b}[2J".into())).contains("control"));
+        assert!(reason(|c| c.expiration = Some(0)).contains("no expiration"));
+        assert!(reason(|c| c.expiration = Some(NOW)).contains("expired at"));
+        assert!(reason(|c| c.expiration = Some(NOW - 60)).contains("expired at"));
+        assert!(reason(|c| c.expiration = Some(i64::MAX)).contains("9999"));
+    }
+
+    #[test]
+    fn the_reason_never_holds_the_secret() {
+        let r = reason(|c| c.secret_access_key = "secret with space".into());
+        assert!(!r.contains("secret with space"), "{r}");
+    }
+
+    #[test]
+    fn printable_escapes_controls_and_cuts() {
+        assert_eq!(printable(b"a\0b\x1b[", 100), "a\\x00b\\x1b[");
+        assert_eq!(printable("jörg".as_bytes(), 100), "jörg");
+        assert_eq!(printable(b"\xff", 100), "\\xff");
+        assert_eq!(printable("a\u{202e}b".as_bytes(), 100), "a\\u{202e}b");
+        assert_eq!(printable(b"abcdef", 3), "abc…");
+    }
 }
