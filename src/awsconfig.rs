@@ -34,7 +34,14 @@ pub fn read_text_file(path: &Path, limit: u64, what: &str, fix: &str) -> Result<
         .open(path)
     {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(None);
+        }
         Err(e) => bail!("cannot read {what} {shown}: {e}"),
     };
     let meta = file

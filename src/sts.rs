@@ -283,9 +283,9 @@ fn convert(
     Ok(creds)
 }
 
-/// What came back, for a reply that is no STS answer: status, content type, size and the first
-/// bytes (unless it looks like it holds a credential).
-fn describe_reply(resp: &HttpResponse) -> String {
+/// What came back, for a reply that awsenv cannot read: status, content type, size and the
+/// first bytes — unless it looks like it holds a credential, then the parser's complaint.
+fn describe_reply(resp: &HttpResponse, why: &str) -> (bool, String) {
     let status = resp.status().as_u16();
     let ctype = resp
         .headers()
@@ -297,20 +297,36 @@ fn describe_reply(resp: &HttpResponse) -> String {
         .iter()
         .any(|n| body.windows(n.len()).any(|w| w == *n));
     if body.is_empty() {
-        format!("HTTP {status}, {ctype}, empty body")
+        (false, format!("HTTP {status}, {ctype}, empty body"))
     } else if holds_secret {
-        format!(
-            "HTTP {status}, {ctype}, {} bytes of an STS answer awsenv cannot read",
-            body.len()
+        (
+            true,
+            format!(
+                "HTTP {status}, {ctype}, {} bytes: {}",
+                body.len(),
+                printable(why.as_bytes(), 160)
+            ),
         )
     } else {
         let start = body.len().min(200);
-        format!(
-            "HTTP {status}, {ctype}, {} bytes starting \"{}\"",
-            body.len(),
-            printable(&body[..start], 80)
+        (
+            false,
+            format!(
+                "HTTP {status}, {ctype}, {} bytes starting \"{}\"",
+                body.len(),
+                printable(&body[..start], 80)
+            ),
         )
     }
+}
+
+/// The innermost cause of an error, as one line.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    crate::awsconfig::one_line(&cur.to_string())
 }
 
 fn map_err<E>(err: SdkError<E>, ep: &Endpoint, ctx: &Context<'_>) -> anyhow::Error
@@ -318,12 +334,17 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let what = &ctx.what;
-    let not_sts = |resp: &HttpResponse| {
+    let not_sts = |resp: &HttpResponse, why: String| {
+        let (looks_like_sts, reply) = describe_reply(resp, &why);
+        let kind = if looks_like_sts {
+            "an STS answer awsenv cannot read"
+        } else {
+            "something that is not an STS answer"
+        };
         anyhow!(
-            "{what} for profile {}: STS at {} sent something that is not an STS answer: {}; check that {} is AWS STS (AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, the profile's endpoint_url)",
+            "{what} for profile {}: STS at {} sent {kind}: {reply}; check that {} is AWS STS (AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, the profile's endpoint_url)",
             ctx.profile,
             ep.describe(),
-            describe_reply(resp),
             ep.describe()
         )
     };
@@ -342,7 +363,7 @@ where
         SdkError::ServiceError(se) => {
             let e = se.err();
             let Some(code) = e.code() else {
-                return not_sts(se.raw());
+                return not_sts(se.raw(), root_cause(e));
             };
             let code = printable(code.as_bytes(), 60);
             let msg = printable(
@@ -401,7 +422,7 @@ where
                 ep.describe()
             )
         }
-        SdkError::ResponseError(r) => not_sts(r.raw()),
+        SdkError::ResponseError(r) => not_sts(r.raw(), root_cause(&err)),
         _ => anyhow!(
             "{what} for profile {}: unexpected answer from STS at {}: {}",
             ctx.profile,
