@@ -206,7 +206,9 @@ fn incomplete_or_expired_sts_answers_are_errors_naming_the_endpoint() {
 #[test]
 fn a_reply_that_is_not_sts_says_what_came_back() {
     let mut env = offline(CALVIN, "calvin");
-    let cases: Vec<(u16, Option<&str>, Vec<u8>, Vec<&str>)> = vec![
+    /// Status, content type, body, what the error must say.
+    type Case<'a> = (u16, Option<&'a str>, Vec<u8>, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
         (404, None, Vec::new(), vec!["HTTP 404", "empty body"]),
         (
             200,
