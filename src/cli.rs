@@ -198,6 +198,21 @@ pub enum Command {
         #[command(flatten)]
         opts: ResolveOpts,
     },
+    /// Unlock the file store once: an agent keeps it unlocked for you (until `unlock_ttl`
+    /// without use, at most `unlock_max`; `awsenv lock` ends it sooner).
+    Unlock {
+        /// Read the passphrase from standard input (one line) instead of the terminal.
+        #[arg(long)]
+        stdin: bool,
+    },
+    /// Make the file-store agent forget the unlocked store now.
+    Lock,
+    /// Run the file-store unlock agent in the foreground (it starts by itself when needed).
+    Agent {
+        /// Internal: how commands start the agent in the background.
+        #[arg(long, hide = true)]
+        detached: bool,
+    },
     /// Print a completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.

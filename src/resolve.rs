@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::awsconfig::{AwsConfig, Profile};
 use crate::settings::Settings;
-use crate::store::{self, SecretStore, lock};
+use crate::store::{self, Kind, SecretStore, Unreadable, lock};
 use crate::sts::{self, Creds, Endpoint};
 use crate::timefmt::now_epoch;
 
@@ -350,7 +350,17 @@ impl Engine {
 
     /// The long-term keys stored for `profile`.
     pub fn stored_keys(&self, profile: &str) -> Result<Option<StoredKeys>> {
-        match self.store.get(&store::keys_key(profile))? {
+        let value = self.store.get(&store::keys_key(profile)).map_err(|e| {
+            if store::damaged(&e).is_some() {
+                anyhow!(
+                    "the stored keys of profile {profile} cannot be read: {}; the file is kept: restore it from a backup, or store the keys again with 'awsenv add {profile} --force'",
+                    crate::awsconfig::one_line(&format!("{e:#}"))
+                )
+            } else {
+                e
+            }
+        })?;
+        match value {
             None => Ok(None),
             Some(v) => serde_json::from_str(&v)
                 .map(Some)
@@ -358,11 +368,39 @@ impl Engine {
         }
     }
 
+    /// The cached session under `key`. A damaged entry (it cannot be decrypted or read) is
+    /// dropped with a note and reads as absent, so that it is fetched again.
     fn cached(&self, key: &str) -> Result<Option<CacheEntry>> {
-        Ok(self
-            .store
-            .get(key)?
-            .and_then(|v| serde_json::from_str(&v).ok()))
+        let value = match self.store.get(key) {
+            Ok(v) => v,
+            Err(e) => match store::damaged(&e) {
+                Some(d) => {
+                    let what = d.to_string();
+                    self.drop_damaged(key, &what)?;
+                    return Ok(None);
+                }
+                None => return Err(e),
+            },
+        };
+        let Some(v) = value else { return Ok(None) };
+        match serde_json::from_str(&v) {
+            Ok(e) => Ok(Some(e)),
+            Err(_) => {
+                self.drop_damaged(key, &format!("{key} holds no session awsenv can read"))?;
+                Ok(None)
+            }
+        }
+    }
+
+    fn drop_damaged(&self, key: &str, what: &str) -> Result<()> {
+        eprintln!(
+            "awsenv: note: dropped a damaged cached session ({}); it is fetched again",
+            crate::awsconfig::one_line(what)
+        );
+        self.store
+            .delete(key)
+            .with_context(|| format!("cannot drop the damaged cached session {key}"))?;
+        Ok(())
     }
 
     fn fresh_enough(&self, c: &Creds) -> bool {
@@ -636,16 +674,27 @@ impl Engine {
         })
     }
 
-    /// Removes cached sessions: all, or those made for `profile` (and profiles built on it).
+    /// Removes cached sessions: all, or those made for `profile` (and profiles built on it);
+    /// returns how many. Damaged cached sessions are removed too (see [`Engine::clear_report`]).
     pub fn clear(&self, profile: Option<&str>) -> Result<usize> {
-        let mut n = 0;
-        for key in self.store.keys()? {
-            if !key.starts_with("session/") {
-                continue;
-            }
+        let r = self.clear_report(profile)?;
+        Ok(r.sessions + r.damaged_dropped)
+    }
+
+    /// [`Engine::clear`], saying what it did: removed sessions, damaged cached sessions
+    /// dropped (whatever their profile: they cannot be read, so nobody can use them), and
+    /// unreadable entries that are not caches (kept, never dropped).
+    pub fn clear_report(&self, profile: Option<&str>) -> Result<Cleared> {
+        let listing = self.store.list()?;
+        let mut report = Cleared::default();
+        for key in listing
+            .keys
+            .iter()
+            .filter(|k| store::kind_of(k) == Kind::Cache)
+        {
             let matches = match profile {
                 None => true,
-                Some(p) => match self.cached(&key)? {
+                Some(p) => match self.cached(key)? {
                     Some(e) => {
                         e.profile == p
                             || self
@@ -657,25 +706,84 @@ impl Engine {
                     None => false,
                 },
             };
-            if matches && self.store.delete(&key)? {
-                n += 1;
+            if matches && self.store.delete(key)? {
+                report.sessions += 1;
             }
         }
-        Ok(n)
+        for u in listing.unreadable {
+            if u.kind == Some(Kind::Cache) {
+                if self.store.drop_unreadable(&u)? {
+                    report.damaged_dropped += 1;
+                }
+            } else {
+                report.kept.push(u);
+            }
+        }
+        Ok(report)
     }
 
-    /// Every cached session entry with its store key.
+    /// Every cached session entry that can be read.
     pub fn sessions(&self) -> Result<Vec<CacheEntry>> {
-        let mut v = Vec::new();
-        for key in self.store.keys()? {
-            if key.starts_with("session/")
-                && let Some(e) = self.cached(&key)?
-            {
-                v.push(e);
+        Ok(self.inventory()?.sessions)
+    }
+
+    /// What the store holds, for `awsenv list`: keys, readable sessions and unreadable
+    /// entries (listed, not dropped). Fails only when the store as a whole cannot be read.
+    pub fn inventory(&self) -> Result<Inventory> {
+        let listing = self.store.list()?;
+        let mut inv = Inventory {
+            unreadable: listing.unreadable,
+            ..Inventory::default()
+        };
+        for key in listing.keys {
+            if store::kind_of(&key) != Kind::Cache {
+                inv.keys.push(key);
+                continue;
+            }
+            let unreadable = |why: String| Unreadable {
+                kind: Some(Kind::Cache),
+                location: format!("{key} in {}", self.store.describe()),
+                why,
+                key: Some(key.clone()),
+            };
+            match self.store.get(&key) {
+                Ok(Some(v)) => match serde_json::from_str::<CacheEntry>(&v) {
+                    Ok(e) => inv.sessions.push(e),
+                    Err(_) => inv
+                        .unreadable
+                        .push(unreadable("no session awsenv can read".into())),
+                },
+                Ok(None) => {}
+                Err(e) => match store::damaged(&e) {
+                    Some(d) => inv.unreadable.push(unreadable(d.why.clone())),
+                    None => return Err(e),
+                },
             }
         }
-        Ok(v)
+        Ok(inv)
     }
+}
+
+/// What [`Engine::clear_report`] did.
+#[derive(Default, Debug)]
+pub struct Cleared {
+    /// Cached sessions removed.
+    pub sessions: usize,
+    /// Damaged cached sessions removed.
+    pub damaged_dropped: usize,
+    /// Unreadable entries that are not caches: kept.
+    pub kept: Vec<Unreadable>,
+}
+
+/// What the store holds (see [`Engine::inventory`]).
+#[derive(Default)]
+pub struct Inventory {
+    /// Keys of readable entries that are not caches (`keys/<profile>`, …).
+    pub keys: Vec<String>,
+    /// Readable cached sessions.
+    pub sessions: Vec<CacheEntry>,
+    /// Entries that cannot be read.
+    pub unreadable: Vec<Unreadable>,
 }
 
 #[cfg(test)]

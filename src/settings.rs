@@ -21,6 +21,8 @@ pub const MAX_FILE: u64 = 64 * 1024;
 pub const SESSION_LIMITS: (u64, u64) = (900, 129_600);
 /// AssumeRole's limits: 15 minutes to 12 hours (the role's MaxSessionDuration may be lower).
 pub const ROLE_LIMITS: (u64, u64) = (900, 43_200);
+/// The default of `sts_timeout`: 20 seconds.
+pub const DEFAULT_STS_TIMEOUT: Duration = Duration::from_secs(20);
 /// The bounds of `sts_timeout`: 1 second to 5 minutes.
 pub const STS_TIMEOUT_LIMITS: (u64, u64) = (1, 300);
 
@@ -61,6 +63,12 @@ pub struct Settings {
     pub sts_timeout: Duration,
     /// The console federation endpoint (`AWSENV_FEDERATION_URL`), for `awsenv login`.
     pub federation_url: String,
+    /// The file-store agent forgets the unlocked store after this long without a request
+    /// (`unlock_ttl`, `AWSENV_UNLOCK_TTL`; default 15 min).
+    pub unlock_ttl: Duration,
+    /// ... and this long after it was unlocked, used or not (`unlock_max`,
+    /// `AWSENV_UNLOCK_MAX`; default 8 h).
+    pub unlock_max: Duration,
 }
 
 #[derive(Deserialize, Default)]
@@ -73,6 +81,8 @@ struct FileSettings {
     refresh_window: Option<toml::Value>,
     sts_timeout: Option<toml::Value>,
     federation_url: Option<String>,
+    unlock_ttl: Option<toml::Value>,
+    unlock_max: Option<toml::Value>,
 }
 
 /// The settings file's path.
@@ -102,7 +112,7 @@ pub fn sts_timeout(text: &str) -> Result<Duration> {
     let d = parse_duration(text).ok_or_else(|| {
         anyhow!(
             "AWSENV_STS_TIMEOUT={:?} is not a duration (e.g. 20, 20s, 1m)",
-            crate::sts::printable(text.as_bytes(), 40)
+            crate::awsconfig::printable(text.as_bytes(), 40)
         )
     })?;
     let (lo, hi) = STS_TIMEOUT_LIMITS;
@@ -171,7 +181,7 @@ impl Settings {
                 };
                 anyhow!(
                     "bad settings file {shown_path}, line {line}: {}",
-                    crate::sts::printable(msg.as_bytes(), 200)
+                    crate::awsconfig::printable(msg.as_bytes(), 200)
                 )
             })?
         } else {
@@ -199,7 +209,7 @@ impl Settings {
                 let d = parse_duration(&s).ok_or_else(|| {
                     anyhow!(
                         "{name}={:?} is not a duration (e.g. 3600, 45m, 8h)",
-                        crate::sts::printable(s.as_bytes(), 40)
+                        crate::awsconfig::printable(s.as_bytes(), 40)
                     )
                 })?;
                 (d, Origin::Env(name, s))
@@ -225,7 +235,10 @@ impl Settings {
                 );
                 return Err(match &origin {
                     Origin::Env(n, s) => {
-                        anyhow!("{n}={:?} {range}", crate::sts::printable(s.as_bytes(), 40))
+                        anyhow!(
+                            "{n}={:?} {range}",
+                            crate::awsconfig::printable(s.as_bytes(), 40)
+                        )
                     }
                     Origin::File(k) => file_err(k, &format!("{range} (AWS limits)")),
                 });
@@ -267,7 +280,7 @@ impl Settings {
             return Err(match window_origin {
                 Origin::Env(n, s) => anyhow!(
                     "{n}={:?} {problem}",
-                    crate::sts::printable(s.as_bytes(), 40)
+                    crate::awsconfig::printable(s.as_bytes(), 40)
                 ),
                 Origin::File(k) => file_err(k, &problem),
             });
@@ -279,7 +292,7 @@ impl Settings {
                     "sts_timeout",
                     "AWSENV_STS_TIMEOUT",
                     &fs.sts_timeout,
-                    crate::sts::DEFAULT_TIMEOUT.as_secs(),
+                    DEFAULT_STS_TIMEOUT.as_secs(),
                     STS_TIMEOUT_LIMITS,
                 )?
                 .0
@@ -294,7 +307,7 @@ impl Settings {
                 if backend_env.is_some() {
                     anyhow!(
                         "AWSENV_BACKEND={:?} is not a backend: use keyring or file",
-                        crate::sts::printable(b.as_bytes(), 40)
+                        crate::awsconfig::printable(b.as_bytes(), 40)
                     )
                 } else {
                     file_err("backend", "must be \"keyring\" or \"file\"")
@@ -319,7 +332,24 @@ impl Settings {
                 }
             },
         };
+        let unlock_limits = (1, 7 * 86_400);
+        let (unlock_ttl, _) = dur(
+            "unlock_ttl",
+            "AWSENV_UNLOCK_TTL",
+            &fs.unlock_ttl,
+            15 * 60,
+            unlock_limits,
+        )?;
+        let (unlock_max, _) = dur(
+            "unlock_max",
+            "AWSENV_UNLOCK_MAX",
+            &fs.unlock_max,
+            8 * 3600,
+            unlock_limits,
+        )?;
         Ok(Settings {
+            unlock_ttl,
+            unlock_max,
             backend,
             file_dir,
             session_ttl,

@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use anyhow::{Result, anyhow};
+
+pub use crate::awsconfig::printable;
 use aws_sdk_sts::config::http::HttpResponse;
 use aws_sdk_sts::config::retry::RetryConfig;
 use aws_sdk_sts::config::timeout::TimeoutConfig;
@@ -120,40 +122,8 @@ pub fn validate(c: &Creds, now: i64) -> Result<(), Invalid> {
     }
 }
 
-/// `bytes` as one printable line of at most `max` bytes: control characters, text-direction
-/// overrides and invalid UTF-8 as `\xNN` / `\u{NNNN}`, the rest cut with `…`. For quoting what a
-/// foreign server or a hostile variable holds.
-pub fn printable(bytes: &[u8], max: usize) -> String {
-    let mut out = String::new();
-    for chunk in bytes.utf8_chunks() {
-        let valid = chunk.valid().chars().map(|c| {
-            if c.is_control()
-                || ('\u{2028}'..='\u{202e}').contains(&c)
-                || ('\u{2066}'..='\u{2069}').contains(&c)
-            {
-                if (c as u32) < 0x100 {
-                    format!("\\x{:02x}", c as u32)
-                } else {
-                    format!("\\u{{{:04x}}}", c as u32)
-                }
-            } else {
-                c.to_string()
-            }
-        });
-        let invalid = chunk.invalid().iter().map(|b| format!("\\x{b:02x}"));
-        for piece in valid.chain(invalid) {
-            if out.len() + piece.len() > max {
-                out.push('…');
-                return out;
-            }
-            out.push_str(&piece);
-        }
-    }
-    out
-}
-
 /// The default total time for one STS operation (`AWSENV_STS_TIMEOUT`).
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+pub const DEFAULT_TIMEOUT: Duration = crate::settings::DEFAULT_STS_TIMEOUT;
 
 /// Where and how STS is reached.
 #[derive(Clone, Debug)]
@@ -612,14 +582,5 @@ mod tests {
     fn the_reason_never_holds_the_secret() {
         let r = reason(|c| c.secret_access_key = "secret with space".into());
         assert!(!r.contains("secret with space"), "{r}");
-    }
-
-    #[test]
-    fn printable_escapes_controls_and_cuts() {
-        assert_eq!(printable(b"a\0b\x1b[", 100), "a\\x00b\\x1b[");
-        assert_eq!(printable("jörg".as_bytes(), 100), "jörg");
-        assert_eq!(printable(b"\xff", 100), "\\xff");
-        assert_eq!(printable("a\u{202e}b".as_bytes(), 100), "a\\u{202e}b");
-        assert_eq!(printable(b"abcdef", 3), "abc…");
     }
 }
