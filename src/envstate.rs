@@ -41,6 +41,9 @@ pub const WATCH: &str = "AWSENV_WATCH";
 /// Set by `awsenv exec --server` in its command's environment (the profile served): the hook
 /// then never exports keys, which SDKs would prefer over the credential endpoint.
 pub const SERVER: &str = "AWSENV_SERVER";
+/// Where the exported region came from: `--region`, `.awsprofile`, `profile NAME` (the profile
+/// or the nearest one up its `source_profile` chain) or `[default]`; `status` shows it.
+pub const REGION_SOURCE: &str = "AWSENV_REGION_SOURCE";
 /// [`SOURCE`] value of a manual `awsenv use`.
 pub const MANUAL: &str = "manual";
 
@@ -60,6 +63,7 @@ pub const MANAGED: &[&str] = &[
     "AWS_VAULT",
     "AWS_PROFILE",
     "AWS_DEFAULT_PROFILE",
+    REGION_SOURCE,
 ];
 
 /// Managed variables whose previous values are credentials: kept in unexported shell
@@ -138,7 +142,10 @@ const DIGEST_HEX: usize = 24;
 
 fn digest(v: &OsStr) -> String {
     let h = Sha256::digest(v.as_bytes());
-    h[..DIGEST_HEX / 2].iter().map(|b| format!("{b:02x}")).collect()
+    h[..DIGEST_HEX / 2]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -398,7 +405,11 @@ mod tests {
 
     #[test]
     fn second_activation_keeps_original_previous_values() {
-        let mut v = view_with(&[("AWS_REGION", Some("orig")), (RESTORE, None), (SOURCE, None)]);
+        let mut v = view_with(&[
+            ("AWS_REGION", Some("orig")),
+            (RESTORE, None),
+            (SOURCE, None),
+        ]);
         let a1 = activate(
             &v,
             vec![
@@ -457,6 +468,10 @@ mod tests {
         let rec = parse_record(hostile);
         assert_eq!(rec.vars.keys().collect::<Vec<_>>(), vec!["AWS_VAULT"]);
         assert!(parse_record(b"not json").vars.is_empty());
-        assert!(parse_record(br#"{"vars":{"AWS_REGION":{"held":true}}}"#).vars.is_empty());
+        assert!(
+            parse_record(br#"{"vars":{"AWS_REGION":{"held":true}}}"#)
+                .vars
+                .is_empty()
+        );
     }
 }

@@ -281,7 +281,10 @@ fn render_one(shell: Shell, change: &Change, out: &mut Vec<u8>) {
             );
         }
         // dotenv lines cannot hold shell state; a held secret cannot be restored there.
-        (Shell::Env, Change::SetPrivate(..) | Change::RestorePrivate(..) | Change::DropPrivate(_)) => {}
+        (
+            Shell::Env,
+            Change::SetPrivate(..) | Change::RestorePrivate(..) | Change::DropPrivate(_),
+        ) => {}
         // JSON is rendered as a whole object in `render`.
         (Shell::Json, _) => {}
     }
