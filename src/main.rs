@@ -4,7 +4,7 @@
 //! it) by `execve`. It never links the credential engine's code paths.
 
 use std::ffi::OsString;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::os::unix::process::CommandExt;
 
 fn main() {
@@ -15,7 +15,12 @@ fn main() {
         .map(|a| a.to_str().unwrap_or("\u{0}"))
         .collect();
     match words.as_slice() {
-        ["export", "bash" | "zsh" | "fish"] if awsenv::activation::hook_is_noop() => return,
+        // A terminal on stdout means a person typed it: the engine prints a hint instead.
+        ["export", "bash" | "zsh" | "fish"]
+            if !std::io::stdout().is_terminal() && awsenv::activation::hook_is_noop() =>
+        {
+            return;
+        }
         ["prompt", rest @ ..] => {
             if let Some(opts) = awsenv::prompt::Options::parse(rest.iter().copied()) {
                 return prompt(&opts);
