@@ -71,13 +71,15 @@ fn a_file_that_cannot_work_says_what_to_edit_trusted_or_not() {
 fn did_you_mean_only_suggests_close_names() {
     let env = TestEnv::new();
     env.write_aws_config("[profile calvin]\n[profile hobbes]\n[profile prod]\n[profile dev]\n");
-    let o = awsenv_in(&env, &env.home, &["use", "staging", "--shell", "bash"]);
-    let e = err(&o);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        !e.contains("did you mean"),
-        "nothing is close to staging: {e}"
-    );
+    for far in ["staging", "devops-admin", "production-eu"] {
+        let o = awsenv_in(&env, &env.home, &["use", far, "--shell", "bash"]);
+        let e = err(&o);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(
+            !e.contains("did you mean"),
+            "nothing is close to {far}: {e}"
+        );
+    }
     let o = awsenv_in(&env, &env.home, &["use", "hobbs", "--shell", "bash"]);
     assert!(err(&o).contains("did you mean hobbes?"), "{}", err(&o));
 }
