@@ -19,7 +19,7 @@ pub fn run() -> i32 {
             return code;
         }
     };
-    if let Some(b) = &cli.backend {
+    if let Some(b) = cli.command.backend() {
         // SAFETY: single-threaded at this point; the setting is read later by Settings::load.
         unsafe { std::env::set_var("AWSENV_BACKEND", b) };
     }
@@ -43,10 +43,11 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
             profile,
             env,
             force,
+            ..
         } => commands::keys::add(&profile, env, force),
-        Command::Remove { profile, force } => commands::keys::remove(&profile, force),
-        Command::List => commands::keys::list(),
-        Command::Clear { profile } => commands::keys::clear(profile.as_deref()),
+        Command::Remove { profile, force, .. } => commands::keys::remove(&profile, force),
+        Command::List { .. } => commands::keys::list(),
+        Command::Clear { profile, .. } => commands::keys::clear(profile.as_deref()),
         Command::Use {
             profile,
             shell,
@@ -93,5 +94,6 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
         Command::Lock => commands::keys::lock(),
         Command::Agent { detached } => commands::keys::agent(detached),
         Command::Completions { shell } => commands::completions(&shell),
+        Command::Man => commands::man_page(),
     }
 }

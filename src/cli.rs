@@ -17,9 +17,6 @@ use clap_complete::engine::{ArgValueCompleter, CompletionCandidate};
     max_term_width = 100
 )]
 pub struct Cli {
-    /// Secret store backend: keyring or file (default: keyring when the OS store answers).
-    #[arg(long, global = true, value_name = "BACKEND")]
-    pub backend: Option<String>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -47,9 +44,21 @@ impl HookShell {
     }
 }
 
+/// The option of every command that opens the secret store.
+#[derive(Args, Debug, Clone, Default)]
+pub struct StoreOpts {
+    /// Secret store: keyring or file (default: the `backend` setting, else the OS keyring
+    /// when it answers).
+    #[arg(long, value_name = "BACKEND")]
+    pub backend: Option<String>,
+}
+
 /// Options shared by the commands that resolve credentials.
 #[derive(Args, Debug, Clone, Default)]
 pub struct ResolveOpts {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub store: StoreOpts,
     /// The MFA code (otherwise mfa_process, otherwise a prompt on the terminal).
     #[arg(long, value_name = "CODE")]
     pub mfa_token: Option<String>,
@@ -99,6 +108,8 @@ pub enum Command {
         /// Replace stored keys without asking.
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        store: StoreOpts,
     },
     /// Delete the stored keys and cached sessions of PROFILE.
     Remove {
@@ -108,9 +119,14 @@ pub enum Command {
         /// Do not ask for confirmation.
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        store: StoreOpts,
     },
     /// List profiles, whether keys are stored, and cached sessions with their time left.
-    List,
+    List {
+        #[command(flatten)]
+        store: StoreOpts,
+    },
     /// Print the statements that activate PROFILE: eval "$(awsenv use PROFILE)".
     Use {
         /// The profile.
@@ -184,6 +200,8 @@ pub enum Command {
         /// The profile.
         #[arg(add = ArgValueCompleter::new(profiles))]
         profile: Option<String>,
+        #[command(flatten)]
+        store: StoreOpts,
     },
     /// Print credentials as credential_process JSON (Version 1).
     CredentialProcess {
@@ -195,7 +213,7 @@ pub enum Command {
     },
     /// Open (or print) an AWS console sign-in URL for the session.
     Login {
-        /// The profile.
+        /// The profile (default: the one the trusted .awsprofile of the current directory names).
         #[arg(add = ArgValueCompleter::new(profiles))]
         profile: Option<String>,
         /// Print the URL instead of opening a browser.
@@ -219,9 +237,31 @@ pub enum Command {
         #[arg(long, hide = true)]
         detached: bool,
     },
+    /// Print the manual page (roff), generated from this command-line definition:
+    /// awsenv man > ~/.local/share/man/man1/awsenv.1
+    #[command(hide = true)]
+    Man,
     /// Print a completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
         shell: String,
     },
+}
+
+impl Command {
+    /// The `--backend` given to a command that opens the secret store.
+    pub fn backend(&self) -> Option<&str> {
+        let store = match self {
+            Command::Add { store, .. }
+            | Command::Remove { store, .. }
+            | Command::List { store }
+            | Command::Clear { store, .. } => store,
+            Command::Use { opts, .. }
+            | Command::Exec { opts, .. }
+            | Command::CredentialProcess { opts, .. }
+            | Command::Login { opts, .. } => &opts.store,
+            _ => return None,
+        };
+        store.backend.as_deref()
+    }
 }

@@ -10,13 +10,25 @@ use crate::tty::{self, TtyError};
 
 pub use crate::tty::Cancelled;
 
-fn check(code: &str, from: &str) -> Result<()> {
-    if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(())
-    } else {
-        bail!("the MFA code from {from} is not 6 digits")
+/// The code as authenticator apps show it (`123 456`, `123-456`) without its separators, if
+/// what remains is six digits.
+pub fn normalize(input: &str) -> Option<String> {
+    let code: String = input
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect();
+    (code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit())).then_some(code)
+}
+
+fn check(code: &str, from: &str) -> Result<Zeroizing<String>> {
+    match normalize(code) {
+        Some(c) => Ok(Zeroizing::new(c)),
+        None => bail!("the MFA code from {from} is not 6 digits"),
     }
 }
+
+/// How often the terminal prompt asks again after an input that is not a code.
+const TERMINAL_ATTEMPTS: usize = 3;
 
 /// A code for `serial`.
 pub fn code(
@@ -26,9 +38,7 @@ pub fn code(
     profile: &str,
 ) -> Result<Zeroizing<String>> {
     if let Some(c) = given {
-        let c = c.trim();
-        check(c, "--mfa-token")?;
-        return Ok(Zeroizing::new(c.to_string()));
+        return check(c, "--mfa-token");
     }
     if let Some(cmd) = mfa_process {
         let out = Command::new("/bin/sh")
@@ -43,23 +53,43 @@ pub fn code(
             bail!("profile {profile}: mfa_process failed ({})", out.status);
         }
         let c = Zeroizing::new(String::from_utf8_lossy(&out.stdout).trim().to_string());
-        check(&c, "mfa_process")?;
-        return Ok(c);
+        return check(&c, "mfa_process");
     }
     crate::store::lock::announce_held(&format!(
         "the MFA code for {serial} being entered in another terminal"
     ));
-    match tty::read_line(&format!("Enter MFA code for {serial}: "), true) {
-        Ok(c) => {
-            check(&c, "the terminal")?;
-            Ok(c)
+    let mut prompt = format!("Enter MFA code for {serial}: ");
+    for attempt in 1..=TERMINAL_ATTEMPTS {
+        match tty::read_line(&prompt, true) {
+            Ok(c) => match normalize(&c) {
+                Some(code) => return Ok(Zeroizing::new(code)),
+                None if attempt < TERMINAL_ATTEMPTS => {
+                    prompt = format!("That is not a 6-digit code. Enter MFA code for {serial}: ");
+                }
+                None => bail!("no 6-digit MFA code for {serial} after {TERMINAL_ATTEMPTS} tries"),
+            },
+            Err(TtyError::Interrupted) | Err(TtyError::Eof) => {
+                return Err(anyhow::Error::new(Cancelled::new("MFA prompt")));
+            }
+            Err(TtyError::NoTerminal) => bail!(
+                "profile {profile} needs an MFA code for {serial} and there is no terminal to ask on: pass --mfa-token CODE or set mfa_process"
+            ),
+            Err(TtyError::Io(e)) => bail!("cannot read the MFA code from the terminal: {e}"),
         }
-        Err(TtyError::Interrupted) | Err(TtyError::Eof) => {
-            Err(anyhow::Error::new(Cancelled::new("MFA prompt")))
-        }
-        Err(TtyError::NoTerminal) => bail!(
-            "profile {profile} needs an MFA code for {serial} and there is no terminal to ask on: pass --mfa-token CODE or set mfa_process"
-        ),
-        Err(TtyError::Io(e)) => Err(anyhow!("cannot read the MFA code from the terminal: {e}")),
+    }
+    bail!("no MFA code for {serial}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize;
+
+    #[test]
+    fn codes_as_apps_show_them() {
+        assert_eq!(normalize("123 456").as_deref(), Some("123456"));
+        assert_eq!(normalize(" 123-456 ").as_deref(), Some("123456"));
+        assert_eq!(normalize("12345"), None);
+        assert_eq!(normalize("1234567"), None);
+        assert_eq!(normalize("12a456"), None);
     }
 }

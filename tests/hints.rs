@@ -150,3 +150,39 @@ fn a_directory_whose_name_is_not_utf8_activates_and_refreshes() {
         err(&o)
     );
 }
+
+#[test]
+fn the_mfa_prompt_takes_codes_as_apps_show_them_and_asks_again_on_a_wrong_length() {
+    if !common::require_tool("moto_server") {
+        return;
+    }
+    let moto = common::Moto::start();
+    let mut env = TestEnv::new();
+    env.with_moto(&moto);
+    let serial = "arn:aws:iam::111111111111:mfa/spaced";
+    env.write_aws_config(&format!(
+        "[profile q]\nregion = us-east-1\nmfa_serial = {serial}\n"
+    ));
+    env.add_keys("q", "AKIAAWSENVTESTKEY008", "s");
+    let mut c = env.awsenv();
+    c.args(["use", "q", "--shell", "bash"]);
+    let mut p = pty::Pty::spawn(c);
+    assert!(
+        p.wait_for("Enter MFA code", Duration::from_secs(20)),
+        "{}",
+        p.screen()
+    );
+    p.send("12 34\r");
+    assert!(
+        p.wait_for("That is not a 6-digit code", Duration::from_secs(10)),
+        "{}",
+        p.screen()
+    );
+    p.send("123 456\r");
+    let (out, screen) = p.finish(Duration::from_secs(20));
+    assert!(out.status.success(), "{screen}\n{}", err(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("AWS_SESSION_TOKEN"));
+    let calls = moto.requests("GetSessionToken");
+    assert_eq!(calls.len(), 1, "one call, after the good code");
+    assert_eq!(calls[0].param("TokenCode"), Some("123456"));
+}

@@ -33,6 +33,30 @@ pub fn completions(shell: &str) -> Result<i32> {
     Ok(0)
 }
 
+/// `awsenv man`: the manual page, generated from the command-line definition, with a section
+/// per command.
+pub fn man_page() -> Result<i32> {
+    let cmd = crate::cli::Cli::command();
+    let mut out = Vec::new();
+    let render = |c: &clap::Command, out: &mut Vec<u8>| {
+        clap_mangen::Man::new(c.clone())
+            .render(out)
+            .map_err(|e| anyhow::anyhow!("cannot render the manual page: {e}"))
+    };
+    render(&cmd, &mut out)?;
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        // A one-shot command: the names live until the process exits anyway.
+        let name: &'static str = Box::leak(format!("awsenv-{}", sub.get_name()).into_boxed_str());
+        let sub = sub.clone().name(name).bin_name(name);
+        render(&sub, &mut out)?;
+    }
+    use std::io::Write;
+    std::io::stdout()
+        .write_all(&out)
+        .map_err(|e| anyhow::anyhow!("cannot write to stdout: {e}"))?;
+    Ok(0)
+}
+
 /// Whether stdout is a terminal (then secrets are not printed).
 pub fn stdout_is_terminal() -> bool {
     use std::io::IsTerminal;

@@ -141,7 +141,13 @@ impl<'m> World<'m> {
     /// Starts the shell interactively with the hook installed from its rc file. `pre` are
     /// variables in the shell's starting environment (to check exact restore).
     pub fn shell(&self, pre: &[(&str, &str)]) -> Pane {
-        let dir = self.env.root().join("pane");
+        self.shell_named("pane", pre)
+    }
+
+    /// [`World::shell`] for a second (third, …) terminal of the same user: `name` keeps its
+    /// tmux server and files apart.
+    pub fn shell_named(&self, name: &str, pre: &[(&str, &str)]) -> Pane {
+        let dir = self.env.root().join(name);
         fs::create_dir_all(&dir).expect("create pane dir");
         let kind = self.kind;
         let (cmd, rc_path, rc) = match kind {
@@ -800,6 +806,207 @@ pub fn refresh(kind: Kind, moto: &Moto) {
     assert_inactive(kind, &p.env(), "leave after refresh");
 }
 
+/// `$?` in this shell's syntax.
+fn status_var(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Fish => "$status",
+        _ => "$?",
+    }
+}
+
+/// With the hook, `awsenv use` and `awsenv unset` apply to the shell itself (no eval) and
+/// return awsenv's exit status; `eval` of the binary's output still works without the function.
+pub fn function_use_and_unset(kind: Kind, moto: &Moto) {
+    let w = World::new(kind, moto, "fn", "");
+    let mut p = w.shell(&[("AWS_PROFILE", "dev")]);
+    let asked = p.count("Enter MFA code");
+    p.line("awsenv use calvin");
+    p.wait_for(&format!("Enter MFA code for {}:", w.serial), asked);
+    p.line(CODE);
+    p.sync();
+    let env = p.env();
+    assert_eq!(
+        env.get("AWSENV_SOURCE").map(String::as_str),
+        Some("manual"),
+        "{kind:?}"
+    );
+    assert_eq!(
+        env.get("AWS_VAULT").map(String::as_str),
+        Some("calvin"),
+        "{kind:?}"
+    );
+    assert!(
+        !env.contains_key("AWS_PROFILE"),
+        "{kind:?}: AWS_PROFILE unset while active"
+    );
+    let arn = p.capture("aws sts get-caller-identity --query Arn --output text");
+    assert!(arn.contains("assumed-role/terraform/"), "{kind:?}: {arn}");
+    let and = if kind == Kind::Fish { "; and" } else { " &&" };
+    let (open, close) = match kind {
+        Kind::Fish => ("begin;", "; end"),
+        _ => ("{", "; }"),
+    };
+    let out = p.capture(&format!(
+        "{open} awsenv use calvn{and} echo RAN; echo rc={}{close}",
+        status_var(kind)
+    ));
+    // fish does not apply a block's redirection to a command substitution's stderr: there the
+    // message reaches the terminal instead.
+    assert!(
+        out.contains("did you mean calvin?")
+            || (kind == Kind::Fish && p.screen().contains("did you mean calvin?")),
+        "{kind:?}: {out}"
+    );
+    assert!(
+        !out.contains("RAN") && out.contains("rc=1"),
+        "{kind:?}: {out}"
+    );
+    assert_eq!(
+        p.env().get("AWS_VAULT").map(String::as_str),
+        Some("calvin"),
+        "a failed use changes nothing"
+    );
+    let out = p.capture(&format!("awsenv unset{and} echo unset-ok"));
+    assert!(out.contains("unset-ok"), "{kind:?}: {out}");
+    let env = p.env();
+    assert_inactive(kind, &env, "after awsenv unset");
+    assert_eq!(
+        env.get("AWS_PROFILE").map(String::as_str),
+        Some("dev"),
+        "{kind:?}: restored"
+    );
+    // Without the function: eval of the binary's output, as before.
+    let eval = match kind {
+        Kind::Fish => "command awsenv use calvin | source",
+        _ => "eval \"$(command awsenv use calvin)\"",
+    };
+    p.line(eval);
+    p.sync();
+    assert_eq!(
+        p.env().get("AWS_VAULT").map(String::as_str),
+        Some("calvin"),
+        "{kind:?}: eval"
+    );
+    assert_eq!(w.session_tokens(), 1, "one MFA session served both");
+}
+
+/// After `awsenv use` overrode a repo's `.awsprofile`, `awsenv unset` hands control back: the
+/// next prompt activates the directory's profile.
+pub fn unset_hands_back_to_the_directory(kind: Kind, moto: &Moto) {
+    let w = World::new(kind, moto, "handback", "");
+    let repo = w.fixture("repo", "calvin\n");
+    w.allow(&repo);
+    let mut p = w.shell(&[]);
+    enter_with_code(&w, &mut p, &repo);
+    assert_active(kind, &p.env(), "calvin", &repo, "entered");
+    p.line("awsenv use hobbes");
+    p.sync();
+    let env = p.env();
+    assert_eq!(
+        env.get("AWSENV_PROFILE").map(String::as_str),
+        Some("hobbes"),
+        "{kind:?}"
+    );
+    assert_eq!(env.get("AWSENV_SOURCE").map(String::as_str), Some("manual"));
+    p.line("awsenv unset");
+    p.sync();
+    assert_active(
+        kind,
+        &p.env(),
+        "calvin",
+        &repo,
+        "after unset the directory decides",
+    );
+    assert_eq!(w.session_tokens(), 1);
+}
+
+/// Near expiry a manually chosen session is refreshed in place too, from the cached MFA
+/// session, without a prompt.
+pub fn manual_refresh(kind: Kind, moto: &Moto) {
+    let mut w = World::new(kind, moto, "mrefresh", "duration_seconds = 900");
+    w.env.set_var("AWSENV_REFRESH_WINDOW", "899");
+    let mut p = w.shell(&[]);
+    let asked = p.count("Enter MFA code");
+    p.line("awsenv use calvin");
+    p.wait_for("Enter MFA code", asked);
+    p.line(CODE);
+    p.sync();
+    let first = p.env();
+    assert_eq!(
+        first.get("AWSENV_SOURCE").map(String::as_str),
+        Some("manual")
+    );
+    std::thread::sleep(Duration::from_millis(2100));
+    let asked = p.count("Enter MFA code");
+    p.sync();
+    let second = p.env();
+    assert_eq!(
+        second.get("AWSENV_SOURCE").map(String::as_str),
+        Some("manual")
+    );
+    assert_eq!(second.get("AWS_VAULT").map(String::as_str), Some("calvin"));
+    assert_ne!(
+        first["AWS_ACCESS_KEY_ID"], second["AWS_ACCESS_KEY_ID"],
+        "{kind:?}: the manual session was not refreshed"
+    );
+    assert_eq!(p.count("Enter MFA code"), asked, "refresh asked for a code");
+    assert_eq!(
+        w.session_tokens(),
+        1,
+        "refresh made a new GetSessionToken call"
+    );
+}
+
+/// A shell that needs the MFA code another terminal is asking for says so at once, and Ctrl-C
+/// cancels only its wait; once the code is in, `awsenv reload` activates from the cache.
+pub fn waits_are_said_and_cancellable(kind: Kind, moto: &Moto) {
+    let w = World::new(kind, moto, "wait", "");
+    let repo = w.fixture("repo", "calvin\n");
+    w.allow(&repo);
+    let mut a = w.shell_named("pane-a", &[]);
+    let mut b = w.shell_named("pane-b", &[]);
+    a.cd(&repo);
+    a.wait_for(&format!("Enter MFA code for {}:", w.serial), 0);
+    b.cd(&repo);
+    let waiting = format!(
+        "waiting for the MFA code for {} being entered in another terminal",
+        w.serial
+    );
+    b.wait_for(&waiting, 0);
+    b.press("C-c");
+    b.wait_for("activation of calvin cancelled", 0);
+    let out = b.capture("echo still-alive");
+    assert_eq!(out.trim(), "still-alive", "{kind:?}");
+    assert_inactive(kind, &b.env(), "cancelled wait");
+    a.line(CODE);
+    a.sync();
+    assert_active(kind, &a.env(), "calvin", &repo, "pane a");
+    b.line("awsenv reload");
+    b.sync();
+    assert_active(kind, &b.env(), "calvin", &repo, "pane b after reload");
+    assert_eq!(b.count("Enter MFA code"), 0, "{kind:?}: pane b never asked");
+    assert_eq!(b.count(&waiting), 1, "{kind:?}: said once");
+    assert_eq!(w.session_tokens(), 1);
+}
+
+/// `cd repo && cmd` runs cmd with the repo's role, in every shell (bash has no chpwd hook: the
+/// hook wraps cd).
+pub fn cd_then_command(kind: Kind, moto: &Moto) {
+    let w = World::new(kind, moto, "cdand", "");
+    let repo = w.fixture("repo", "calvin\n");
+    w.allow(&repo);
+    let mut p = w.shell(&[]);
+    enter_with_code(&w, &mut p, &repo);
+    p.cd(w.home());
+    p.sync();
+    let and = if kind == Kind::Fish { "; and" } else { " &&" };
+    let out = p.capture(&format!(
+        "cd {}{and} aws sts get-caller-identity --query Arn --output text",
+        kind.quote(&repo.to_string_lossy())
+    ));
+    assert!(out.contains("assumed-role/terraform/"), "{kind:?}: {out}");
+}
+
 /// Every scenario, in order.
 pub const ALL: &[Scenario] = &[
     ("allow_enter_leave_reenter", allow_enter_leave_reenter),
@@ -812,4 +1019,15 @@ pub const ALL: &[Scenario] = &[
     ("subshell", subshell),
     ("ctrl_c", ctrl_c),
     ("refresh", refresh),
+    ("function_use_and_unset", function_use_and_unset),
+    (
+        "unset_hands_back_to_the_directory",
+        unset_hands_back_to_the_directory,
+    ),
+    ("manual_refresh", manual_refresh),
+    (
+        "waits_are_said_and_cancellable",
+        waits_are_said_and_cancellable,
+    ),
+    ("cd_then_command", cd_then_command),
 ];
