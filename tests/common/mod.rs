@@ -90,7 +90,27 @@ pub fn require_tool(name: &str) -> bool {
         panic!("{message} (CI=true: missing tools are failures, not skips)");
     }
     eprintln!("note: skipping test, {message}");
+    record_skip();
     false
+}
+
+/// Notes the running test as skipped in the file `AWSENV_TEST_SKIPS` names (one line per
+/// test), so that `scripts/test` counts skipped tests apart from passed ones.
+fn record_skip() {
+    let Some(path) = std::env::var_os("AWSENV_TEST_SKIPS") else {
+        return;
+    };
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("unnamed test")
+        .to_string();
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    if let Ok(mut f) = fs::OpenOptions::new().create(true).append(true).open(path) {
+        let _ = writeln!(f, "{exe} {test}");
+    }
 }
 
 /// [`require_tool`] for several tools; true only if all are present (all missing ones are
