@@ -221,12 +221,28 @@ fn session_vars(left: i64) -> Vec<(&'static str, String)> {
 /// What `awsenv prompt ARGS` prints, and what `awsenv_prompt ARGS` prints in bash, zsh and fish
 /// (run with PATH emptied inside the function call: it must not need any external program).
 fn prompts(vars: &[(&str, String)], format: Option<&str>) -> Vec<(String, String)> {
+    match format {
+        Some(f) => prompts_with(vars, &[f]),
+        None => prompts_with(vars, &[]),
+    }
+}
+
+/// [`prompts`] with any arguments: `--prefix P`, `--suffix S`, and a format (as `--format F` for
+/// the binary, positional for the functions).
+fn prompts_with(vars: &[(&str, String)], args: &[&str]) -> Vec<(String, String)> {
     let env = TestEnv::new();
     let mut out = Vec::new();
     let mut cmd = env.awsenv();
     cmd.arg("prompt");
-    if let Some(f) = format {
-        cmd.args(["--format", f]);
+    let mut i = 0;
+    while i < args.len() {
+        if args[i].starts_with("--") {
+            cmd.args(&args[i..i + 2]);
+            i += 2;
+        } else {
+            cmd.args(["--format", args[i]]);
+            i += 1;
+        }
     }
     cmd.envs(vars.iter().map(|(k, v)| (*k, v.as_str())));
     let text = ok(cmd.output().expect("run awsenv prompt"), "awsenv prompt");
@@ -234,11 +250,17 @@ fn prompts(vars: &[(&str, String)], format: Option<&str>) -> Vec<(String, String
         "awsenv prompt".to_string(),
         text.trim_end_matches('\n').to_string(),
     ));
-    let arg = format.map(|f| format!(" '{f}'")).unwrap_or_default();
     for shell in ["bash", "zsh", "fish"] {
         if !require_tool(shell) {
             continue;
         }
+        let arg: String = args
+            .iter()
+            .map(|a| match shell {
+                "fish" => format!(" '{}'", a.replace('\\', "\\\\").replace('\'', "\\'")),
+                _ => format!(" '{}'", a.replace('\'', "'\\''")),
+            })
+            .collect();
         let script = match shell {
             "fish" => format!(
                 "awsenv hook fish | source; set -l p $PATH; set PATH /nonexistent; awsenv_prompt{arg}; set PATH $p"
@@ -307,6 +329,57 @@ fn prompt_with_time_left() {
         ),
         "calvin (eu-west-1) 1h",
     );
+}
+
+#[test]
+fn prompt_of_a_session_another_tool_made() {
+    let at = awsenv::timefmt::now_epoch() + 42 * 60 + 30;
+    let rfc = awsenv::timefmt::rfc3339(at);
+    // aws-vault 7: AWS_VAULT and AWS_CREDENTIAL_EXPIRATION (RFC 3339, Z).
+    assert_all(
+        &prompts(
+            &[
+                ("AWS_VAULT", "legacy".into()),
+                ("AWS_CREDENTIAL_EXPIRATION", rfc.clone()),
+            ],
+            None,
+        ),
+        "legacy 42m",
+    );
+    // aws-vault before 7: AWS_SESSION_EXPIRATION.
+    assert_all(
+        &prompts(
+            &[("AWS_VAULT", "old".into()), ("AWS_SESSION_EXPIRATION", rfc)],
+            None,
+        ),
+        "old 42m",
+    );
+    // granted writes the local offset: 14:00+02:00 is 12:00Z.
+    let local = awsenv::timefmt::rfc3339(at + 2 * 3600).replace('Z', "+02:00");
+    assert_all(
+        &prompts(
+            &[
+                ("AWS_VAULT", "g".into()),
+                ("AWS_CREDENTIAL_EXPIRATION", local),
+            ],
+            None,
+        ),
+        "g 42m",
+    );
+}
+
+#[test]
+fn prompt_separators_only_when_there_is_text() {
+    let active = session_vars(42 * 60 + 30);
+    assert_all(
+        &prompts_with(&active, &["--prefix", "[", "--suffix", "] "]),
+        "[calvin 42m] ",
+    );
+    assert_all(
+        &prompts_with(&active, &["--suffix", " ", "{profile}"]),
+        "calvin ",
+    );
+    assert_all(&prompts_with(&[], &["--prefix", "[", "--suffix", "] "]), "");
 }
 
 #[test]
