@@ -81,6 +81,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
             stdout,
             opts,
         } => commands::login::login(profile.as_deref(), stdout, &opts),
+        Command::Sso { command } => crate::sso::commands::run(command),
         Command::Completions { shell } => commands::completions(&shell),
     }
 }

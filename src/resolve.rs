@@ -261,6 +261,9 @@ impl Engine {
     }
 
     async fn base_credentials(&self, root: &Profile) -> Result<Creds> {
+        if let Some(role) = crate::sso::role_of(&self.config, root)? {
+            return self.sso_credentials(&role).await;
+        }
         if let Some(cmd) = root.get("credential_process") {
             use aws_credential_types::provider::ProvideCredentials;
             let provider =
@@ -301,6 +304,31 @@ impl Engine {
         }
     }
 
+    /// IAM Identity Center role credentials (GetRoleCredentials) for an SSO root profile,
+    /// cached like assumed roles under a key of the start URL, region, account and role.
+    async fn sso_credentials(&self, role: &crate::sso::SsoRole) -> Result<Creds> {
+        let identity = role.cache_identity();
+        let portal = crate::sso::endpoint_override("AWS_ENDPOINT_URL_SSO");
+        let key = CacheKey {
+            kind: "sso",
+            profile: &role.profile,
+            upstream: &identity,
+            role_arn: None,
+            session_name: None,
+            external_id: None,
+            source_identity: None,
+            mfa_serial: None,
+            duration: 0,
+            no_session: false,
+            endpoint: portal.as_deref(),
+        };
+        let label = role.label();
+        self.cached_or(&key, Some(&label), || {
+            crate::sso::role_credentials(&*self.store, &self.settings, role)
+        })
+        .await
+    }
+
     /// Resolves a request to credentials.
     pub async fn resolve(&self, req: &Request) -> Result<Resolved> {
         let chain = self.config.chain(&req.profile)?;
@@ -328,6 +356,7 @@ impl Engine {
             .iter()
             .filter(|p| p.get("role_arn").is_some())
             .collect();
+        let sso_root = crate::sso::is_sso(root);
         let base = self.base_credentials(root).await?;
         let long_term = base.session_token.is_none();
         let mk_ctx = |what: String, mfa: bool| sts::Context {
@@ -395,6 +424,18 @@ impl Engine {
                     .map(Duration::from_secs)
                     .unwrap_or(self.settings.role_ttl),
             };
+            if sso_root && duration.as_secs() > 3600 {
+                bail!(
+                    "profile {}: a role assumed with IAM Identity Center credentials (role chaining) lasts at most 1h; {} asks for {}",
+                    p.name,
+                    if is_last && req.duration.is_some() {
+                        "--duration"
+                    } else {
+                        "the profile"
+                    },
+                    humantime::format_duration(duration)
+                );
+            }
             let session_name = p
                 .get("role_session_name")
                 .map(str::to_string)

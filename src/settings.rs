@@ -45,6 +45,29 @@ pub struct Settings {
     pub refresh_window: Duration,
     /// The console federation endpoint (`AWSENV_FEDERATION_URL`), for `awsenv login`.
     pub federation_url: String,
+    /// IAM Identity Center settings (the `[sso]` table).
+    pub sso: SsoSettings,
+}
+
+/// The `[sso]` table: IAM Identity Center behaviour.
+#[derive(Clone, Debug)]
+pub struct SsoSettings {
+    /// `write_aws_cache` (`AWSENV_SSO_WRITE_AWS_CACHE`): also write tokens to the AWS CLI's
+    /// `~/.aws/sso/cache`, in plaintext, for other tools. Off by default.
+    pub write_aws_cache: bool,
+    /// `session_duration` (`AWSENV_SSO_SESSION_DURATION`): how long the portal session lasts
+    /// (the administrator's setting; IAM Identity Center's default is 8 h), for `list`/`status`.
+    pub session_duration: Duration,
+    /// `sign_in_timeout` (`AWSENV_SSO_SIGN_IN_TIMEOUT`): how long to wait for a browser sign-in.
+    pub sign_in_timeout: Duration,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileSsoSettings {
+    write_aws_cache: Option<bool>,
+    session_duration: Option<toml::Value>,
+    sign_in_timeout: Option<toml::Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -56,6 +79,7 @@ struct FileSettings {
     role_ttl: Option<toml::Value>,
     refresh_window: Option<toml::Value>,
     federation_url: Option<String>,
+    sso: Option<FileSsoSettings>,
 }
 
 /// The settings file's path.
@@ -152,6 +176,30 @@ impl Settings {
                     .ok_or_else(|| anyhow!("neither XDG_DATA_HOME nor HOME is set"))?,
             },
         };
+        let fsso = fs.sso.unwrap_or_default();
+        let write_aws_cache = match std::env::var("AWSENV_SSO_WRITE_AWS_CACHE") {
+            Ok(v) => match v.as_str() {
+                "1" | "true" | "yes" => true,
+                "0" | "false" | "no" | "" => false,
+                _ => bail!("AWSENV_SSO_WRITE_AWS_CACHE={v:?} is not a boolean: use true or false"),
+            },
+            Err(_) => fsso.write_aws_cache.unwrap_or(false),
+        };
+        let sso = SsoSettings {
+            write_aws_cache,
+            session_duration: dur(
+                "session_duration",
+                "AWSENV_SSO_SESSION_DURATION",
+                &fsso.session_duration,
+                8 * 3600,
+            )?,
+            sign_in_timeout: dur(
+                "sign_in_timeout",
+                "AWSENV_SSO_SIGN_IN_TIMEOUT",
+                &fsso.sign_in_timeout,
+                300,
+            )?,
+        };
         Ok(Settings {
             backend,
             file_dir,
@@ -172,6 +220,7 @@ impl Settings {
                 .ok()
                 .or(fs.federation_url)
                 .unwrap_or_else(|| "https://signin.aws.amazon.com/federation".to_string()),
+            sso,
         })
     }
 }

@@ -140,6 +140,7 @@ pub fn list() -> Result<i32> {
                         None => "no expiry".into(),
                     };
                     match &e.role_arn {
+                        Some(r) if e.kind == "sso" => format!("sso role {r} ({left})"),
                         Some(r) => format!("role {r} ({left})"),
                         None => format!("mfa session ({left})"),
                     }
@@ -150,6 +151,11 @@ pub fn list() -> Result<i32> {
             }
             out.push_str(&format!("{n:<width$}  {stored:<6}  {}\n", s.join(", ")));
         }
+        out.push_str(&crate::sso::commands::list_text(
+            &engine.config,
+            &*engine.store,
+            &engine.settings,
+        ));
         std::io::stdout()
             .write_all(out.as_bytes())
             .map_err(|e| anyhow!("cannot write: {e}"))?;
