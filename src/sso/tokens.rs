@@ -396,10 +396,11 @@ async fn pkce(
         "awsenv: signing in to IAM Identity Center at {} in your browser; if no page opens, visit:\n  {url}",
         session.describe()
     ));
+    // Ctrl-C is observable from here on (before the browser can answer).
+    let sigint = SigintGuard::install();
     if let Err(e) = browser::open(browser_cmd, &url) {
         notice(&format!("awsenv: {e}; open the address above yourself"));
     }
-    let sigint = SigintGuard::install();
     let timeout = ctx.settings.sso.sign_in_timeout;
     let code = cb
         .wait(&state, Instant::now() + timeout, &sigint)
@@ -441,10 +442,10 @@ async fn device(
         d.user_code,
         d.verification_uri_complete
     ));
+    let sigint = SigintGuard::install();
     if let Some(cmd) = browser_cmd {
         let _ = browser::open(cmd, &d.verification_uri_complete);
     }
-    let sigint = SigintGuard::install();
     let deadline = Instant::now() + Duration::from_secs(d.expires_in);
     let mut interval = d.interval;
     let expired = || {

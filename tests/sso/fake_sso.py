@@ -26,7 +26,9 @@ Portal (service `awsssoportal`, bearer token in `x-amz-sso_bearer_token`, snake_
   400 InvalidRequestException, 404 ResourceNotFoundException; body `{"message": "…"}`.
 
 Test controls (not AWS)
-  GET  /_fake/requests            the recorder: every request, oldest first (JSON list)
+  GET  /_fake/requests            the recorder: every request, oldest first (JSON list of
+                                  operation, grant_type, method, path, query, body, headers,
+                                  status, error, response)
   POST /_fake/reset-requests      forget them
   GET  /_fake/state               counts of live sessions and tokens
   POST /_fake/config              JSON object merged into the settings below
@@ -37,6 +39,7 @@ Test controls (not AWS)
 
 Settings (POST /_fake/config): access_token_ttl (s), session_ttl (s, the portal session a
 refresh token can extend), device_expires_in, device_interval, page_size (default max_result),
+max_page (the largest page the portal answers, whatever max_result asks),
 role_duration (s), user (role session name), slow_down (answer the next N device polls with
 SlowDownException), approve: "visit" (a visit of the authorize/device page approves), "auto"
 (device authorizations are approved at once, no visit), "deny" (a visit denies), "ignore" (a
@@ -121,6 +124,7 @@ class State:
             "device_expires_in": 600,
             "device_interval": 1,
             "page_size": 2,
+            "max_page": 100,
             "role_duration": 3600,
             "registration_ttl": 90 * 24 * 3600,
             "user": "sso-user",
@@ -487,6 +491,8 @@ class State:
                 raise ApiError("InvalidRequestException", "max_result must be a number")
             if not 1 <= size <= 100:
                 raise ApiError("InvalidRequestException", "max_result must be between 1 and 100")
+        # A service may answer a smaller page than asked for (with a next token).
+        size = min(size, self.config["max_page"])
         start = 0
         nt = q.get("next_token")
         if nt:
@@ -602,7 +608,7 @@ class Handler(BaseHTTPRequestHandler):
         if data and self.command != "HEAD":
             self.wfile.write(data)
 
-    def record(self, operation, q, body, status, error, grant=None):
+    def record(self, operation, q, body, status, error, grant=None, response=None):
         hdrs = {k: self.headers[k] for k in RECORDED_HEADERS if self.headers.get(k) is not None}
         self.state.requests.append(
             {
@@ -615,6 +621,7 @@ class Handler(BaseHTTPRequestHandler):
                 "headers": hdrs,
                 "status": status,
                 "error": error,
+                "response": response,
                 "time": now(),
             }
         )
@@ -681,7 +688,7 @@ class Handler(BaseHTTPRequestHandler):
                 status, out = st.start_device_authorization(body, self.base())
             else:
                 status, out = st.create_token(body)
-            self.record(op, q, body, status, None, grant=(body or {}).get("grantType"))
+            self.record(op, q, body, status, None, grant=(body or {}).get("grantType"), response=out)
             return self.send(status, out)
         except ApiError as e:
             status, code = OIDC_ERRORS[e.shape]
@@ -704,7 +711,7 @@ class Handler(BaseHTTPRequestHandler):
                 status, out = st.list_account_roles(q, hdrs)
             else:
                 status, out = st.logout(hdrs)
-            self.record(op, q, None, status, None)
+            self.record(op, q, None, status, None, response=out)
             return self.send(status, out)
         except ApiError as e:
             status = PORTAL_ERRORS.get(e.shape, 500)
