@@ -1080,13 +1080,21 @@ fn list_and_status_show_the_portal_session() {
     );
     // One hour from the sign-in, give or take the second it took.
     let fresh = |x: &str| {
-        ["access token 1h (", "access token 59m ("].iter().any(|t| x.contains(t))
-            && ["portal session about 8h left", "portal session about 7h59m left"]
-                .iter()
-                .any(|t| x.ends_with(t))
+        ["access token 1h (", "access token 59m ("]
+            .iter()
+            .any(|t| x.contains(t))
+            && [
+                "portal session about 8h left",
+                "portal session about 7h59m left",
+            ]
+            .iter()
+            .any(|t| x.ends_with(t))
     };
     assert!(
-        l.lines().any(|x| x.starts_with("corp") && x.contains("signed in: access token") && x.contains("(refreshed automatically)") && fresh(x)),
+        l.lines().any(|x| x.starts_with("corp")
+            && x.contains("signed in: access token")
+            && x.contains("(refreshed automatically)")
+            && fresh(x)),
         "{l}"
     );
     let used = stdout(&awsenv(&w.env, &["use", "dev-admin", "--shell", "env"]));
