@@ -468,6 +468,7 @@ fn twenty_parallel_cold_calls_make_one_sign_in_and_one_refresh() {
     assert_eq!(w.fake.count("Authorize 302"), 1, "{:?}", w.fake.ops());
     assert_eq!(w.fake.count("CreateToken/authorization_code 200"), 1);
     assert_eq!(w.fake.count("RegisterClient 200"), 1);
+    assert_eq!(w.fake.count("CreateToken/refresh_token 200"), 0, "waiters refreshed");
     assert_eq!(w.fake.count("GetRoleCredentials 200"), 20);
     assert_eq!(browser_opened(&w.env).len(), 1, "one browser page");
     let signing_in = outs
@@ -967,9 +968,20 @@ fn sso_logout_ends_the_session_and_forgets_the_tokens() {
     );
     assert_eq!(w.fake.ops(), ["Logout 200"]);
     assert_eq!(w.fake.state()["sessions"], 0, "the portal session ended");
+    let browser = w.env.envs().into_iter().find(|(k, _)| k == "BROWSER");
     w.env.remove_var("BROWSER");
     let again = awsenv(&w.env, &["credential-process", "dev-admin"]);
     assert_one_line_error(&again, "not signed in to IAM Identity Center");
+    // Signing in again reuses the client registration (cached until it expires).
+    let (k, v) = browser.expect("BROWSER was set");
+    w.env.set_var(&k, &v);
+    w.fake.reset();
+    creds(&w.env, "dev-admin");
+    assert_eq!(
+        w.fake.ops(),
+        ["Authorize 302", "CreateToken/authorization_code 200", "GetRoleCredentials 200"],
+        "a new sign-in with the stored registration"
+    );
 }
 
 /// `awsenv sso profiles` lists every account and role (through the portal's pagination);
