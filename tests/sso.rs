@@ -468,7 +468,11 @@ fn twenty_parallel_cold_calls_make_one_sign_in_and_one_refresh() {
     assert_eq!(w.fake.count("Authorize 302"), 1, "{:?}", w.fake.ops());
     assert_eq!(w.fake.count("CreateToken/authorization_code 200"), 1);
     assert_eq!(w.fake.count("RegisterClient 200"), 1);
-    assert_eq!(w.fake.count("CreateToken/refresh_token 200"), 0, "waiters refreshed");
+    assert_eq!(
+        w.fake.count("CreateToken/refresh_token 200"),
+        0,
+        "waiters refreshed"
+    );
     assert_eq!(w.fake.count("GetRoleCredentials 200"), 20);
     assert_eq!(browser_opened(&w.env).len(), 1, "one browser page");
     let signing_in = outs
@@ -979,7 +983,11 @@ fn sso_logout_ends_the_session_and_forgets_the_tokens() {
     creds(&w.env, "dev-admin");
     assert_eq!(
         w.fake.ops(),
-        ["Authorize 302", "CreateToken/authorization_code 200", "GetRoleCredentials 200"],
+        [
+            "Authorize 302",
+            "CreateToken/authorization_code 200",
+            "GetRoleCredentials 200"
+        ],
         "a new sign-in with the stored registration"
     );
 }
@@ -1181,4 +1189,71 @@ fn writing_the_aws_cli_cache_is_opt_in() {
     let o = awsenv(&w.env, &["sso", "logout", "corp"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!cache.exists(), "logout left the cache file");
+}
+
+/// `awsenv login` (the AWS console) signs in with the SSO role's credentials: the federation
+/// endpoint gets exactly the role credentials `credential-process` serves.
+#[test]
+fn console_login_uses_the_sso_role_credentials() {
+    use std::io::{Read, Write};
+    let Some(mut w) = world(&profile("dev-admin", "111111111111", "Admin")) else {
+        return;
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&buf).into_owned();
+            let _ = tx.send(
+                head.split_whitespace()
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_string(),
+            );
+            let body = r#"{"SigninToken":"SSO-SIGNIN-TOKEN"}"#;
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let fed = format!("http://127.0.0.1:{port}/federation");
+    w.env.set_var("AWSENV_FEDERATION_URL", &fed);
+    let o = awsenv(&w.env, &["login", "dev-admin", "--stdout"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o)
+            .trim()
+            .starts_with(&format!("{fed}?Action=login&Issuer=awsenv&")),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("SigninToken=SSO-SIGNIN-TOKEN"));
+    let target = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("getSigninToken");
+    let query = target.split_once('?').map(|x| x.1).unwrap_or_default();
+    let q = common::parse_form(query);
+    let session: Value = serde_json::from_str(&q["Session"]).expect("Session JSON");
+    let c = creds(&w.env, "dev-admin");
+    assert_eq!(session["sessionId"], c["AccessKeyId"]);
+    assert_eq!(session["sessionToken"], c["SessionToken"]);
+    assert_eq!(
+        w.fake.count("GetRoleCredentials 200"),
+        1,
+        "{:?}",
+        w.fake.ops()
+    );
 }
