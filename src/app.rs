@@ -8,6 +8,8 @@ use crate::commands;
 
 /// Runs the engine with the process's arguments; returns the exit status.
 pub fn run() -> i32 {
+    // SAFETY: the first thing the engine does, before any thread exists.
+    unsafe { crate::store::take_env_passphrase() };
     clap_complete::CompleteEnv::with_factory(Cli::command).complete();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -82,6 +84,9 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
             opts,
         } => commands::login::login(profile.as_deref(), stdout, &opts),
         Command::Sso { command } => crate::sso::commands::run(command),
+        Command::Unlock { stdin } => commands::keys::unlock(stdin),
+        Command::Lock => commands::keys::lock(),
+        Command::Agent { detached } => commands::keys::agent(detached),
         Command::Completions { shell } => commands::completions(&shell),
     }
 }

@@ -63,6 +63,10 @@ pub struct ResolveOpts {
     /// long-term keys of a profile without a role.
     #[arg(long)]
     pub no_session: bool,
+    /// Where `region` came from when not from `--region` (`.awsprofile`); set by callers, not
+    /// a command-line option.
+    #[arg(skip)]
+    pub region_source: Option<String>,
 }
 
 fn profiles(current: &std::ffi::OsStr) -> Vec<CompletionCandidate> {
@@ -199,6 +203,21 @@ pub enum Command {
         /// The sso command.
         #[command(subcommand)]
         command: SsoCommand,
+    },
+    /// Unlock the file store once: an agent keeps it unlocked for you (until `unlock_ttl`
+    /// without use, at most `unlock_max`; `awsenv lock` ends it sooner).
+    Unlock {
+        /// Read the passphrase from standard input (one line) instead of the terminal.
+        #[arg(long)]
+        stdin: bool,
+    },
+    /// Make the file-store agent forget the unlocked store now.
+    Lock,
+    /// Run the file-store unlock agent in the foreground (it starts by itself when needed).
+    Agent {
+        /// Internal: how commands start the agent in the background.
+        #[arg(long, hide = true)]
+        detached: bool,
     },
     /// Print a completion script (bash, zsh, fish, elvish, powershell).
     Completions {

@@ -262,8 +262,8 @@ fn source_profile_chain_uses_mfa_from_the_role_profile_and_local_user_as_session
     assert_eq!(get(&vars, "AWS_VAULT"), Some("auditor2"));
     assert_eq!(
         get(&vars, "AWS_REGION"),
-        None,
-        "region comes from the selected profile only"
+        Some("eu-west-1"),
+        "region comes from the source profile when the role's profile has none"
     );
     assert_eq!(
         caller_arn(&env, moto, &vars),
@@ -764,6 +764,7 @@ fn file_store_refuses_wrong_passphrase_and_damaged_files() {
         .expect("ls")
         .flatten()
         .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "age"))
         .collect();
     assert!(files.len() >= 4, "identity, keys, session, role");
     for f in &files {
@@ -785,18 +786,33 @@ fn file_store_refuses_wrong_passphrase_and_damaged_files() {
     );
     env.set_var("AWSENV_FILE_PASSPHRASE", &good);
 
+    // The stored keys (`k-…` files; damaged keys are reported, never dropped).
     let entry = files
         .iter()
-        .find(|f| !f.ends_with("identity.age"))
-        .expect("an entry");
+        .find(|f| {
+            f.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("k-"))
+        })
+        .expect("a keys entry");
     let bytes = std::fs::read(entry).expect("read");
+    let use_calvin = &[
+        "use",
+        "calvin",
+        "--shell",
+        "bash",
+        "--no-session",
+        "--mfa-token",
+        "123456",
+    ];
     std::fs::write(entry, &bytes[..bytes.len() - 20]).expect("truncate");
-    assert_one_line_failure(&awsenv(&env, &["list"]), &["damaged or was tampered with"]);
+    assert_one_line_failure(&awsenv(&env, use_calvin), &["damaged or was tampered with"]);
+    let list = awsenv(&env, &["list"]);
+    assert!(list.status.success() && stdout(&list).contains("UNREADABLE"));
     let mut flipped = bytes.clone();
     let n = flipped.len() - 30;
     flipped[n] ^= 1;
     std::fs::write(entry, &flipped).expect("tamper");
-    assert_one_line_failure(&awsenv(&env, &["list"]), &["damaged or was tampered with"]);
+    assert_one_line_failure(&awsenv(&env, use_calvin), &["damaged or was tampered with"]);
 }
 
 #[test]

@@ -593,7 +593,7 @@ fn credential_process_and_exec_server_serve_an_sso_profile() {
 }
 
 /// A profile chained on an SSO profile (`source_profile`) is assumed with the SSO role's
-/// credentials; asking it for more than an hour is refused up front (role chaining).
+/// credentials; role chaining's 1-hour limit applies (capped, or refused for --duration).
 #[test]
 fn an_sso_profile_is_the_root_of_a_source_profile_chain() {
     let extra = format!(
@@ -630,8 +630,23 @@ fn an_sso_profile_is_the_root_of_a_source_profile_chain() {
         Some(sso_key.as_str()),
         "signed with the SSO role's key"
     );
+    // Role chaining: AWS caps a role assumed with temporary credentials at 1h.
     let o = awsenv(&w.env, &["credential-process", "deploy-long"]);
-    assert_one_line_error(&o, "lasts at most 1h");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("capped at 1h"), "{}", stderr(&o));
+    let long: Vec<_> = w
+        .moto
+        .requests("AssumeRole")
+        .into_iter()
+        .filter(|r| r.param("RoleArn") == Some("arn:aws:iam::444444444444:role/sso-deploy-long"))
+        .collect();
+    assert_eq!(long.len(), 1);
+    assert_eq!(long[0].param("DurationSeconds"), Some("3600"));
+    let o = awsenv(
+        &w.env,
+        &["credential-process", "deploy", "--duration", "2h"],
+    );
+    assert_one_line_error(&o, "which AWS caps at 1h");
 }
 
 /// A legacy SSO profile (start URL and region on the profile) with the same start URL and

@@ -1,20 +1,80 @@
-//! `add`, `remove`, `list`, `clear`: long-term keys and the session cache.
+//! `add`, `remove`, `list`, `clear`: long-term keys and the session cache; `unlock`, `lock`,
+//! `agent`: the file store's unlock agent.
 
 use std::io::Write;
 
 use anyhow::{Result, anyhow, bail};
+use zeroize::Zeroizing;
 
 use crate::resolve::{Engine, StoredKeys};
 use crate::runtime::block_on;
-use crate::store;
+use crate::store::{self, Kind, Unreadable};
 use crate::timefmt::{now_epoch, remaining};
 
 fn valid_key_id(id: &str) -> bool {
     (16..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
+/// Checks an access key id: its shape, and that it is not a temporary one (`ASIA…`: those
+/// need their session token and end within hours; awsenv stores long-term keys).
+fn check_key_id(id: &str) -> Result<()> {
+    if !valid_key_id(id) {
+        bail!("{id:?} does not look like an AWS access key id (e.g. AKIAIOSFODNN7EXAMPLE)");
+    }
+    if id.starts_with("ASIA") {
+        bail!(
+            "{id} is a temporary access key id (ASIA…): these are temporary credentials, which end within hours and need their session token; store the long-term keys of an IAM user (AKIA…)"
+        );
+    }
+    Ok(())
+}
+
+/// The keys in `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`, refused when they are temporary.
+fn keys_from_env() -> Result<StoredKeys> {
+    let id = std::env::var("AWS_ACCESS_KEY_ID")
+        .map_err(|_| anyhow!("--env: AWS_ACCESS_KEY_ID is not set"))?;
+    if std::env::var_os("AWS_SESSION_TOKEN").is_some_and(|t| !t.is_empty()) {
+        bail!(
+            "--env: AWS_SESSION_TOKEN is set, so these are temporary credentials (a session or an assumed role); awsenv stores long-term keys: unset AWS_SESSION_TOKEN and export the keys of an IAM user"
+        );
+    }
+    let id = id.trim().to_string();
+    check_key_id(&id)?;
+    let secret = std::env::var("AWS_SECRET_ACCESS_KEY")
+        .map_err(|_| anyhow!("--env: AWS_SECRET_ACCESS_KEY is not set"))?;
+    Ok(StoredKeys {
+        access_key_id: id,
+        secret_access_key: secret,
+    })
+}
+
+/// Asks for the keys on the terminal; the key id is checked before the secret is asked for.
+fn keys_from_terminal() -> Result<StoredKeys> {
+    let no_tty = || {
+        anyhow!(
+            "no terminal to ask for the keys on: use --env with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        )
+    };
+    let id = crate::tty::read_line("Enter Access Key ID: ", false)
+        .map_err(|e| e.or_else_no_tty(no_tty))?;
+    let id = id.trim().to_string();
+    check_key_id(&id)?;
+    let secret = crate::tty::read_line("Enter Secret Access Key: ", true)
+        .map_err(|e| e.or_else_no_tty(no_tty))?;
+    Ok(StoredKeys {
+        access_key_id: id,
+        secret_access_key: secret.to_string(),
+    })
+}
+
 /// `awsenv add PROFILE [--env] [--force]`.
 pub fn add(profile: &str, from_env: bool, force: bool) -> Result<i32> {
+    // Keys from the environment are checked before the store is opened (or created).
+    let env_keys = if from_env {
+        Some(keys_from_env()?)
+    } else {
+        None
+    };
     block_on(async {
         let engine = Engine::open().await?;
         if !engine.config.has(profile) {
@@ -22,51 +82,45 @@ pub fn add(profile: &str, from_env: bool, force: bool) -> Result<i32> {
                 "awsenv: note: profile {profile} is not in {} yet; add a [profile {profile}] section to use it",
                 crate::awsconfig::config_path_text()
             );
+        } else if let Ok(p) = engine.config.profile(profile)
+            && let Some(source) = p.get("source_profile")
+        {
+            eprintln!(
+                "awsenv: warning: profile {profile} has source_profile = {source}, so its own keys are never used: awsenv signs with the keys of {source} ('awsenv add {source}')"
+            );
         }
         let key = store::keys_key(profile);
-        if engine.store.get(&key)?.is_some() && !force {
-            if !crate::tty::available() {
-                bail!("profile {profile} already has stored keys; use --force to replace them");
-            }
-            if !super::confirm(&format!(
-                "Profile {profile} already has stored keys. Replace them?"
-            )) {
-                bail!("kept the stored keys of profile {profile}");
-            }
-        }
-        let keys = if from_env {
-            let id = std::env::var("AWS_ACCESS_KEY_ID")
-                .map_err(|_| anyhow!("--env: AWS_ACCESS_KEY_ID is not set"))?;
-            let secret = std::env::var("AWS_SECRET_ACCESS_KEY")
-                .map_err(|_| anyhow!("--env: AWS_SECRET_ACCESS_KEY is not set"))?;
-            StoredKeys {
-                access_key_id: id,
-                secret_access_key: secret,
-            }
-        } else {
-            let no_tty = || {
-                anyhow!(
-                    "no terminal to ask for the keys on: use --env with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-                )
+        if !force {
+            let existing = match engine.store.get(&key) {
+                Ok(v) => v.map(|_| "has stored keys"),
+                Err(e) if store::damaged(&e).is_some() => {
+                    Some("has stored keys that cannot be read")
+                }
+                Err(e) => return Err(e),
             };
-            let id = crate::tty::read_line("Enter Access Key ID: ", false)
-                .map_err(|e| e.or_else_no_tty(no_tty))?;
-            let secret = crate::tty::read_line("Enter Secret Access Key: ", true)
-                .map_err(|e| e.or_else_no_tty(no_tty))?;
-            StoredKeys {
-                access_key_id: id.to_string(),
-                secret_access_key: secret.to_string(),
+            if let Some(what) = existing {
+                if !crate::tty::available() {
+                    bail!("profile {profile} already {what}; use --force to replace them");
+                }
+                if !super::confirm(&format!("Profile {profile} already {what}. Replace them?")) {
+                    bail!("kept the stored keys of profile {profile}");
+                }
             }
-        };
-        let id = keys.access_key_id.trim().to_string();
-        if !valid_key_id(&id) {
-            bail!("{id:?} does not look like an AWS access key id (e.g. AKIAIOSFODNN7EXAMPLE)");
         }
+        let keys = match env_keys {
+            Some(k) => k,
+            None => keys_from_terminal()?,
+        };
         if keys.secret_access_key.trim().is_empty() {
             bail!("the secret access key is empty");
         }
-        let json = serde_json::json!({"access_key_id": id, "secret_access_key": keys.secret_access_key.trim()}).to_string();
-        let json = zeroize::Zeroizing::new(json);
+        let json = Zeroizing::new(
+            serde_json::json!({
+                "access_key_id": keys.access_key_id,
+                "secret_access_key": keys.secret_access_key.trim()
+            })
+            .to_string(),
+        );
         engine.store.set(&key, &json)?;
         let cleared = engine.clear(Some(profile))?;
         eprintln!(
@@ -87,7 +141,13 @@ pub fn remove(profile: &str, force: bool) -> Result<i32> {
     block_on(async {
         let engine = Engine::open().await?;
         let key = store::keys_key(profile);
-        if engine.store.get(&key)?.is_none() {
+        let exists = match engine.store.get(&key) {
+            Ok(v) => v.is_some(),
+            // Damaged keys can be removed on purpose (they are never removed otherwise).
+            Err(e) if store::damaged(&e).is_some() => true,
+            Err(e) => return Err(e),
+        };
+        if !exists {
             bail!("no keys stored for profile {profile}");
         }
         if !force {
@@ -105,32 +165,69 @@ pub fn remove(profile: &str, force: bool) -> Result<i32> {
     })?
 }
 
+/// One line about an entry that cannot be read, and what to do about it.
+fn unreadable_line(u: &Unreadable) -> String {
+    let (what, todo) = match (u.kind, u.key.as_deref().and_then(|k| k.strip_prefix("keys/"))) {
+        (Some(Kind::Cache), _) => (
+            "a cached session".to_string(),
+            "'awsenv clear' drops it (the next use fetches it again)".to_string(),
+        ),
+        (_, Some(p)) => (
+            format!("the stored keys of profile {p}"),
+            format!("kept: restore it from a backup, or 'awsenv add {p} --force' stores the keys again"),
+        ),
+        (Some(Kind::Keys), None) => (
+            "stored keys".to_string(),
+            "kept: restore it from a backup, or store the keys again with 'awsenv add PROFILE --force'".to_string(),
+        ),
+        (None, _) => (
+            "an entry of the first store layout (keys or a session)".to_string(),
+            "kept: restore it from a backup, or remove it if you know it is a session".to_string(),
+        ),
+    };
+    format!(
+        "UNREADABLE {}: {what}, {}; {todo}",
+        u.location,
+        crate::awsconfig::one_line(&u.why)
+    )
+}
+
 /// `awsenv list`.
 pub fn list() -> Result<i32> {
     block_on(async {
         let engine = Engine::open().await?;
-        let keys = engine.store.keys()?;
-        let sessions = engine.sessions()?;
+        let inv = engine.inventory()?;
         let now = now_epoch();
         let mut names = engine.config.names();
-        for k in &keys {
-            if let Some(p) = k.strip_prefix("keys/")
-                && !names.iter().any(|n| n == p)
-            {
+        let damaged_keys: Vec<&str> = inv
+            .unreadable
+            .iter()
+            .filter_map(|u| u.key.as_deref()?.strip_prefix("keys/"))
+            .collect();
+        for p in inv
+            .keys
+            .iter()
+            .filter_map(|k| k.strip_prefix("keys/"))
+            .chain(damaged_keys.iter().copied())
+        {
+            if !names.iter().any(|n| n == p) {
                 names.push(p.to_string());
             }
         }
         names.sort();
         let mut out = String::new();
         let width = names.iter().map(String::len).max().unwrap_or(7).max(7);
-        out.push_str(&format!("{:<width$}  {:<6}  SESSIONS\n", "PROFILE", "KEYS"));
+        out.push_str(&format!("{:<width$}  {:<8}  SESSIONS\n", "PROFILE", "KEYS"));
         for n in &names {
-            let stored = if keys.iter().any(|k| k.strip_prefix("keys/") == Some(n)) {
+            let stored = if inv.keys.iter().any(|k| k.strip_prefix("keys/") == Some(n)) {
                 "stored"
+            } else if damaged_keys.contains(&n.as_str()) {
+                "damaged"
             } else {
                 "-"
             };
-            let mut s: Vec<String> = sessions
+            let mut s: Vec<String> = inv
+                .sessions
                 .iter()
                 .filter(|e| &e.profile == n)
                 .map(|e| {
@@ -149,7 +246,11 @@ pub fn list() -> Result<i32> {
             if s.is_empty() {
                 s.push("-".into());
             }
-            out.push_str(&format!("{n:<width$}  {stored:<6}  {}\n", s.join(", ")));
+            out.push_str(&format!("{n:<width$}  {stored:<8}  {}\n", s.join(", ")));
+        }
+        for u in &inv.unreadable {
+            out.push_str(&unreadable_line(u));
+            out.push('\n');
         }
         out.push_str(&crate::sso::commands::list_text(
             &engine.config,
@@ -172,11 +273,38 @@ pub fn clear(profile: Option<&str>) -> Result<i32> {
         {
             return Err(engine.config.unknown(p));
         }
-        let n = engine.clear(profile)?;
+        let r = engine.clear_report(profile)?;
+        let n = r.sessions + r.damaged_dropped;
         eprintln!(
-            "Cleared {n} cached session{}",
-            if n == 1 { "" } else { "s" }
+            "Cleared {n} cached session{}{}",
+            if n == 1 { "" } else { "s" },
+            match r.damaged_dropped {
+                0 => String::new(),
+                d => format!(" ({d} of them damaged)"),
+            }
         );
+        for u in &r.kept {
+            eprintln!("awsenv: {}", unreadable_line(u));
+        }
         Ok(0)
     })?
+}
+
+/// `awsenv unlock [--stdin]`.
+pub fn unlock(from_stdin: bool) -> Result<i32> {
+    store::agent::unlock_command(from_stdin)
+}
+
+/// `awsenv lock`.
+pub fn lock() -> Result<i32> {
+    store::agent::lock_command()
+}
+
+/// `awsenv agent [--detached]`.
+pub fn agent(detached: bool) -> Result<i32> {
+    if detached {
+        store::agent::detached_command()
+    } else {
+        store::agent::foreground_command()
+    }
 }

@@ -7,7 +7,7 @@ use anyhow::{Result, anyhow};
 use keyring_core::{Entry, Error as KError};
 use zeroize::Zeroizing;
 
-use super::SecretStore;
+use super::{Damaged, Kind, Listing, SecretStore, Unreadable};
 
 /// The keyring "service" every awsenv entry is filed under.
 pub const SERVICE: &str = "awsenv";
@@ -58,6 +58,12 @@ impl SecretStore for KeyringStore {
         match Self::entry(key)?.get_password() {
             Ok(v) => Ok(Some(Zeroizing::new(v))),
             Err(KError::NoEntry) => Ok(None),
+            Err(e @ (KError::BadEncoding(_) | KError::BadDataFormat(..))) => {
+                Err(anyhow!(Damaged {
+                    location: format!("keyring entry {key}"),
+                    why: crate::awsconfig::one_line(&e.to_string()),
+                }))
+            }
             Err(e) => Err(anyhow!("keyring entry {key}: {}", describe(e))),
         }
     }
@@ -79,7 +85,7 @@ impl SecretStore for KeyringStore {
         }
     }
 
-    fn keys(&self) -> Result<Vec<String>> {
+    fn list(&self) -> Result<Listing> {
         let spec = HashMap::from([("service", SERVICE)]);
         let mut keys: Vec<String> = Entry::search(&spec)
             .map_err(describe)?
@@ -90,7 +96,21 @@ impl SecretStore for KeyringStore {
             .collect();
         keys.sort();
         keys.dedup();
-        Ok(keys)
+        // Entries are read one by one by their users; a damaged one shows there (get).
+        Ok(Listing {
+            keys,
+            unreadable: Vec::new(),
+        })
+    }
+
+    fn drop_unreadable(&self, entry: &Unreadable) -> Result<bool> {
+        match (&entry.key, entry.kind) {
+            (Some(key), Some(Kind::Cache)) => self.delete(key),
+            _ => Err(anyhow!(
+                "{} is not a cached session; awsenv does not remove it",
+                entry.location
+            )),
+        }
     }
 
     fn describe(&self) -> String {

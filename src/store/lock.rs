@@ -76,7 +76,15 @@ fn holder_says(file: &mut File) -> String {
 /// another process holds it, says once on stderr what that process is doing and waits until it
 /// is done; Ctrl-C ends the wait with [`Cancelled`].
 pub fn acquire(name: &str) -> Result<Lock> {
-    let path = lock_path(name)?;
+    acquire_at(
+        lock_path(name)?,
+        "another awsenv process working on the same session",
+    )
+}
+
+/// [`acquire`] with the lock file at `path` (created 0600 when missing; its directory must
+/// exist). While the holder has announced nothing, a waiter says it waits for `idle_what`.
+pub fn acquire_at(path: PathBuf, idle_what: &str) -> Result<Lock> {
     let mut file = OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -91,7 +99,7 @@ pub fn acquire(name: &str) -> Result<Lock> {
         loop {
             let now = holder_says(&mut file);
             let what = if now.is_empty() {
-                "another awsenv process working on the same session".to_string()
+                idle_what.to_string()
             } else {
                 now
             };
