@@ -157,7 +157,7 @@ pub const KEYS: &[&str] = &[
     "mfa_process",
     "credential_process",
     "endpoint_url",
-    // IAM Identity Center (see `crate::sso::config`).
+    // IAM Identity Center (validated by the sso module).
     "sso_session",
     "sso_start_url",
     "sso_region",

@@ -67,10 +67,13 @@ where
     match err {
         SdkError::ServiceError(se) => {
             let e = se.err();
+            let text = |s: &str, max| {
+                crate::awsconfig::printable(crate::awsconfig::one_line(s).as_bytes(), max)
+            };
             anyhow!(
                 "{what} at {service} ({base}): {}: {}",
-                e.code().unwrap_or("Unknown"),
-                crate::awsconfig::one_line(e.message().unwrap_or("no message"))
+                text(e.code().unwrap_or("Unknown"), 64),
+                text(e.message().unwrap_or("no message"), 300)
             )
         }
         SdkError::TimeoutError(_) => anyhow!(

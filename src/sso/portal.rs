@@ -40,7 +40,7 @@ pub struct Portal {
 }
 
 fn clean(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control()).take(128).collect()
+    crate::awsconfig::printable(s.as_bytes(), 128)
 }
 
 impl Portal {
