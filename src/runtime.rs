@@ -17,8 +17,12 @@ pub fn block_on<F: std::future::Future>(f: F) -> anyhow::Result<F::Output> {
     })
 }
 
+/// Resolves once Ctrl-C was pressed and the running future had a moment to end by itself:
+/// code that watches for Ctrl-C itself (a sign-in waiting for the browser) says better what
+/// was cancelled.
 async fn until_interrupted() {
     while !crate::tty::interrupted() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
 }
