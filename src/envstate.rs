@@ -27,6 +27,9 @@ pub const REFRESH_AT: &str = "AWSENV_REFRESH_AT";
 pub const EXPIRES: &str = "AWSENV_EXPIRES";
 /// The hook's fingerprint of the `.awsprofile` it last acted on (see `activation`).
 pub const WATCH: &str = "AWSENV_WATCH";
+/// Set by `awsenv exec --server` in its command's environment to the profile it serves: inside,
+/// the credential endpoint is the source of credentials and the hook must not export keys.
+pub const SERVER: &str = "AWSENV_SERVER";
 /// [`SOURCE`] value of a manual `awsenv use`.
 pub const MANUAL: &str = "manual";
 
