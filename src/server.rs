@@ -447,7 +447,7 @@ pub fn token_matches(given: &[u8], token: &[u8]) -> bool {
 
 /// The most connections the endpoint holds at once (fewer when the limit on open files is
 /// low: see [`connection_cap`]). A command needs a handful; the rest is room to shed into.
-pub const MAX_CONNECTIONS: usize = 256;
+pub const MAX_CONNECTIONS: usize = 512;
 /// The fewest connections held, however low the limit on open files.
 const MIN_CONNECTIONS: usize = 8;
 /// Descriptors left free for the rest of awsenv (STS connections, the store, the terminal).
@@ -508,16 +508,15 @@ fn deadline_ms(v: &ConnView) -> Option<u64> {
 }
 
 /// The rank of a connection in the order of shedding (lowest first), `None` for one that is
-/// never shed: first connections that never showed the token and have sent nothing, oldest
-/// first; then those that never showed it and are sending a head, oldest first; then the token
-/// holder's idle ones, idle longest first. The token holder's connections that are sending or
-/// being answered are kept.
+/// never shed: first the connections that never showed the token, oldest first whatever they
+/// are doing (so that sending a byte now and then buys an attacker nothing, and every new
+/// connection gets the same time to show the token); then the token holder's idle ones, idle
+/// longest first. The token holder's connections that are sending a request or being answered
+/// are kept.
 fn shed_rank(v: &ConnView) -> Option<(u8, u64)> {
     match (v.authorised, v.phase) {
-        (false, Phase::Fresh | Phase::Idle) => Some((0, v.accepted_ms)),
-        (false, Phase::Reading) => Some((1, v.accepted_ms)),
-        (false, Phase::Busy) => Some((2, v.accepted_ms)),
-        (true, Phase::Idle) => Some((3, v.since_ms)),
+        (false, _) => Some((0, v.accepted_ms)),
+        (true, Phase::Idle) => Some((1, v.since_ms)),
         (true, Phase::Fresh | Phase::Reading | Phase::Busy) => None,
     }
 }
@@ -818,7 +817,7 @@ async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
             Err(e) if out_of_descriptors(&e) => {
                 if !told {
                     eprintln!(
-                        "awsenv: credential server: out of file descriptors ({e}); closing connections that never showed the token"
+                        "awsenv: credential server: out of file descriptors ({e}); making room by closing connections that never showed the token"
                     );
                     told = true;
                 }
@@ -841,6 +840,11 @@ async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
         };
         let _ = stream.set_nodelay(true);
         tokio::spawn(connection(stream, id, conn, table.clone(), shared.clone()));
+        // One connection per turn of the scheduler: the connections already accepted read
+        // what arrived for them (the token holder's request head) before the next one can
+        // push them out. Without this tokio accepts up to its cooperative budget (128) in a
+        // burst before any of them runs.
+        tokio::task::yield_now().await;
     }
 }
 
@@ -1260,7 +1264,8 @@ mod tests {
             order.push(id);
             left.retain(|(i, _)| *i != id);
         }
-        assert_eq!(order, vec![7, 6, 5, 3, 4]);
+        // Strangers by age whatever they do, then the holder's idle ones, idle longest first.
+        assert_eq!(order, vec![5, 7, 6, 3, 4]);
         assert_eq!(pick_victim(vec![holder_busy, holder_sending]), None);
     }
 
@@ -1287,6 +1292,7 @@ mod tests {
     #[test]
     fn connection_cap_leaves_descriptors_free() {
         assert_eq!(connection_cap_for(1024), MAX_CONNECTIONS);
+        assert_eq!(connection_cap_for(512), 512 - RESERVED_FDS as usize);
         assert_eq!(connection_cap_for(u64::MAX), MAX_CONNECTIONS);
         assert_eq!(connection_cap_for(200), 200 - RESERVED_FDS as usize);
         assert_eq!(connection_cap_for(20), MIN_CONNECTIONS);

@@ -843,6 +843,39 @@ fn token_holder_is_served_past_more_idle_connections_than_descriptors() {
 }
 
 #[test]
+fn token_holder_is_served_while_idle_connections_are_reopened_as_fast_as_closed() {
+    if !require_tools(&["moto_server", "python3"]) {
+        return;
+    }
+    let moto = Moto::start();
+    let env = setup(&moto, "");
+    // An attacker process holds 1,000 idle connections and reopens each one the moment
+    // awsenv closes it; the token holder makes every request on a new connection.
+    let r = load(
+        &env,
+        &[
+            "--requests",
+            "200",
+            "--conns",
+            "4",
+            "--idle",
+            "1000",
+            "--churn",
+            "--new-conns",
+            "--deadline",
+            "30",
+        ],
+    );
+    eprintln!("load: {r}");
+    assert_eq!(r["served"], 200, "the token holder was not served: {r}");
+    assert_eq!(r["failed"], 0, "{r}");
+    assert!(
+        r["idle_opened"].as_u64().is_some_and(|n| n > 1000),
+        "the attacker never had to reopen: {r}"
+    );
+}
+
+#[test]
 fn command_sees_no_outer_awsenv_state_and_knows_the_server() {
     if !require_tools(&["moto_server", "python3"]) {
         return;
@@ -1126,4 +1159,27 @@ print(json.dumps(out))
         "awsenv used {} s of CPU in 2 s while out of descriptors",
         v["cpu_stuck"]
     );
+}
+
+#[test]
+fn signals_ignored_for_awsenv_stay_ignored_for_the_command() {
+    if !require_tools(&["moto_server"]) {
+        return;
+    }
+    let moto = Moto::start();
+    let env = setup(&moto, "");
+    // As under nohup: SIGHUP ignored when awsenv starts. awsenv's own forwarding handler must
+    // not turn that into the default action (death) for the command.
+    let out = run(env.command("sh").args([
+        "-c",
+        "trap '' HUP; exec \"$0\" exec --server calvin --mfa-token 123456 -- sh -c 'kill -HUP $$; echo survived'",
+        env!("CARGO_BIN_EXE_awsenv"),
+    ]));
+    assert!(
+        out.status.success(),
+        "{:?} {}",
+        out.status,
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stdout).trim(), "survived");
 }
