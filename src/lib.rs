@@ -5,7 +5,8 @@
 //!   [`envstate`], [`activation`], [`prompt`], [`hook`] — no AWS SDK, no secret store, no
 //!   async runtime. The front binary (`src/main.rs`) uses only these.
 //! - the credential engine: [`settings`], [`awsconfig`], [`store`], [`sts`], [`resolve`],
-//!   [`mfa`], [`tty`], [`server`], [`runtime`], and the command implementations in [`commands`], driven
+//!   [`mfa`], [`tty`], [`server`], [`runtime`], [`sso`] (IAM Identity Center), and the command
+//!   implementations in [`commands`], driven
 //!   by [`cli`] and [`app`] in the `awsenv-engine` binary.
 
 pub mod activation;
@@ -24,6 +25,7 @@ pub mod resolve;
 pub mod runtime;
 pub mod server;
 pub mod settings;
+pub mod sso;
 pub mod store;
 pub mod sts;
 pub mod tty;

@@ -88,6 +88,9 @@ pub const KEPT_SETTINGS: &[&str] = &[
     "AWSENV_STS_TIMEOUT",
     "AWSENV_UNLOCK_TTL",
     "AWSENV_UNLOCK_MAX",
+    "AWSENV_SSO_WRITE_AWS_CACHE",
+    "AWSENV_SSO_SESSION_DURATION",
+    "AWSENV_SSO_SIGN_IN_TIMEOUT",
 ];
 
 /// Whether an environment variable is awsenv state to remove from the command's environment.
@@ -158,7 +161,8 @@ fn default_profile_credentials(config: &crate::awsconfig::AwsConfig) -> Vec<&'st
         found.push("aws_access_key_id");
     }
     if let Ok(p) = config.profile("default") {
-        for key in ["role_arn", "credential_process"] {
+        // sso_role_name: an IAM Identity Center profile (with sso_account_id and a session).
+        for key in ["role_arn", "credential_process", "sso_role_name"] {
             if p.get(key).is_some() {
                 found.push(key);
             }
@@ -1309,6 +1313,7 @@ mod tests {
             crate::envstate::EXPIRES,
             crate::envstate::WATCH,
             crate::envstate::SERVER,
+            crate::envstate::REGION_SOURCE,
             "AWSENV_FILE_PASSPHRASE",
             "AWSENV_ANYTHING_NEW",
         ] {

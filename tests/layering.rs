@@ -24,6 +24,7 @@ const ENGINE: &[&str] = &[
     "commands",
     "app",
     "cli",
+    "sso",
 ];
 
 #[test]
@@ -43,6 +44,7 @@ fn hot_modules_import_nothing_from_the_engine() {
         for dep in [
             "tokio",
             "aws_sdk_sts",
+            "aws_sdk_sso",
             "aws_config",
             "keyring_core",
             "age::",

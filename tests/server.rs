@@ -118,7 +118,7 @@ fn server_refuses_default_profile_credentials_unless_allowed() {
     let moto = Moto::start();
     let env = setup(&moto, "");
     let config = std::fs::read_to_string(env.aws_config_path()).expect("config");
-    let cases: [(&str, &str, &str); 3] = [
+    let cases: [(&str, &str, &str); 5] = [
         (
             "credentials",
             "[default]\naws_access_key_id = AKIADEFAULTDEFAULT00\naws_secret_access_key = x\n",
@@ -133,6 +133,16 @@ fn server_refuses_default_profile_credentials_unless_allowed() {
             "config",
             "[default]\ncredential_process = /bin/false\n",
             "credential_process",
+        ),
+        (
+            "config",
+            "[default]\nrole_arn = arn:aws:iam::123456789012:role/other\nsource_profile = plain\n",
+            "role_arn",
+        ),
+        (
+            "config",
+            "[default]\nsso_start_url = https://example.awsapps.com/start\nsso_region = us-east-1\nsso_account_id = 111111111111\nsso_role_name = Admin\n",
+            "sso_role_name",
         ),
     ];
     for (file, default, key) in cases {
