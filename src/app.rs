@@ -60,9 +60,16 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
         Command::Exec {
             profile,
             server,
+            allow_default_keys,
             opts,
             command,
-        } => commands::session::exec(profile.as_deref(), server, &opts, command),
+        } => commands::session::exec(
+            profile.as_deref(),
+            server,
+            allow_default_keys,
+            &opts,
+            command,
+        ),
         Command::Hook { shell } => commands::shellhook::hook(shell),
         Command::Export { shell } => commands::shellhook::export(shell),
         Command::Allow { path } => commands::shellhook::allow(path.as_deref(), true),

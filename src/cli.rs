@@ -153,6 +153,11 @@ pub enum Command {
         /// exporting static keys.
         #[arg(long)]
         server: bool,
+        /// With --server: run even when the [default] profile has credentials of its own
+        /// (static keys, role_arn, credential_process, an SSO role), which SDKs use before the
+        /// endpoint.
+        #[arg(long, requires = "server")]
+        allow_default_keys: bool,
         #[command(flatten)]
         opts: ResolveOpts,
         /// The command and its arguments, after `--`.

@@ -1,5 +1,5 @@
 //! The credential server for `exec --server`: the ECS container-credentials protocol on
-//! 127.0.0.1 (issue 4).
+//! 127.0.0.1 (issue 4), hardened against starvation (issue 7).
 //!
 //! How it fits together:
 //! - a **resolver thread** owns the [`Engine`] (secret store, config) and its own current-thread
@@ -9,26 +9,45 @@
 //! - a **server thread** runs a current-thread tokio runtime with hyper on a listener bound to
 //!   `127.0.0.1:0`. Each `GET /` with the right `Authorization` token gets the current
 //!   credentials: from memory while more than `refresh_window` remains, otherwise from the
-//!   resolver, which re-assumes the role from the cached MFA session (no new code).
+//!   resolver, which re-assumes the role from the cached MFA session (no new code). What a
+//!   request gets is decided by [`route`], a pure function of its method, target and headers.
 //! - the **main thread** spawns the command with `AWS_CONTAINER_CREDENTIALS_FULL_URI` and
-//!   `AWS_CONTAINER_AUTHORIZATION_TOKEN` (and no static keys), forwards SIGINT/SIGTERM/SIGHUP/
-//!   SIGQUIT sent to awsenv to it, waits, and returns its status. The endpoint dies with awsenv.
+//!   `AWS_CONTAINER_AUTHORIZATION_TOKEN` (and no static keys, no `AWSENV_*` state of the calling
+//!   shell, `AWSENV_SERVER` set), forwards SIGINT/SIGTERM/SIGHUP/SIGQUIT sent to awsenv to it,
+//!   waits, and returns its status. The endpoint dies with awsenv, and on Linux the command gets
+//!   SIGTERM when awsenv dies, even by SIGKILL (`PR_SET_PDEATHSIG`).
+//!
+//! The endpoint cannot be starved by other local processes: it holds at most
+//! [`MAX_CONNECTIONS`] connections (fewer when the limit on open files is low), a connection
+//! must send a complete request head within [`HEADER_TIMEOUT`] and is closed after
+//! [`IDLE_TIMEOUT`] without a request, a request without the right token is answered and its
+//! connection closed, and when a new connection needs room (or `accept` runs out of
+//! descriptors) the connection closed is the oldest that never showed the token, then the one
+//! idle the longest — never one whose authorised request is being answered.
 //!
 //! Nothing is written to disk: the token lives in this process and the child's environment
 //! only; credentials in the store stay encrypted as always.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::ffi::OsString;
-use std::os::unix::process::ExitStatusExt;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::{Request as HttpRequest, Response, StatusCode};
+use hyper::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use hyper::{Method, Request as HttpRequest, Response, StatusCode, Uri};
 use subtle::ConstantTimeEq;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
 use zeroize::Zeroizing;
 
 use crate::cli::ResolveOpts;
@@ -52,10 +71,35 @@ pub const REMOVED_VARS: &[&str] = &[
     "AWS_WEB_IDENTITY_TOKEN_FILE",
     "AWS_ROLE_ARN",
     "AWS_ROLE_SESSION_NAME",
-    crate::envstate::SOURCE,
-    crate::envstate::RESTORE,
-    crate::envstate::REFRESH_AT,
 ];
+
+/// awsenv's settings variables, passed on to the command so that an awsenv run inside it
+/// behaves like this one. Every other `AWSENV_*` variable is state of the shell awsenv was
+/// started from (the active profile, the restore record, refresh and expiry times, the hook's
+/// fingerprint, an outer `exec --server`'s mark) or a secret (`AWSENV_FILE_PASSPHRASE`), and is
+/// removed: inside the command the endpoint is the only source of credentials.
+pub const KEPT_SETTINGS: &[&str] = &[
+    "AWSENV_BACKEND",
+    "AWSENV_FILE_DIR",
+    "AWSENV_SESSION_TTL",
+    "AWSENV_ROLE_TTL",
+    "AWSENV_REFRESH_WINDOW",
+    "AWSENV_FEDERATION_URL",
+    "AWSENV_STS_TIMEOUT",
+    "AWSENV_UNLOCK_TTL",
+    "AWSENV_UNLOCK_MAX",
+    "AWSENV_SSO_WRITE_AWS_CACHE",
+    "AWSENV_SSO_SESSION_DURATION",
+    "AWSENV_SSO_SIGN_IN_TIMEOUT",
+];
+
+/// Whether an environment variable is awsenv state to remove from the command's environment.
+pub fn is_awsenv_state(name: &OsStr) -> bool {
+    name.as_bytes().starts_with(b"AWSENV_")
+        && !KEPT_SETTINGS
+            .iter()
+            .any(|k| k.as_bytes() == name.as_bytes())
+}
 
 /// The answer the resolver gives: credentials, or a one-line error for the client.
 type Answer = std::result::Result<Arc<Creds>, String>;
@@ -103,18 +147,57 @@ struct Started {
     window: i64,
     /// The region of the resolved profile.
     region: Option<String>,
-    /// Whether the `[default]` profile holds static keys (SDKs would use them first).
-    default_has_keys: bool,
+}
+
+/// The settings of the `[default]` profile (config or credentials file) that give AWS SDKs
+/// credentials of their own: SDKs read `[default]` before the container endpoint, so with any
+/// of these the command would run as another identity.
+fn default_profile_credentials(config: &crate::awsconfig::AwsConfig) -> Vec<&'static str> {
+    let mut found = Vec::new();
+    if !config.has("default") {
+        return found;
+    }
+    if config.has_static_keys("default") {
+        found.push("aws_access_key_id");
+    }
+    if let Ok(p) = config.profile("default") {
+        // sso_role_name: an IAM Identity Center profile (with sso_account_id and a session).
+        for key in ["role_arn", "credential_process", "sso_role_name"] {
+            if p.get(key).is_some() {
+                found.push(key);
+            }
+        }
+    }
+    found
+}
+
+/// The refusal (or, with `--allow-default-keys`, the warning) for credentials in `[default]`.
+fn default_credentials_problem(found: &[&str], profile: &str, allowed: bool) -> Option<String> {
+    if found.is_empty() {
+        return None;
+    }
+    let what = format!(
+        "the [default] profile in your AWS config or credentials file sets {}, and AWS SDKs use [default] before the credential endpoint",
+        found.join(" and ")
+    );
+    Some(if allowed {
+        format!("warning: {what} (--allow-default-keys given)")
+    } else {
+        format!(
+            "{what}, so the command would run as that identity instead of {profile}: move those settings from [default] to a named profile, or pass --allow-default-keys to run anyway"
+        )
+    })
 }
 
 /// Starts the resolver thread; returns the job queue and the first answer (resolved before
 /// the command starts, so a wrong code or missing keys fail up front).
 fn start_resolver(
     mut req: Request,
+    allow_default_keys: bool,
     shared_current: Arc<Mutex<Option<Arc<Creds>>>>,
 ) -> Result<Started> {
     let (job_tx, job_rx) = mpsc::channel::<Job>();
-    let (first_tx, first_rx) = mpsc::channel::<Result<(i64, Option<String>, bool)>>();
+    let (first_tx, first_rx) = mpsc::channel::<Result<(i64, Option<String>)>>();
     std::thread::Builder::new()
         .name("awsenv-resolver".into())
         .spawn(move || {
@@ -136,14 +219,23 @@ fn start_resolver(
                 }
             };
             let window = engine.settings.refresh_window.as_secs() as i64;
+            // Before any prompt: a refusal must not cost the user an MFA code.
+            let found = default_profile_credentials(&engine.config);
+            match default_credentials_problem(&found, &req.profile, allow_default_keys) {
+                Some(warning) if allow_default_keys => eprintln!("awsenv: {warning}"),
+                Some(refusal) => {
+                    let _ = first_tx.send(Err(anyhow!(refusal)));
+                    return;
+                }
+                None => {}
+            }
             match rt.block_on(engine.resolve(&req)) {
                 Ok(r) => {
                     let c = Arc::new(r.creds.clone());
                     if let Ok(mut g) = shared_current.lock() {
                         *g = Some(c.clone());
                     }
-                    let default_keys = engine.config.has_static_keys("default");
-                    let _ = first_tx.send(Ok((window, r.region.clone(), default_keys)));
+                    let _ = first_tx.send(Ok((window, r.region.clone())));
                 }
                 Err(e) => {
                     let _ = first_tx.send(Err(e));
@@ -181,15 +273,114 @@ fn start_resolver(
             }
         })
         .map_err(|e| anyhow!("cannot start the resolver thread: {e}"))?;
-    let (window, region, default_has_keys) = first_rx
+    let (window, region) = first_rx
         .recv()
         .map_err(|_| anyhow!("the credential resolver stopped before answering"))??;
     Ok(Started {
         jobs: job_tx,
         window,
         region,
-        default_has_keys,
     })
+}
+
+// ---- request handling: pure, for tests and fuzzing -----------------------------------------
+
+/// What the endpoint does with one request, decided by [`route`] from the request alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// An authorised `GET /`: answer with the current credentials ([`credentials_response`]).
+    Credentials,
+    /// Answer with an error and no credentials ([`refusal_response`]).
+    Refuse(Refusal),
+}
+
+/// An error answer of the endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The `Code` field of the JSON body.
+    pub code: &'static str,
+    /// The `Message` field of the JSON body.
+    pub message: &'static str,
+    /// Whether the request carried the endpoint's token. Without it the answer closes the
+    /// connection, so that a stranger cannot hold one open.
+    pub authorised: bool,
+}
+
+impl Route {
+    /// Whether the request carried the endpoint's token.
+    pub fn authorised(&self) -> bool {
+        match self {
+            Route::Credentials => true,
+            Route::Refuse(r) => r.authorised,
+        }
+    }
+}
+
+fn refuse(
+    status: StatusCode,
+    code: &'static str,
+    message: &'static str,
+    authorised: bool,
+) -> Route {
+    Route::Refuse(Refusal {
+        status,
+        code,
+        message,
+        authorised,
+    })
+}
+
+/// Decides what a request gets: the token first (exactly one `Authorization` header, equal to
+/// `token`, compared in constant time), so that nothing else about the endpoint is told to a
+/// caller without it; then `GET` and the path `/`.
+pub fn route(method: &Method, uri: &Uri, headers: &HeaderMap, token: &[u8]) -> Route {
+    let mut given = headers.get_all(AUTHORIZATION).iter();
+    match (given.next(), given.next()) {
+        (None, _) => {
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "MissingToken",
+                "no Authorization header: AWS_CONTAINER_AUTHORIZATION_TOKEN is required",
+                false,
+            );
+        }
+        (Some(_), Some(_)) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "AmbiguousToken",
+                "more than one Authorization header",
+                false,
+            );
+        }
+        (Some(v), None) if token.is_empty() || !token_matches(v.as_bytes(), token) => {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "InvalidToken",
+                "the Authorization header does not match this endpoint's token",
+                false,
+            );
+        }
+        (Some(_), None) => {}
+    }
+    if method != Method::GET {
+        return refuse(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "only GET is served",
+            true,
+        );
+    }
+    if uri.path() != "/" {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "credentials are served at /",
+            true,
+        );
+    }
+    Route::Credentials
 }
 
 fn json_response(status: StatusCode, body: String) -> Response<Full<Bytes>> {
@@ -197,11 +388,11 @@ fn json_response(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
+        HeaderValue::from_static("application/json"),
     );
     resp.headers_mut().insert(
         hyper::header::CACHE_CONTROL,
-        hyper::header::HeaderValue::from_static("no-store"),
+        HeaderValue::from_static("no-store"),
     );
     resp
 }
@@ -209,6 +400,30 @@ fn json_response(status: StatusCode, body: String) -> Response<Full<Bytes>> {
 fn error_response(status: StatusCode, code: &str, message: &str) -> Response<Full<Bytes>> {
     let body = serde_json::json!({ "Code": code, "Message": message });
     json_response(status, body.to_string())
+}
+
+/// The answer to a refused request (JSON `{"Code", "Message"}`, no credentials); it closes the
+/// connection when the request was not authorised.
+pub fn refusal_response(r: &Refusal) -> Response<Full<Bytes>> {
+    let mut resp = error_response(r.status, r.code, r.message);
+    if !r.authorised {
+        resp.headers_mut()
+            .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
+}
+
+/// The answer to an authorised `GET /`: the credentials, or HTTP 500 with awsenv's one-line
+/// reason why there are none.
+pub fn credentials_response(answer: std::result::Result<&Creds, &str>) -> Response<Full<Bytes>> {
+    match answer {
+        Ok(c) => json_response(StatusCode::OK, credentials_json(c).to_string()),
+        Err(msg) => error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "CredentialsUnavailable",
+            &format!("awsenv: {msg}"),
+        ),
+    }
 }
 
 /// The ECS container-credentials JSON for a set of credentials.
@@ -232,70 +447,408 @@ pub fn token_matches(given: &[u8], token: &[u8]) -> bool {
     bool::from(given.ct_eq(token))
 }
 
+// ---- connections: bounded, timed out, shed in a fixed order --------------------------------
+
+/// The most connections the endpoint holds at once (fewer when the limit on open files is
+/// low: see [`connection_cap`]). A command needs a handful; the rest is room to shed into.
+pub const MAX_CONNECTIONS: usize = 512;
+/// The fewest connections held, however low the limit on open files.
+const MIN_CONNECTIONS: usize = 8;
+/// Descriptors left free for the rest of awsenv (STS connections, the store, the terminal).
+const RESERVED_FDS: u64 = 64;
+/// A connection must send a complete request head within this time, counted from the
+/// connection (its first request) or from the first byte of a later one.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// A connection with no request for this long after its last answer is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest request head read (hyper's buffer; larger heads get HTTP 431).
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+
+/// Where a connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Phase {
+    /// Accepted, no byte received yet.
+    Fresh = 0,
+    /// Receiving a request head.
+    Reading = 1,
+    /// An authorised or refused request is being answered.
+    Busy = 2,
+    /// Answered; waiting for the next request.
+    Idle = 3,
+}
+
+impl Phase {
+    fn from_u8(v: u8) -> Phase {
+        match v {
+            0 => Phase::Fresh,
+            1 => Phase::Reading,
+            2 => Phase::Busy,
+            _ => Phase::Idle,
+        }
+    }
+}
+
+/// A snapshot of one connection, for the pure decisions below. Times are milliseconds since the
+/// server started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ConnView {
+    accepted_ms: u64,
+    phase: Phase,
+    /// When the phase began (for `Fresh` and a first `Reading`: when the connection came).
+    since_ms: u64,
+    /// Whether a request on it carried the token.
+    authorised: bool,
+}
+
+/// When a connection times out (ms since the server started); `None` while it is busy.
+fn deadline_ms(v: &ConnView) -> Option<u64> {
+    let ms = |d: Duration| d.as_millis() as u64;
+    match v.phase {
+        Phase::Fresh | Phase::Reading => Some(v.since_ms + ms(HEADER_TIMEOUT)),
+        Phase::Idle => Some(v.since_ms + ms(IDLE_TIMEOUT)),
+        Phase::Busy => None,
+    }
+}
+
+/// The rank of a connection in the order of shedding (lowest first), `None` for one that is
+/// never shed: first the connections that never showed the token, oldest first whatever they
+/// are doing (so that sending a byte now and then buys an attacker nothing, and every new
+/// connection gets the same time to show the token); then the token holder's idle ones, idle
+/// longest first. The token holder's connections that are sending a request or being answered
+/// are kept.
+fn shed_rank(v: &ConnView) -> Option<(u8, u64)> {
+    match (v.authorised, v.phase) {
+        (false, _) => Some((0, v.accepted_ms)),
+        (true, Phase::Idle) => Some((1, v.since_ms)),
+        (true, Phase::Fresh | Phase::Reading | Phase::Busy) => None,
+    }
+}
+
+/// The connection to close to make room, if any may be closed.
+fn pick_victim(conns: impl IntoIterator<Item = (u64, ConnView)>) -> Option<u64> {
+    conns
+        .into_iter()
+        .filter_map(|(id, v)| shed_rank(&v).map(|r| (r, id)))
+        .min()
+        .map(|(_, id)| id)
+}
+
+/// How many connections to hold with a soft limit of `soft` open files.
+fn connection_cap_for(soft: u64) -> usize {
+    soft.saturating_sub(RESERVED_FDS)
+        .clamp(MIN_CONNECTIONS as u64, MAX_CONNECTIONS as u64) as usize
+}
+
+/// How many connections to hold: [`MAX_CONNECTIONS`], or fewer so that [`RESERVED_FDS`]
+/// descriptors stay free under this process's soft limit on open files.
+pub fn connection_cap() -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct it is given.
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        // rlim_t is narrower than u64 on some 32-bit targets.
+        #[allow(clippy::unnecessary_cast)]
+        let soft = lim.rlim_cur as u64;
+        soft
+    } else {
+        1024
+    };
+    connection_cap_for(soft)
+}
+
+/// One live connection.
+struct Conn {
+    accepted_ms: u64,
+    phase: AtomicU8,
+    since_ms: AtomicU64,
+    authorised: AtomicBool,
+    /// Woken at each phase change, so the connection's timer follows it.
+    changed: Notify,
+    /// Woken when the connection is shed.
+    shed: Notify,
+}
+
+impl Conn {
+    fn view(&self) -> ConnView {
+        ConnView {
+            accepted_ms: self.accepted_ms,
+            phase: Phase::from_u8(self.phase.load(Ordering::Relaxed)),
+            since_ms: self.since_ms.load(Ordering::Relaxed),
+            authorised: self.authorised.load(Ordering::Relaxed),
+        }
+    }
+
+    fn enter(&self, phase: Phase, now_ms: u64) {
+        self.since_ms.store(now_ms, Ordering::Relaxed);
+        self.phase.store(phase as u8, Ordering::Relaxed);
+        self.changed.notify_one();
+    }
+
+    /// Bytes arrived: a fresh or idle connection is now sending a request head.
+    fn received(&self, now_ms: u64) {
+        match Phase::from_u8(self.phase.load(Ordering::Relaxed)) {
+            // The first head's time counts from the connection.
+            Phase::Fresh => {
+                self.phase.store(Phase::Reading as u8, Ordering::Relaxed);
+                self.changed.notify_one();
+            }
+            Phase::Idle => self.enter(Phase::Reading, now_ms),
+            Phase::Reading | Phase::Busy => {}
+        }
+    }
+}
+
+/// The live connections.
+struct Table {
+    epoch: Instant,
+    cap: usize,
+    next_id: AtomicU64,
+    conns: Mutex<HashMap<u64, Arc<Conn>>>,
+    /// Woken when a connection task has ended (its descriptor is closed).
+    closed: Notify,
+}
+
+impl Table {
+    fn new(cap: usize) -> Table {
+        Table {
+            epoch: Instant::now(),
+            cap,
+            next_id: AtomicU64::new(0),
+            conns: Mutex::new(HashMap::new()),
+            closed: Notify::new(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Closes the connection first in the shedding order; false when none may be closed.
+    fn shed_one(&self) -> bool {
+        let Ok(mut conns) = self.conns.lock() else {
+            return false;
+        };
+        let victim = pick_victim(conns.iter().map(|(id, c)| (*id, c.view())));
+        match victim.and_then(|id| conns.remove(&id)) {
+            Some(c) => {
+                c.shed.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Registers a new connection, shedding one when the table is full; `None` when it is full
+    /// of connections that must be kept (the new one is then closed).
+    fn admit(&self) -> Option<(u64, Arc<Conn>)> {
+        let full = self
+            .conns
+            .lock()
+            .map(|c| c.len() >= self.cap)
+            .unwrap_or(true);
+        if full && !self.shed_one() {
+            return None;
+        }
+        let now = self.now_ms();
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let conn = Arc::new(Conn {
+            accepted_ms: now,
+            phase: AtomicU8::new(Phase::Fresh as u8),
+            since_ms: AtomicU64::new(now),
+            authorised: AtomicBool::new(false),
+            changed: Notify::new(),
+            shed: Notify::new(),
+        });
+        self.conns.lock().ok()?.insert(id, conn.clone());
+        Some((id, conn))
+    }
+
+    fn remove(&self, id: u64) {
+        if let Ok(mut conns) = self.conns.lock() {
+            conns.remove(&id);
+        }
+    }
+}
+
+/// A socket that reports received bytes to its connection's state.
+struct Watched {
+    stream: tokio::net::TcpStream,
+    conn: Arc<Conn>,
+    table: Arc<Table>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.stream).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            this.conn.received(this.table.now_ms());
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
 async fn handle(
     shared: Arc<Shared>,
+    conn: Arc<Conn>,
+    table: Arc<Table>,
     req: HttpRequest<Incoming>,
 ) -> std::result::Result<Response<Full<Bytes>>, Infallible> {
-    let Some(given) = req.headers().get(hyper::header::AUTHORIZATION) else {
-        return Ok(error_response(
-            StatusCode::UNAUTHORIZED,
-            "MissingToken",
-            "no Authorization header: AWS_CONTAINER_AUTHORIZATION_TOKEN is required",
-        ));
+    conn.enter(Phase::Busy, table.now_ms());
+    let decision = route(
+        req.method(),
+        req.uri(),
+        req.headers(),
+        shared.token.as_bytes(),
+    );
+    if decision.authorised() {
+        conn.authorised.store(true, Ordering::Relaxed);
+    }
+    let resp = match decision {
+        Route::Credentials => match shared.credentials().await {
+            Ok(c) => credentials_response(Ok(&c)),
+            Err(msg) => credentials_response(Err(&msg)),
+        },
+        Route::Refuse(r) => refusal_response(&r),
     };
-    if !token_matches(given.as_bytes(), shared.token.as_bytes()) {
-        return Ok(error_response(
-            StatusCode::FORBIDDEN,
-            "InvalidToken",
-            "the Authorization header does not match this endpoint's token",
-        ));
+    conn.enter(Phase::Idle, table.now_ms());
+    Ok(resp)
+}
+
+/// Returns when the connection has been silent, or slow to send a head, for too long.
+async fn timer(conn: &Conn, table: &Table) {
+    loop {
+        let changed = conn.changed.notified();
+        match deadline_ms(&conn.view()) {
+            None => changed.await,
+            Some(at) => {
+                let now = table.now_ms();
+                if now >= at {
+                    return;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(at - now)) => {}
+                    _ = changed => {}
+                }
+            }
+        }
     }
-    if req.method() != hyper::Method::GET {
-        return Ok(error_response(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "MethodNotAllowed",
-            "only GET is served",
-        ));
+}
+
+/// Serves one connection until it ends, times out or is shed.
+async fn connection(
+    stream: tokio::net::TcpStream,
+    id: u64,
+    conn: Arc<Conn>,
+    table: Arc<Table>,
+    shared: Arc<Shared>,
+) {
+    let io = hyper_util::rt::TokioIo::new(Watched {
+        stream,
+        conn: conn.clone(),
+        table: table.clone(),
+    });
+    let (c, t) = (conn.clone(), table.clone());
+    let svc =
+        hyper::service::service_fn(move |req| handle(shared.clone(), c.clone(), t.clone(), req));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.max_buf_size(MAX_HEAD_BYTES)
+        .max_headers(64)
+        .header_read_timeout(None);
+    tokio::select! {
+        _ = http.serve_connection(io, svc) => {}
+        _ = conn.shed.notified() => {}
+        _ = timer(&conn, &table) => {}
     }
-    if req.uri().path() != "/" {
-        return Ok(error_response(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            "credentials are served at /",
-        ));
-    }
-    match shared.credentials().await {
-        Ok(c) => Ok(json_response(
-            StatusCode::OK,
-            credentials_json(&c).to_string(),
-        )),
-        Err(msg) => Ok(error_response(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "CredentialsUnavailable",
-            &format!("awsenv: {msg}"),
-        )),
-    }
+    // The socket was closed when the select above dropped the connection.
+    table.remove(id);
+    table.closed.notify_one();
+}
+
+/// Whether `accept` failed for want of descriptors or memory.
+fn out_of_descriptors(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
 }
 
 /// Serves on `listener` until the process ends.
 async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    let table = Arc::new(Table::new(connection_cap()));
+    let mut told = false;
     loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(s) => s,
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) if out_of_descriptors(&e) => {
+                if !told {
+                    eprintln!(
+                        "awsenv: credential server: out of file descriptors ({e}); making room by closing connections that never showed the token"
+                    );
+                    told = true;
+                }
+                // Free a descriptor and wait until it is closed; with nothing to free, wait a
+                // little. Never spin.
+                let wait = if table.shed_one() { 100 } else { 50 };
+                let _ = tokio::time::timeout(Duration::from_millis(wait), table.closed.notified())
+                    .await;
+                continue;
+            }
             Err(_) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                // A connection aborted before it was accepted, and the like.
+                tokio::time::sleep(Duration::from_millis(1)).await;
                 continue;
             }
         };
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let io = hyper_util::rt::TokioIo::new(stream);
-            let svc = hyper::service::service_fn(move |req| handle(shared.clone(), req));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(io, svc)
-                .await;
-        });
+        let Some((id, conn)) = table.admit() else {
+            // Full of the token holder's busy connections: this one is closed unanswered.
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(connection(stream, id, conn, table.clone(), shared.clone()));
+        // One connection per turn of the scheduler: the connections already accepted read
+        // what arrived for them (the token holder's request head) before the next one can
+        // push them out. Without this tokio accepts up to its cooperative budget (128) in a
+        // burst before any of them runs.
+        tokio::task::yield_now().await;
     }
 }
 
@@ -383,21 +936,63 @@ fn install_signal_forwarding() -> Result<()> {
             }
         })
         .map_err(|e| anyhow!("cannot start the signal thread: {e}"))?;
-    for sig in FORWARDED {
-        // SAFETY: installing a handler that only does async-signal-safe work.
+    for (i, sig) in FORWARDED.into_iter().enumerate() {
+        // SAFETY: installing a handler that only does async-signal-safe work, and reading the
+        // action it replaces.
         unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = on_signal as *const () as usize;
             libc::sigemptyset(&mut sa.sa_mask);
             sa.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
-            if libc::sigaction(sig, &sa, std::ptr::null_mut()) != 0 {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, &sa, &mut old) != 0 {
                 bail!(
                     "cannot install a signal handler: {}",
                     std::io::Error::last_os_error()
                 );
             }
+            IGNORED[i].store(old.sa_sigaction == libc::SIG_IGN, Ordering::SeqCst);
         }
     }
+    Ok(())
+}
+
+/// Which of [`FORWARDED`] awsenv found ignored when it started (under `nohup`, as a background
+/// job of a non-interactive shell): the command inherits them ignored, as it would without
+/// awsenv in between.
+static IGNORED: [AtomicBool; 4] = [const { AtomicBool::new(false) }; 4];
+
+/// Runs in the forked child before execve: the forwarded signals get back the disposition
+/// awsenv found (awsenv's handlers would otherwise swallow them until execve), and on Linux
+/// the command is sent SIGTERM when awsenv dies, however it dies (`PR_SET_PDEATHSIG`), so that
+/// it never runs on against a dead endpoint unnoticed. The death signal fires when the
+/// *thread* that forked ends: that is the main thread, which waits for the command until it
+/// ends. If awsenv died between fork and prctl, the child is already orphaned: getppid tells,
+/// and the command is not started. Only async-signal-safe calls, nothing allocated.
+fn child_setup(parent: libc::pid_t) -> std::io::Result<()> {
+    for (i, sig) in FORWARDED.into_iter().enumerate() {
+        let disposition = if IGNORED[i].load(Ordering::SeqCst) {
+            libc::SIG_IGN
+        } else {
+            libc::SIG_DFL
+        };
+        // SAFETY: signal(2) is async-signal-safe.
+        unsafe { libc::signal(sig, disposition) };
+    }
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: prctl(PR_SET_PDEATHSIG) and getppid are async-signal-safe syscalls.
+        unsafe {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = parent;
     Ok(())
 }
 
@@ -437,9 +1032,13 @@ fn exit_like(status: std::process::ExitStatus) -> i32 {
 
 /// Runs `program` with a loopback credential endpoint serving `profile`'s credentials; returns
 /// the exit status to use (the command's).
+///
+/// `allow_default_keys` (`--allow-default-keys`) runs the command even when the `[default]`
+/// profile has credentials of its own, which SDKs would use instead of the endpoint.
 pub fn exec_with_server(
     profile: &str,
     opts: &ResolveOpts,
+    allow_default_keys: bool,
     program: &OsString,
     args: &[OsString],
 ) -> Result<i32> {
@@ -449,8 +1048,7 @@ pub fn exec_with_server(
         jobs,
         window,
         region,
-        default_has_keys,
-    } = start_resolver(req, current.clone())?;
+    } = start_resolver(req, allow_default_keys, current.clone())?;
 
     let token = new_token()?;
     let std_listener = std::net::TcpListener::bind(("127.0.0.1", 0))
@@ -491,16 +1089,16 @@ pub fn exec_with_server(
         .map_err(|e| anyhow!("cannot start the server thread: {e}"))?;
 
     install_signal_forwarding()?;
-    if default_has_keys {
-        eprintln!(
-            "awsenv: warning: the [default] profile in your AWS config or credentials file has static keys; AWS SDKs use them before the credential endpoint"
-        );
-    }
 
     let mut cmd = std::process::Command::new(program);
     cmd.args(args);
     for v in REMOVED_VARS {
         cmd.env_remove(v);
+    }
+    for (name, _) in std::env::vars_os() {
+        if is_awsenv_state(&name) {
+            cmd.env_remove(&name);
+        }
     }
     cmd.env(
         "AWS_CONTAINER_CREDENTIALS_FULL_URI",
@@ -509,10 +1107,15 @@ pub fn exec_with_server(
     cmd.env("AWS_CONTAINER_AUTHORIZATION_TOKEN", token.as_str());
     cmd.env("AWS_VAULT", profile);
     cmd.env(crate::envstate::PROFILE, profile);
+    cmd.env(crate::envstate::SERVER, profile);
     if let Some(r) = &region {
         cmd.env("AWS_REGION", r);
         cmd.env("AWS_DEFAULT_REGION", r);
     }
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs in the forked child before execve and makes only
+    // async-signal-safe calls (sigaction, prctl, getppid), allocating nothing.
+    unsafe { cmd.pre_exec(move || child_setup(parent)) };
     let mut child = cmd
         .spawn()
         .map_err(|e| anyhow!("cannot run {}: {e}", program.to_string_lossy()))?;
@@ -558,6 +1161,198 @@ mod tests {
         assert_eq!(v["SecretAccessKey"], "s");
         assert_eq!(v["Token"], "t");
         assert_eq!(v["Expiration"], "2027-01-15T08:00:00Z");
+    }
+
+    fn get(target: &str, auth: &[&str]) -> Route {
+        let mut h = HeaderMap::new();
+        for a in auth {
+            if let Ok(v) = HeaderValue::from_bytes(a.as_bytes()) {
+                h.append(AUTHORIZATION, v);
+            }
+        }
+        let uri: Uri = target.parse().unwrap_or_default();
+        route(&Method::GET, &uri, &h, b"tok")
+    }
+
+    fn status(r: &Route) -> u16 {
+        match r {
+            Route::Credentials => 200,
+            Route::Refuse(x) => x.status.as_u16(),
+        }
+    }
+
+    #[test]
+    fn route_checks_the_token_before_anything_else() {
+        assert_eq!(get("/", &["tok"]), Route::Credentials);
+        assert_eq!(get("http://127.0.0.1:1/", &["tok"]), Route::Credentials);
+        assert_eq!(status(&get("/", &[])), 401);
+        assert_eq!(status(&get("/", &["tok2"])), 403);
+        assert_eq!(status(&get("/", &["to"])), 403);
+        assert_eq!(status(&get("/", &["tok", "tok"])), 400);
+        // Without the token the path and method are not even looked at.
+        assert_eq!(status(&get("/x", &[])), 401);
+        let mut h = HeaderMap::new();
+        h.insert(AUTHORIZATION, HeaderValue::from_static("tok"));
+        let post = route(&Method::POST, &Uri::from_static("/"), &h, b"tok");
+        assert_eq!(status(&post), 405);
+        assert!(post.authorised());
+        assert_eq!(status(&get("/x", &["tok"])), 404);
+        // An empty token never matches.
+        assert_eq!(
+            status(&route(
+                &Method::GET,
+                &Uri::from_static("/"),
+                &HeaderMap::new(),
+                b""
+            )),
+            401
+        );
+        let mut empty = HeaderMap::new();
+        empty.insert(AUTHORIZATION, HeaderValue::from_static(""));
+        assert_eq!(
+            status(&route(&Method::GET, &Uri::from_static("/"), &empty, b"")),
+            403
+        );
+    }
+
+    #[test]
+    fn refusals_without_the_token_close_the_connection() {
+        for (r, closes) in [(get("/", &[]), true), (get("/x", &["tok"]), false)] {
+            let Route::Refuse(refusal) = r else {
+                panic!("not a refusal")
+            };
+            let resp = refusal_response(&refusal);
+            assert_eq!(
+                resp.headers().get(hyper::header::CONNECTION).is_some(),
+                closes
+            );
+            assert_eq!(
+                resp.headers().get(hyper::header::CACHE_CONTROL),
+                Some(&HeaderValue::from_static("no-store"))
+            );
+        }
+        let failed = credentials_response(Err("no terminal"));
+        assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    fn view(accepted_ms: u64, phase: Phase, since_ms: u64, authorised: bool) -> ConnView {
+        ConnView {
+            accepted_ms,
+            phase,
+            since_ms,
+            authorised,
+        }
+    }
+
+    #[test]
+    fn shedding_order_spares_the_token_holder() {
+        let holder_busy = (1, view(0, Phase::Busy, 50, true));
+        let holder_sending = (2, view(0, Phase::Reading, 60, true));
+        let holder_idle_old = (3, view(0, Phase::Idle, 10, true));
+        let holder_idle_new = (4, view(0, Phase::Idle, 90, true));
+        let stranger_reading_old = (5, view(5, Phase::Reading, 5, false));
+        let stranger_silent_new = (6, view(80, Phase::Fresh, 80, false));
+        let stranger_silent_old = (7, view(20, Phase::Fresh, 20, false));
+        let all = vec![
+            holder_busy,
+            holder_sending,
+            holder_idle_old,
+            holder_idle_new,
+            stranger_reading_old,
+            stranger_silent_new,
+            stranger_silent_old,
+        ];
+        let mut order = Vec::new();
+        let mut left = all.clone();
+        while let Some(id) = pick_victim(left.clone()) {
+            order.push(id);
+            left.retain(|(i, _)| *i != id);
+        }
+        // Strangers by age whatever they do, then the holder's idle ones, idle longest first.
+        assert_eq!(order, vec![5, 7, 6, 3, 4]);
+        assert_eq!(pick_victim(vec![holder_busy, holder_sending]), None);
+    }
+
+    #[test]
+    fn timeouts_follow_the_phase() {
+        let h = HEADER_TIMEOUT.as_millis() as u64;
+        let i = IDLE_TIMEOUT.as_millis() as u64;
+        assert_eq!(
+            deadline_ms(&view(100, Phase::Fresh, 100, false)),
+            Some(100 + h)
+        );
+        assert_eq!(
+            deadline_ms(&view(100, Phase::Reading, 100, false)),
+            Some(100 + h)
+        );
+        assert_eq!(
+            deadline_ms(&view(100, Phase::Idle, 700, true)),
+            Some(700 + i)
+        );
+        assert_eq!(deadline_ms(&view(100, Phase::Busy, 700, true)), None);
+        assert!(HEADER_TIMEOUT < IDLE_TIMEOUT);
+    }
+
+    #[test]
+    fn connection_cap_leaves_descriptors_free() {
+        assert_eq!(connection_cap_for(1024), MAX_CONNECTIONS);
+        assert_eq!(connection_cap_for(512), 512 - RESERVED_FDS as usize);
+        assert_eq!(connection_cap_for(u64::MAX), MAX_CONNECTIONS);
+        assert_eq!(connection_cap_for(200), 200 - RESERVED_FDS as usize);
+        assert_eq!(connection_cap_for(20), MIN_CONNECTIONS);
+        assert!(connection_cap() >= MIN_CONNECTIONS);
+    }
+
+    #[test]
+    fn state_variables_are_removed_and_settings_kept() {
+        for state in [
+            crate::envstate::PROFILE,
+            crate::envstate::SOURCE,
+            crate::envstate::RESTORE,
+            crate::envstate::REFRESH_AT,
+            crate::envstate::EXPIRES,
+            crate::envstate::WATCH,
+            crate::envstate::SERVER,
+            crate::envstate::REGION_SOURCE,
+            "AWSENV_FILE_PASSPHRASE",
+            "AWSENV_ANYTHING_NEW",
+        ] {
+            assert!(is_awsenv_state(OsStr::new(state)), "{state}");
+        }
+        for kept in KEPT_SETTINGS {
+            assert!(!is_awsenv_state(OsStr::new(kept)), "{kept}");
+        }
+        assert!(!is_awsenv_state(OsStr::new("AWS_REGION")));
+        assert!(!is_awsenv_state(OsStr::new("AWSENV")));
+        // Every setting read from the environment is kept: a new one added to the settings
+        // (or to the STS client) must be added to KEPT_SETTINGS too.
+        let sources = [include_str!("settings.rs"), include_str!("sts.rs")];
+        for src in sources {
+            for (at, _) in src.match_indices("\"AWSENV_") {
+                let name: String = src[at + 1..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                    .collect();
+                if name.len() > "AWSENV_".len() && name != "AWSENV_FILE_PASSPHRASE" {
+                    assert!(
+                        KEPT_SETTINGS.contains(&name.as_str()),
+                        "{name} is a setting: add it to KEPT_SETTINGS"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn default_profile_refusal_says_why_and_how() {
+        assert_eq!(default_credentials_problem(&[], "calvin", false), None);
+        let refusal = default_credentials_problem(&["aws_access_key_id"], "calvin", false)
+            .unwrap_or_default();
+        assert!(refusal.contains("aws_access_key_id") && refusal.contains("--allow-default-keys"));
+        assert!(refusal.contains("calvin") && !refusal.contains('\n'));
+        let warning =
+            default_credentials_problem(&["role_arn"], "calvin", true).unwrap_or_default();
+        assert!(warning.starts_with("warning: ") && warning.contains("role_arn"));
     }
 
     #[test]

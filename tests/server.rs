@@ -101,23 +101,105 @@ fn probe(env: &TestEnv, extra: &[(&str, &str)], pause: &str) -> (serde_json::Val
     (v, out)
 }
 
+/// `exec --server calvin -- sh -c 'echo ran'` with extra awsenv arguments.
+fn exec_echo(env: &TestEnv, extra: &[&str]) -> Output {
+    let mut cmd = env.awsenv();
+    cmd.args(["exec", "--server", "calvin", "--mfa-token", "123456"]);
+    cmd.args(extra);
+    cmd.args(["--", "sh", "-c", "echo ran"]);
+    run(&mut cmd)
+}
+
 #[test]
-fn server_warns_when_default_profile_keys_would_win() {
+fn server_refuses_default_profile_credentials_unless_allowed() {
     if !require_tools(&["moto_server", "python3"]) {
         return;
     }
     let moto = Moto::start();
     let env = setup(&moto, "");
-    env.write_aws_credentials(
-        "[default]\naws_access_key_id = AKIADEFAULTDEFAULT00\naws_secret_access_key = x\n",
-    );
-    let (_, out) = probe(&env, &[], "0");
-    assert!(
-        text(&out.stderr)
-            .contains("[default] profile in your AWS config or credentials file has static keys"),
-        "{}",
-        text(&out.stderr)
-    );
+    let config = std::fs::read_to_string(env.aws_config_path()).expect("config");
+    let cases: [(&str, &str, &str); 5] = [
+        (
+            "credentials",
+            "[default]\naws_access_key_id = AKIADEFAULTDEFAULT00\naws_secret_access_key = x\n",
+            "aws_access_key_id",
+        ),
+        (
+            "config",
+            "[default]\nregion = us-east-1\naws_access_key_id = AKIADEFAULTDEFAULT00\naws_secret_access_key = x\n",
+            "aws_access_key_id",
+        ),
+        (
+            "config",
+            "[default]\ncredential_process = /bin/false\n",
+            "credential_process",
+        ),
+        (
+            "config",
+            "[default]\nrole_arn = arn:aws:iam::123456789012:role/other\nsource_profile = plain\n",
+            "role_arn",
+        ),
+        (
+            "config",
+            "[default]\nsso_start_url = https://example.awsapps.com/start\nsso_region = us-east-1\nsso_account_id = 111111111111\nsso_role_name = Admin\n",
+            "sso_role_name",
+        ),
+    ];
+    for (file, default, key) in cases {
+        // No cached session: a refusal after resolving would have called STS.
+        assert!(run(env.awsenv().arg("clear")).status.success());
+        env.write_aws_credentials("");
+        env.write_aws_config(&config);
+        if file == "credentials" {
+            env.write_aws_credentials(default);
+        } else {
+            env.write_aws_config(&format!("{default}{config}"));
+        }
+        moto.reset_recorder();
+        let out = exec_echo(&env, &[]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{file} {key}: {err}");
+        assert!(
+            out.stdout.is_empty(),
+            "the command ran: {}",
+            text(&out.stdout)
+        );
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(
+            err.starts_with("awsenv: ")
+                && err.contains(key)
+                && err.contains("--allow-default-keys"),
+            "{file} {key}: {err}"
+        );
+        assert_eq!(
+            moto.recorded_requests().len(),
+            0,
+            "STS called (an MFA code spent) before the refusal"
+        );
+
+        // The explicit override runs the command, with the warning.
+        let out = exec_echo(&env, &["--allow-default-keys"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout).trim(), "ran");
+        assert!(
+            text(&out.stderr).contains("warning:") && text(&out.stderr).contains(key),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+
+    // A [default] with only a region is fine.
+    env.write_aws_credentials("");
+    env.write_aws_config(&format!("[default]\nregion = us-east-1\n{config}"));
+    let out = exec_echo(&env, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).is_empty(), "{}", text(&out.stderr));
+
+    // The override belongs to --server only.
+    let out = run(env
+        .awsenv()
+        .args(["exec", "calvin", "--allow-default-keys", "--", "true"]));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
 
 fn endpoint_of(v: &serde_json::Value) -> Endpoint {
@@ -697,4 +779,417 @@ fn terminal_ctrl_c_reaches_the_command_once() {
         o.contains("status 5"),
         "awsenv must survive Ctrl-C and return the command's status: {o}"
     );
+}
+
+// ---- the endpoint under load and attack (issue 7, item 5) ------------------------------------
+
+/// `scripts/bench-server --client` (the load test's client) as the command of an
+/// `exec --server` whose soft limit on open files is 1,024; returns its JSON report.
+fn load(env: &TestEnv, client_args: &[&str]) -> serde_json::Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench-server");
+    let mut cmd = env.command("sh");
+    cmd.args([
+        "-c",
+        "ulimit -Sn 1024 && exec \"$0\" \"$@\"",
+        env!("CARGO_BIN_EXE_awsenv"),
+        "exec",
+        "--server",
+        "calvin",
+        "--mfa-token",
+        "123456",
+        "--",
+        "python3",
+        script,
+        "--client",
+    ]);
+    cmd.args(client_args);
+    let out = run(&mut cmd);
+    assert!(
+        out.status.success(),
+        "exec --server failed: {}",
+        text(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("client output is not JSON ({e}): {}", text(&out.stdout)))
+}
+
+#[test]
+fn token_holder_is_served_past_more_idle_connections_than_descriptors() {
+    if !require_tools(&["moto_server", "python3"]) {
+        return;
+    }
+    let moto = Moto::start();
+    let env = setup(&moto, "");
+    // 1,100 connections that never send a byte, opened first, at a soft limit of 1,024 open
+    // files in awsenv; then 200 authorised requests over 4 keep-alive connections.
+    let r = load(
+        &env,
+        &[
+            "--requests",
+            "200",
+            "--conns",
+            "4",
+            "--idle",
+            "1100",
+            "--deadline",
+            "30",
+        ],
+    );
+    eprintln!("load: {r}");
+    assert_eq!(r["idle_opened"], 1100, "the attacker's connections: {r}");
+    assert_eq!(r["served"], 200, "the token holder was not served: {r}");
+    assert_eq!(r["failed"], 0, "{r}");
+    // A bound that only catches a hang (each request has a 10 s client timeout).
+    assert!(
+        r["max_ms"].as_f64().is_some_and(|ms| ms < 5000.0),
+        "a request took {} ms",
+        r["max_ms"]
+    );
+    // Room was made by closing idle connections.
+    assert!(
+        r["idle_closed_by_server"].as_u64().is_some_and(|n| n > 0),
+        "{r}"
+    );
+}
+
+#[test]
+fn token_holder_is_served_while_idle_connections_are_reopened_as_fast_as_closed() {
+    if !require_tools(&["moto_server", "python3"]) {
+        return;
+    }
+    let moto = Moto::start();
+    let env = setup(&moto, "");
+    // An attacker process holds 1,000 idle connections and reopens each one the moment
+    // awsenv closes it; the token holder makes every request on a new connection.
+    let r = load(
+        &env,
+        &[
+            "--requests",
+            "200",
+            "--conns",
+            "4",
+            "--idle",
+            "1000",
+            "--churn",
+            "--new-conns",
+            "--deadline",
+            "30",
+        ],
+    );
+    eprintln!("load: {r}");
+    assert_eq!(r["served"], 200, "the token holder was not served: {r}");
+    assert_eq!(r["failed"], 0, "{r}");
+    assert!(
+        r["idle_opened"].as_u64().is_some_and(|n| n > 1000),
+        "the attacker never had to reopen: {r}"
+    );
+}
+
+#[test]
+fn command_sees_no_outer_awsenv_state_and_knows_the_server() {
+    if !require_tools(&["moto_server", "python3"]) {
+        return;
+    }
+    let moto = Moto::start();
+    let env = setup(&moto, "");
+    // The state of an outer shell with a profile active through the hook, inside an outer
+    // `exec --server`; plus settings that an awsenv inside must keep seeing.
+    let outer = [
+        ("AWSENV_PROFILE", "other"),
+        ("AWSENV_SOURCE", "/home/x/repo/.awsprofile"),
+        (
+            "AWSENV_RESTORE",
+            r#"{"vars":{"AWS_ACCESS_KEY_ID":{"prev":null,"set":null}}}"#,
+        ),
+        ("AWSENV_REFRESH_AT", "1"),
+        ("AWSENV_EXPIRES", "1"),
+        ("AWSENV_WATCH", "abc"),
+        ("AWSENV_SERVER", "outer"),
+        ("AWSENV_SOMETHING_LATER", "x"),
+        ("AWSENV_REFRESH_WINDOW", "600"),
+        ("AWSENV_STS_TIMEOUT", "20"),
+        ("AWSENV_SESSION_TTL", "8h"),
+    ];
+    let script = "import json, os; print(json.dumps({k: v for k, v in os.environ.items() if k.startswith('AWSENV_')}))";
+    let mut cmd = env.awsenv();
+    cmd.args([
+        "exec",
+        "--server",
+        "calvin",
+        "--mfa-token",
+        "123456",
+        "--",
+        "python3",
+        "-c",
+        script,
+    ]);
+    for (k, v) in outer {
+        cmd.env(k, v);
+    }
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let mut expected = serde_json::json!({
+        "AWSENV_PROFILE": "calvin",
+        "AWSENV_SERVER": "calvin",
+        "AWSENV_REFRESH_WINDOW": "600",
+        "AWSENV_STS_TIMEOUT": "20",
+        "AWSENV_SESSION_TTL": "8h",
+    });
+    // The harness's own settings (the backend; the passphrase is a secret and never passed on).
+    if let Some(b) = env.envs().into_iter().find(|(k, _)| k == "AWSENV_BACKEND") {
+        expected["AWSENV_BACKEND"] = b.1.into();
+    }
+    assert_eq!(seen, expected);
+}
+
+#[test]
+fn command_gets_sigterm_when_awsenv_is_killed() {
+    if !require_tools(&["moto_server"]) {
+        return;
+    }
+    let moto = Moto::start();
+    let env = setup(&moto, "");
+    let mut cmd = env.awsenv();
+    cmd.args([
+        "exec",
+        "--server",
+        "calvin",
+        "--mfa-token",
+        "123456",
+        "--",
+        "sh",
+        "-c",
+        "trap 'echo got TERM; exit 0' TERM; echo ready $$; while :; do sleep 0.1; done",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
+    let mut awsenv = common::detach(&mut cmd).spawn().expect("spawn awsenv");
+    let mut lines = BufReader::new(awsenv.stdout.take().expect("stdout")).lines();
+    let ready = lines.next().and_then(|l| l.ok()).unwrap_or_default();
+    let pid: i32 = ready
+        .strip_prefix("ready ")
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("the command did not start: {ready:?}"));
+    // SAFETY: killing the awsenv we started; no handler can run.
+    unsafe { libc::kill(awsenv.id() as i32, libc::SIGKILL) };
+    let _ = awsenv.wait();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        let _ = tx.send(rest);
+    });
+    // A bound that only catches "never": the command's stdout ends when it has exited.
+    let rest = rx.recv_timeout(Duration::from_secs(15));
+    if rest.is_err() {
+        // SAFETY: ending the orphaned command this test started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    let rest = rest.expect("the command kept running after awsenv was killed");
+    assert_eq!(rest, vec!["got TERM".to_string()]);
+}
+
+/// Runs `script` (Python) as the command of `exec --server calvin`; returns its JSON output.
+fn served_python(env: &TestEnv, script: &str) -> serde_json::Value {
+    let out = run(env.awsenv().args([
+        "exec",
+        "--server",
+        "calvin",
+        "--mfa-token",
+        "123456",
+        "--",
+        "python3",
+        "-c",
+        script,
+    ]));
+    assert!(
+        out.status.success(),
+        "exec --server failed: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("output is not JSON ({e}): {}", text(&out.stdout)))
+}
+
+/// Helpers for the Python commands below: the endpoint, an authorised GET on a new
+/// connection, and awsenv's CPU time.
+const PY_ENDPOINT: &str = r#"
+import json, os, socket, time, urllib.request, urllib.error
+uri = os.environ["AWS_CONTAINER_CREDENTIALS_FULL_URI"]
+tok = os.environ["AWS_CONTAINER_AUTHORIZATION_TOKEN"]
+host, port = uri.split("://")[1].rstrip("/").rsplit(":", 1)
+port = int(port)
+def get(timeout=5):
+    try:
+        with urllib.request.urlopen(urllib.request.Request(uri, headers={"Authorization": tok}), timeout=timeout) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError as e:
+        return type(e).__name__
+def closed_after(s, limit, trickle=None):
+    """Seconds until the server closes s (None: still open after limit); trickle: bytes to send one at a time."""
+    t0 = time.monotonic()
+    s.setblocking(False)
+    while time.monotonic() - t0 < limit:
+        try:
+            if s.recv(4096) == b"":
+                return time.monotonic() - t0
+        except BlockingIOError:
+            pass
+        except OSError:
+            return time.monotonic() - t0
+        if trickle:
+            try:
+                s.send(trickle[:1])
+                trickle = trickle[1:]
+            except OSError:
+                return time.monotonic() - t0
+        time.sleep(0.25)
+    return None
+"#;
+
+#[test]
+fn silent_slow_and_unauthorised_connections_are_closed() {
+    if !require_tools(&["moto_server", "python3"]) {
+        return;
+    }
+    let moto = Moto::start();
+    let env = setup(&moto, "");
+    let script = format!(
+        "{PY_ENDPOINT}{}",
+        r#"
+import threading
+out = {}
+silent = socket.create_connection((host, port))
+slow = socket.create_connection((host, port))
+res = {}
+def watch(name, s, trickle=None):
+    res[name] = closed_after(s, 20, trickle)
+threads = [threading.Thread(target=watch, args=("silent", silent)),
+           threading.Thread(target=watch, args=("slow", slow, b"GET / HTTP/1.1\r\nHost: x\r\nAuthorization: " + b"0" * 200))]
+for t in threads: t.start()
+out["served_meanwhile"] = get()
+for t in threads: t.join()
+out.update(res)
+# A request without the token is answered, then its connection closed.
+bare = socket.create_connection((host, port))
+bare.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+bare.settimeout(10)
+data = b""
+try:
+    while True:
+        chunk = bare.recv(4096)
+        if not chunk:
+            out["bare_closed"] = True
+            break
+        data += chunk
+except OSError as e:
+    out["bare_closed"] = type(e).__name__
+out["bare_status"] = data.split(b"\r\n", 1)[0].decode()
+print(json.dumps(out))
+"#
+    );
+    let v = served_python(&env, &script);
+    eprintln!("{v}");
+    assert_eq!(v["served_meanwhile"], 200, "{v}");
+    // Five seconds for a request head; the bounds only catch "never" and "at once".
+    for name in ["silent", "slow"] {
+        let t = v[name].as_f64();
+        assert!(
+            t.is_some_and(|t| (4.0..15.0).contains(&t)),
+            "{name} connection closed after {:?} s: {v}",
+            t
+        );
+    }
+    assert!(
+        v["bare_status"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(" 401"),
+        "{v}"
+    );
+    assert_eq!(v["bare_closed"], true, "{v}");
+}
+
+#[test]
+fn endpoint_survives_running_out_of_descriptors_without_spinning() {
+    if !require_tools(&["moto_server", "python3"]) {
+        return;
+    }
+    let moto = Moto::start();
+    let env = setup(&moto, "");
+    let script = format!(
+        "{PY_ENDPOINT}{}",
+        r#"
+import resource
+ppid = os.getppid()
+def fds():
+    return len(os.listdir(f"/proc/{ppid}/fd"))
+def cpu():
+    f = open(f"/proc/{ppid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+def limit(n):
+    hard = resource.prlimit(ppid, resource.RLIMIT_NOFILE)[1]
+    resource.prlimit(ppid, resource.RLIMIT_NOFILE, (n, hard))
+out = {"before": get()}
+# awsenv's limit drops under it at run time (it sized its connection table for a larger one):
+# 20 descriptors to spare, then 200 connections that never send a byte.
+limit(fds() + 20)
+idle = [socket.create_connection((host, port), timeout=5) for _ in range(200)]
+out["out_of_fds"] = [get() for _ in range(10)]
+for s in idle:
+    s.close()
+time.sleep(0.5)
+# Not one descriptor to spare and nothing to close: requests wait in the backlog, and awsenv
+# waits too instead of spinning on accept.
+limit(fds())
+pending = [socket.create_connection((host, port), timeout=5) for _ in range(5)]
+c0 = cpu()
+time.sleep(2)
+out["cpu_stuck"] = cpu() - c0
+limit(1024)
+out["after"] = get()
+print(json.dumps(out))
+"#
+    );
+    let v = served_python(&env, &script);
+    eprintln!("{v}");
+    assert_eq!(v["before"], 200, "{v}");
+    assert_eq!(
+        v["out_of_fds"],
+        serde_json::json!([200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+        "the token holder was not served once awsenv ran out of descriptors: {v}"
+    );
+    assert_eq!(v["after"], 200, "{v}");
+    // Spinning on EMFILE would burn the whole 2 s; the bound only catches that.
+    assert!(
+        v["cpu_stuck"].as_f64().is_some_and(|s| s < 1.0),
+        "awsenv used {} s of CPU in 2 s while out of descriptors",
+        v["cpu_stuck"]
+    );
+}
+
+#[test]
+fn signals_ignored_for_awsenv_stay_ignored_for_the_command() {
+    if !require_tools(&["moto_server"]) {
+        return;
+    }
+    let moto = Moto::start();
+    let env = setup(&moto, "");
+    // As under nohup: SIGHUP ignored when awsenv starts. awsenv's own forwarding handler must
+    // not turn that into the default action (death) for the command.
+    let out = run(env.command("sh").args([
+        "-c",
+        "trap '' HUP; exec \"$0\" exec --server calvin --mfa-token 123456 -- sh -c 'kill -HUP $$; echo survived'",
+        env!("CARGO_BIN_EXE_awsenv"),
+    ]));
+    assert!(
+        out.status.success(),
+        "{:?} {}",
+        out.status,
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stdout).trim(), "survived");
 }

@@ -295,10 +295,11 @@ pub fn profile_or_directory(
     Ok((profile, opts))
 }
 
-/// `awsenv exec [PROFILE] [--server] -- CMD…`.
+/// `awsenv exec [PROFILE] [--server [--allow-default-keys]] -- CMD…`.
 pub fn exec(
     profile: Option<&str>,
     server: bool,
+    allow_default_keys: bool,
     opts: &ResolveOpts,
     command: Vec<OsString>,
 ) -> Result<i32> {
@@ -307,7 +308,7 @@ pub fn exec(
         bail!("no command given after --");
     };
     if server {
-        return crate::server::exec_with_server(&profile, &opts, program, args);
+        return crate::server::exec_with_server(&profile, &opts, allow_default_keys, program, args);
     }
     let (r, refresh_at) = resolve_for_shell(&profile, &opts)?;
     let changes = envstate::activate(
