@@ -44,9 +44,6 @@ pub const SERVER: &str = "AWSENV_SERVER";
 /// Where the exported region came from: `--region`, `.awsprofile`, `profile NAME` (the profile
 /// or the nearest one up its `source_profile` chain) or `[default]`; `status` shows it.
 pub const REGION_SOURCE: &str = "AWSENV_REGION_SOURCE";
-/// Set by `awsenv exec --server` in its command's environment to the profile it serves: inside,
-/// the credential endpoint is the source of credentials and the hook must not export keys.
-pub const SERVER: &str = "AWSENV_SERVER";
 /// [`SOURCE`] value of a manual `awsenv use`.
 pub const MANUAL: &str = "manual";
 

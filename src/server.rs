@@ -1310,7 +1310,7 @@ mod tests {
             crate::envstate::SOURCE,
             crate::envstate::RESTORE,
             crate::envstate::REFRESH_AT,
-            crate::envstate::EXPIRES,
+            crate::envstate::OPTS,
             crate::envstate::WATCH,
             crate::envstate::SERVER,
             crate::envstate::REGION_SOURCE,
