@@ -1061,6 +1061,55 @@ pub fn sso_profile(kind: Kind, moto: &Moto) {
     );
 }
 
+/// Inside `awsenv exec --server calvin -- SHELL -i`, `cd` into a repo does not export keys (SDKs
+/// would prefer them over the refreshing endpoint): it says so once, and the AWS CLI keeps
+/// getting its credentials from the endpoint.
+pub fn exec_server_shell(kind: Kind, moto: &Moto) {
+    let w = World::new(kind, moto, "server", "");
+    let repo = w.fixture("repo", "calvin\n");
+    w.allow(&repo);
+    let mut p = w.shell(&[]);
+    let asked = p.count("Enter MFA code");
+    p.line(&format!(
+        "awsenv exec --server calvin -- {} -i",
+        kind.name()
+    ));
+    p.wait_for("Enter MFA code", asked);
+    p.line(CODE);
+    p.sync();
+    p.cd(&repo);
+    p.sync();
+    let notice = "is not activated inside 'awsenv exec --server calvin'";
+    assert_eq!(p.count(notice), 1, "{kind:?}: said once:\n{}", p.screen());
+    p.sync();
+    assert_eq!(p.count(notice), 1, "{kind:?}: not at every prompt");
+    let env = p.env();
+    for v in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWSENV_SOURCE",
+    ] {
+        assert!(
+            !env.contains_key(v),
+            "{kind:?}: {v} shadows the endpoint inside exec --server"
+        );
+    }
+    assert_eq!(env.get("AWSENV_SERVER").map(String::as_str), Some("calvin"));
+    assert!(
+        env.contains_key("AWS_CONTAINER_CREDENTIALS_FULL_URI"),
+        "{kind:?}"
+    );
+    let arn = p.capture("aws sts get-caller-identity --query Arn --output text");
+    assert!(
+        arn.contains("assumed-role/terraform/"),
+        "{kind:?}: the endpoint serves: {arn}"
+    );
+    p.line("exit");
+    p.sync();
+    assert_eq!(w.session_tokens(), 1);
+}
+
 /// Every scenario, in order.
 pub const ALL: &[Scenario] = &[
     ("allow_enter_leave_reenter", allow_enter_leave_reenter),
@@ -1085,4 +1134,5 @@ pub const ALL: &[Scenario] = &[
     ),
     ("cd_then_command", cd_then_command),
     ("sso_profile", sso_profile),
+    ("exec_server_shell", exec_server_shell),
 ];
