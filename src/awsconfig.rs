@@ -1,13 +1,148 @@
 //! Reading AWS's own configuration (`AWS_CONFIG_FILE`, `AWS_SHARED_CREDENTIALS_FILE`) with the
 //! SDK's profile-file parser, plus what the SDK does not do: `include_profile` merging and
 //! `source_profile` chains with cycle detection.
+//!
+//! awsenv reads the files itself ([`read_text_file`]: regular files only, opened non-blocking,
+//! at most [`MAX_FILE`] bytes, UTF-8) and hands their text to the SDK's parser through an
+//! in-memory file system, so a FIFO cannot hang it, `/dev/zero` cannot flood it, a directory or
+//! a non-UTF-8 file is not silently read as empty, and a parse error names the file and line.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use aws_config::profile::ProfileSet;
-use aws_runtime::env_config::file::EnvConfigFiles as ProfileFiles;
+use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles as ProfileFiles};
 use aws_types::os_shim_internal::{Env, Fs};
+use zeroize::Zeroizing;
+
+/// The largest AWS config or credentials file read (4 MiB).
+pub const MAX_FILE: u64 = 4 * 1024 * 1024;
+
+/// Reads the text file at `path` for `what` (e.g. "the AWS config"): `None` when it does not
+/// exist. Refuses anything but a regular file (checked on the opened descriptor, which is
+/// opened with `O_NONBLOCK` so a FIFO cannot block), a file over `limit` bytes, and text that
+/// is not UTF-8. `fix` ends the message about a file that is not regular ("point
+/// AWS_CONFIG_FILE at a file").
+pub fn read_text_file(path: &Path, limit: u64, what: &str, fix: &str) -> Result<Option<String>> {
+    let shown = path.display();
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => bail!("cannot read {what} {shown}: {e}"),
+    };
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot read {what} {shown}"))?;
+    let ft = meta.file_type();
+    if !ft.is_file() {
+        let kind = if ft.is_dir() {
+            "a directory"
+        } else if ft.is_fifo() {
+            "a FIFO"
+        } else if ft.is_char_device() || ft.is_block_device() {
+            "a device"
+        } else if ft.is_socket() {
+            "a socket"
+        } else {
+            "not a regular file"
+        };
+        bail!("{what} {shown} is {kind}, not a regular file; {fix}");
+    }
+    let too_big = || {
+        anyhow!(
+            "{what} {shown} is larger than {} KiB; is it the right file?",
+            limit / 1024
+        )
+    };
+    if meta.len() > limit {
+        return Err(too_big());
+    }
+    let mut bytes = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {what} {shown}"))?;
+    if bytes.len() as u64 > limit {
+        return Err(too_big());
+    }
+    match std::str::from_utf8(&bytes) {
+        Ok(t) => Ok(Some(t.to_string())),
+        Err(e) => {
+            let line = bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+                + 1;
+            bail!("{what} {shown} is not UTF-8 text (line {line}); save it as UTF-8")
+        }
+    }
+}
+
+/// The path of one of AWS's files: the override variable (`~` expanded as the SDK does), else
+/// `~/.aws/<default>`; `None` without a home directory.
+fn aws_file_path(var: &str, default: &str) -> Option<PathBuf> {
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty());
+    let raw = std::env::var_os(var).filter(|v| !v.is_empty());
+    let p = match raw {
+        Some(v) => PathBuf::from(v),
+        None => return home.map(|h| PathBuf::from(h).join(".aws").join(default)),
+    };
+    match p.strip_prefix("~") {
+        Ok(rest) => home.map(|h| PathBuf::from(h).join(rest)),
+        Err(_) => Some(p),
+    }
+}
+
+/// One AWS file's text, for [`AwsConfig::parse`].
+pub struct ConfigText<'a> {
+    /// The path, as shown in errors.
+    pub path: &'a str,
+    /// The file's content.
+    pub text: &'a str,
+}
+
+/// Turns the SDK's parse error (`error parsing PATH on line N:\n  MESSAGE`) into one line that
+/// names the file, the line and the reason.
+fn parse_error(e: &aws_config::profile::ProfileFileLoadError) -> anyhow::Error {
+    let inner = std::error::Error::source(e)
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| e.to_string());
+    let (head, reason) = inner.split_once(":\n").unwrap_or((&inner, ""));
+    let located = head
+        .strip_prefix("error parsing ")
+        .and_then(|h| h.rsplit_once(" on line "));
+    match located {
+        Some((path, line)) => anyhow!(
+            "cannot read the AWS config: {path}, line {line}: {}; fix that line",
+            one_line(reason)
+        ),
+        None => anyhow!("cannot read the AWS config: {}", one_line(&inner)),
+    }
+}
+
+/// Runs a future that cannot wait on anything (the SDK's loader over an in-memory file system
+/// and environment) to completion without a runtime.
+fn ready<F: std::future::Future>(f: F) -> Option<F::Output> {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
+    }
+}
 
 /// The keys awsenv reads from a profile.
 pub const KEYS: &[&str] = &[
@@ -64,10 +199,81 @@ pub struct AwsConfig {
 impl AwsConfig {
     /// Loads and parses the AWS config and credentials files (missing files are empty).
     pub async fn load() -> Result<AwsConfig> {
-        let set =
-            aws_config::profile::load(&Fs::real(), &Env::real(), &ProfileFiles::default(), None)
-                .await
-                .map_err(|e| anyhow!("cannot read the AWS config: {}", one_line(&e.to_string())))?;
+        AwsConfig::load_now()
+    }
+
+    /// [`AwsConfig::load`] without an async context.
+    pub fn load_now() -> Result<AwsConfig> {
+        let mut texts: Vec<(String, String, EnvConfigFileKind)> = Vec::new();
+        for (var, default, kind, what, fix) in [
+            (
+                "AWS_CONFIG_FILE",
+                "config",
+                EnvConfigFileKind::Config,
+                "the AWS config",
+                "point AWS_CONFIG_FILE at a file",
+            ),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "credentials",
+                EnvConfigFileKind::Credentials,
+                "the AWS credentials file",
+                "point AWS_SHARED_CREDENTIALS_FILE at a file",
+            ),
+        ] {
+            let Some(path) = aws_file_path(var, default) else {
+                continue;
+            };
+            if let Some(text) = read_text_file(&path, MAX_FILE, what, fix)? {
+                texts.push((path.to_string_lossy().into_owned(), text, kind));
+            }
+        }
+        let config = texts
+            .iter()
+            .find(|t| matches!(t.2, EnvConfigFileKind::Config))
+            .map(|t| ConfigText {
+                path: &t.0,
+                text: &t.1,
+            });
+        let credentials = texts
+            .iter()
+            .find(|t| matches!(t.2, EnvConfigFileKind::Credentials))
+            .map(|t| ConfigText {
+                path: &t.0,
+                text: &t.1,
+            });
+        let parsed = AwsConfig::parse(config, credentials);
+        for t in &mut texts {
+            zeroize::Zeroize::zeroize(&mut t.1);
+        }
+        parsed
+    }
+
+    /// Parses the AWS config and credentials files' texts with the SDK's parser. Pure: reads no
+    /// file and no environment (for tests and fuzzing).
+    pub fn parse(
+        config: Option<ConfigText<'_>>,
+        credentials: Option<ConfigText<'_>>,
+    ) -> Result<AwsConfig> {
+        let mut files = HashMap::new();
+        let mut builder = ProfileFiles::builder();
+        for (kind, t) in [
+            (EnvConfigFileKind::Config, config),
+            (EnvConfigFileKind::Credentials, credentials),
+        ] {
+            if let Some(t) = t {
+                files.insert(t.path.to_string(), t.text.as_bytes().to_vec());
+                builder = builder.with_file(kind, t.path);
+            }
+        }
+        if files.is_empty() {
+            builder = builder.with_contents(EnvConfigFileKind::Config, "");
+        }
+        let fs = Fs::from_map(files);
+        let env = Env::from_slice(&[]);
+        let set = ready(aws_config::profile::load(&fs, &env, &builder.build(), None))
+            .ok_or_else(|| anyhow!("cannot read the AWS config: the parser did not finish"))?
+            .map_err(|e| parse_error(&e))?;
         Ok(AwsConfig { set })
     }
 
@@ -179,10 +385,143 @@ impl AwsConfig {
 
 /// The config file's path as text, for messages.
 pub fn config_path_text() -> String {
-    std::env::var("AWS_CONFIG_FILE").unwrap_or_else(|_| "~/.aws/config".to_string())
+    aws_file_path("AWS_CONFIG_FILE", "config")
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "~/.aws/config".to_string())
+}
+
+/// `bytes` as one printable line of at most `max` bytes: control characters, text-direction
+/// overrides and invalid UTF-8 as `\xNN` / `\u{NNNN}`, the rest cut with `…`. For quoting what a
+/// foreign server or a hostile variable holds.
+pub fn printable(bytes: &[u8], max: usize) -> String {
+    let mut out = String::new();
+    for chunk in bytes.utf8_chunks() {
+        let valid = chunk.valid().chars().map(|c| {
+            if c.is_control()
+                || ('\u{2028}'..='\u{202e}').contains(&c)
+                || ('\u{2066}'..='\u{2069}').contains(&c)
+            {
+                if (c as u32) < 0x100 {
+                    format!("\\x{:02x}", c as u32)
+                } else {
+                    format!("\\u{{{:04x}}}", c as u32)
+                }
+            } else {
+                c.to_string()
+            }
+        });
+        let invalid = chunk.invalid().iter().map(|b| format!("\\x{b:02x}"));
+        for piece in valid.chain(invalid) {
+            if out.len() + piece.len() > max {
+                out.push('…');
+                return out;
+            }
+            out.push_str(&piece);
+        }
+    }
+    out
 }
 
 /// Collapses a possibly multi-line message into one line.
 pub fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(config: &str) -> Result<AwsConfig> {
+        AwsConfig::parse(
+            Some(ConfigText {
+                path: "/h/.aws/config",
+                text: config,
+            }),
+            None,
+        )
+    }
+
+    #[test]
+    fn printable_escapes_controls_and_cuts() {
+        assert_eq!(printable(b"a\0b\x1b[", 100), "a\\x00b\\x1b[");
+        assert_eq!(printable("jörg".as_bytes(), 100), "jörg");
+        assert_eq!(printable(b"\xff", 100), "\\xff");
+        assert_eq!(printable("a\u{202e}b".as_bytes(), 100), "a\\u{202e}b");
+        assert_eq!(printable(b"abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn a_parse_error_names_file_line_and_reason() {
+        let e = parse("[profile a]\nregion = x\n\nnot a property\n")
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
+        assert!(e.contains("/h/.aws/config, line 4: "), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+        let e = parse("region = x\n")
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
+        assert!(
+            e.contains("/h/.aws/config, line 1: Expected a profile definition"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn both_files_and_none() {
+        let c = AwsConfig::parse(
+            Some(ConfigText {
+                path: "/c",
+                text: "[profile a]\nregion = eu-west-1\n",
+            }),
+            Some(ConfigText {
+                path: "/k",
+                text: "[b]\naws_access_key_id = AKIA\n",
+            }),
+        )
+        .expect("parse");
+        assert_eq!(c.names(), vec!["a".to_string(), "b".to_string()]);
+        assert!(c.has_static_keys("b"));
+        assert!(
+            AwsConfig::parse(None, None)
+                .expect("empty")
+                .names()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn only_regular_bounded_utf8_files_are_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("config");
+        assert!(
+            read_text_file(&p, 100, "x", "f")
+                .expect("missing")
+                .is_none()
+        );
+        std::fs::write(&p, "[profile a]\n").expect("write");
+        assert_eq!(
+            read_text_file(&p, 100, "x", "f").expect("read").as_deref(),
+            Some("[profile a]\n")
+        );
+        let e = format!(
+            "{:#}",
+            read_text_file(&p, 5, "x", "f").expect_err("too big")
+        );
+        assert!(e.contains("larger than"), "{e}");
+        std::fs::write(&p, b"[profile \xff]\n").expect("write");
+        let e = format!("{:#}", read_text_file(&p, 100, "x", "f").expect_err("utf8"));
+        assert!(e.contains("not UTF-8 text (line 1)"), "{e}");
+        let e = format!(
+            "{:#}",
+            read_text_file(dir.path(), 100, "x", "f").expect_err("dir")
+        );
+        assert!(e.contains("is a directory"), "{e}");
+        let e = format!(
+            "{:#}",
+            read_text_file(Path::new("/dev/zero"), 100, "x", "f").expect_err("device")
+        );
+        assert!(e.contains("is a device"), "{e}");
+    }
 }

@@ -63,6 +63,10 @@ pub struct ResolveOpts {
     /// long-term keys of a profile without a role.
     #[arg(long)]
     pub no_session: bool,
+    /// Where `region` came from when not from `--region` (`.awsprofile`); set by callers, not
+    /// a command-line option.
+    #[arg(skip)]
+    pub region_source: Option<String>,
 }
 
 fn profiles(current: &std::ffi::OsStr) -> Vec<CompletionCandidate> {

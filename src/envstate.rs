@@ -27,6 +27,9 @@ pub const REFRESH_AT: &str = "AWSENV_REFRESH_AT";
 pub const EXPIRES: &str = "AWSENV_EXPIRES";
 /// The hook's fingerprint of the `.awsprofile` it last acted on (see `activation`).
 pub const WATCH: &str = "AWSENV_WATCH";
+/// Where the exported region came from: `--region`, `.awsprofile`, `profile NAME` (the profile
+/// or the nearest one up its `source_profile` chain) or `[default]`; `status` shows it.
+pub const REGION_SOURCE: &str = "AWSENV_REGION_SOURCE";
 /// [`SOURCE`] value of a manual `awsenv use`.
 pub const MANUAL: &str = "manual";
 

@@ -1,14 +1,30 @@
 //! awsenv's own settings: `$XDG_CONFIG_HOME/awsenv/config.toml`, each key overridable by an
 //! `AWSENV_*` variable.
+//!
+//! [`Settings::load`] reads the file (a regular file of at most [`MAX_FILE`] bytes, opened so a
+//! FIFO or a device cannot block or flood it) and hands its text and an environment lookup to
+//! [`Settings::parse`], a pure function (no file, no process environment) for tests and fuzzing.
+//! Durations are checked against AWS's limits and against each other.
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
 use serde::Deserialize;
 
-use crate::activation::xdg_dir;
 use crate::timefmt::parse_duration;
+
+/// The largest settings file read (64 KiB).
+pub const MAX_FILE: u64 = 64 * 1024;
+/// GetSessionToken's limits for an IAM user: 15 minutes to 36 hours.
+pub const SESSION_LIMITS: (u64, u64) = (900, 129_600);
+/// AssumeRole's limits: 15 minutes to 12 hours (the role's MaxSessionDuration may be lower).
+pub const ROLE_LIMITS: (u64, u64) = (900, 43_200);
+/// The default of `sts_timeout`: 20 seconds.
+pub const DEFAULT_STS_TIMEOUT: Duration = Duration::from_secs(20);
+/// The bounds of `sts_timeout`: 1 second to 5 minutes.
+pub const STS_TIMEOUT_LIMITS: (u64, u64) = (1, 300);
 
 /// Which secret store holds keys and sessions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,12 +53,14 @@ pub struct Settings {
     pub backend: Option<Backend>,
     /// The file store's directory.
     pub file_dir: PathBuf,
-    /// GetSessionToken duration.
+    /// GetSessionToken duration (15m–36h).
     pub session_ttl: Duration,
-    /// Default AssumeRole duration (a profile's `duration_seconds` wins).
+    /// Default AssumeRole duration (15m–12h; a profile's `duration_seconds` wins).
     pub role_ttl: Duration,
-    /// A cached entry is used while more than this remains.
+    /// A cached entry is used while more than this remains (shorter than both TTLs).
     pub refresh_window: Duration,
+    /// The total time one STS operation may take, retries included (1s–5m).
+    pub sts_timeout: Duration,
     /// The console federation endpoint (`AWSENV_FEDERATION_URL`), for `awsenv login`.
     pub federation_url: String,
     /// The file-store agent forgets the unlocked store after this long without a request
@@ -61,6 +79,7 @@ struct FileSettings {
     session_ttl: Option<toml::Value>,
     role_ttl: Option<toml::Value>,
     refresh_window: Option<toml::Value>,
+    sts_timeout: Option<toml::Value>,
     federation_url: Option<String>,
     unlock_ttl: Option<toml::Value>,
     unlock_max: Option<toml::Value>,
@@ -68,7 +87,8 @@ struct FileSettings {
 
 /// The settings file's path.
 pub fn path() -> Option<PathBuf> {
-    xdg_dir("XDG_CONFIG_HOME", ".config").map(|d| d.join("awsenv").join("config.toml"))
+    crate::activation::xdg_dir("XDG_CONFIG_HOME", ".config")
+        .map(|d| d.join("awsenv").join("config.toml"))
 }
 
 fn line_of(text: &str, key: &str) -> usize {
@@ -82,16 +102,66 @@ fn line_of(text: &str, key: &str) -> usize {
         .unwrap_or(1)
 }
 
+/// A duration as text: `8h`, `45m`, `1h30m`, `20s`.
+fn shown(d: Duration) -> String {
+    crate::timefmt::remaining(d.as_secs() as i64)
+}
+
+/// Parses `AWSENV_STS_TIMEOUT`'s text (`20`, `20s`, `1m`) within [`STS_TIMEOUT_LIMITS`].
+pub fn sts_timeout(text: &str) -> Result<Duration> {
+    let d = parse_duration(text).ok_or_else(|| {
+        anyhow!(
+            "AWSENV_STS_TIMEOUT={:?} is not a duration (e.g. 20, 20s, 1m)",
+            crate::awsconfig::printable(text.as_bytes(), 40)
+        )
+    })?;
+    let (lo, hi) = STS_TIMEOUT_LIMITS;
+    if !(lo..=hi).contains(&d.as_secs()) {
+        bail!("AWSENV_STS_TIMEOUT={text:?} must be between {lo}s and {hi}s");
+    }
+    Ok(d)
+}
+
+/// Where a value came from, for messages: the variable, or the file and line.
+enum Origin<'a> {
+    Env(&'a str, String),
+    File(&'a str),
+}
+
 impl Settings {
-    /// Reads the settings file (absent is fine) and applies `AWSENV_*` overrides.
+    /// Reads the settings file (absent is fine; anything but a regular file of at most 64 KiB
+    /// is an error) and applies `AWSENV_*` overrides from the process environment.
     pub fn load() -> Result<Settings> {
         let path = path();
-        let mut fs = FileSettings::default();
-        let mut text = String::new();
-        if let Some(p) = &path
-            && let Ok(t) = std::fs::read_to_string(p)
-        {
-            fs = toml::from_str(&t).map_err(|e| {
+        let text = match &path {
+            Some(p) => crate::awsconfig::read_text_file(
+                p,
+                MAX_FILE,
+                "the awsenv settings",
+                "replace it with a TOML file",
+            )?,
+            None => None,
+        };
+        let file = match (&path, &text) {
+            (Some(p), Some(t)) => Some((p.as_path(), t.as_str())),
+            _ => None,
+        };
+        Settings::parse(file, &|name| std::env::var_os(name))
+    }
+
+    /// The settings from the file's text (`file`: its path, for messages, and its content) and
+    /// an environment lookup (`AWSENV_*`, `XDG_DATA_HOME`, `HOME`). Pure: reads no file and no
+    /// process state.
+    pub fn parse(
+        file: Option<(&Path, &str)>,
+        env: &dyn Fn(&str) -> Option<OsString>,
+    ) -> Result<Settings> {
+        let (shown_path, text) = match file {
+            Some((p, t)) => (p.display().to_string(), t),
+            None => (String::new(), ""),
+        };
+        let fs: FileSettings = if file.is_some() {
+            toml::from_str(text).map_err(|e| {
                 let msg = e
                     .message()
                     .lines()
@@ -102,98 +172,288 @@ impl Settings {
                     .strip_prefix("unknown field `")
                     .and_then(|r| r.split('`').next());
                 let line = match unknown {
-                    Some(key) => line_of(&t, key),
+                    Some(key) => line_of(text, key),
                     None => e
                         .span()
-                        .map(|s| t[..s.start].lines().count().max(1))
+                        .and_then(|s| text.get(..s.start))
+                        .map(|before| before.lines().count().max(1))
                         .unwrap_or(1),
                 };
-                anyhow!("bad settings file {}, line {line}: {msg}", p.display())
-            })?;
-            text = t;
-        }
-        let shown = path
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        let dur = |key: &str,
-                   env: &str,
+                anyhow!(
+                    "bad settings file {shown_path}, line {line}: {}",
+                    crate::awsconfig::printable(msg.as_bytes(), 200)
+                )
+            })?
+        } else {
+            FileSettings::default()
+        };
+        let var = |n: &str| {
+            env(n)
+                .filter(|v| !v.is_empty())
+                .map(|v| v.to_string_lossy().into_owned())
+        };
+        let file_err = |key: &str, what: &str| {
+            anyhow!(
+                "bad settings file {shown_path}, line {}: key `{key}` {what}",
+                line_of(text, key)
+            )
+        };
+        // A duration from the variable (wins) or the file, within `limits` (seconds).
+        let dur = |key: &'static str,
+                   name: &'static str,
                    v: &Option<toml::Value>,
-                   default: u64|
-         -> Result<Duration> {
-            if let Ok(s) = std::env::var(env) {
-                return parse_duration(&s)
-                    .ok_or_else(|| anyhow!("{env}={s:?} is not a duration (e.g. 3600, 45m, 8h)"));
+                   default: u64,
+                   limits: (u64, u64)|
+         -> Result<(Duration, Origin<'static>)> {
+            let (d, origin) = if let Some(s) = var(name) {
+                let d = parse_duration(&s).ok_or_else(|| {
+                    anyhow!(
+                        "{name}={:?} is not a duration (e.g. 3600, 45m, 8h)",
+                        crate::awsconfig::printable(s.as_bytes(), 40)
+                    )
+                })?;
+                (d, Origin::Env(name, s))
+            } else {
+                let d = match v {
+                    None => Duration::from_secs(default),
+                    Some(toml::Value::Integer(n)) if *n >= 0 => Duration::from_secs(*n as u64),
+                    Some(toml::Value::String(s)) => parse_duration(s).ok_or_else(|| {
+                        file_err(key, "must be a duration such as \"8h\" or 3600")
+                    })?,
+                    Some(_) => {
+                        return Err(file_err(key, "must be a duration such as \"8h\" or 3600"));
+                    }
+                };
+                (d, Origin::File(key))
+            };
+            let (lo, hi) = limits;
+            if !(lo..=hi).contains(&d.as_secs()) {
+                let range = format!(
+                    "must be between {} and {}",
+                    shown(Duration::from_secs(lo)),
+                    shown(Duration::from_secs(hi))
+                );
+                return Err(match &origin {
+                    Origin::Env(n, s) => {
+                        anyhow!(
+                            "{n}={:?} {range}",
+                            crate::awsconfig::printable(s.as_bytes(), 40)
+                        )
+                    }
+                    Origin::File(k) => file_err(k, &format!("{range} (AWS limits)")),
+                });
             }
-            match v {
-                None => Ok(Duration::from_secs(default)),
-                Some(toml::Value::Integer(n)) if *n >= 0 => Ok(Duration::from_secs(*n as u64)),
-                Some(toml::Value::String(s)) if parse_duration(s).is_some() => {
-                    Ok(parse_duration(s).unwrap_or_default())
-                }
-                Some(_) => bail!(
-                    "bad settings file {shown}, line {}: key `{key}` must be a duration such as \"8h\" or 3600",
-                    line_of(&text, key)
+            Ok((d, origin))
+        };
+
+        let (session_ttl, _) = dur(
+            "session_ttl",
+            "AWSENV_SESSION_TTL",
+            &fs.session_ttl,
+            8 * 3600,
+            SESSION_LIMITS,
+        )?;
+        let (role_ttl, _) = dur(
+            "role_ttl",
+            "AWSENV_ROLE_TTL",
+            &fs.role_ttl,
+            3600,
+            ROLE_LIMITS,
+        )?;
+        let (refresh_window, window_origin) = dur(
+            "refresh_window",
+            "AWSENV_REFRESH_WINDOW",
+            &fs.refresh_window,
+            600,
+            (0, SESSION_LIMITS.1),
+        )?;
+        let shortest = session_ttl.min(role_ttl);
+        if refresh_window >= shortest {
+            let which = if role_ttl <= session_ttl {
+                format!("role_ttl ({})", shown(role_ttl))
+            } else {
+                format!("session_ttl ({})", shown(session_ttl))
+            };
+            let problem = format!(
+                "must be shorter than {which}: a cached session would never be used and every use would ask STS (and for an MFA code) again"
+            );
+            return Err(match window_origin {
+                Origin::Env(n, s) => anyhow!(
+                    "{n}={:?} {problem}",
+                    crate::awsconfig::printable(s.as_bytes(), 40)
                 ),
+                Origin::File(k) => file_err(k, &problem),
+            });
+        }
+        let sts_timeout = match var("AWSENV_STS_TIMEOUT") {
+            Some(s) => sts_timeout(&s)?,
+            None => {
+                dur(
+                    "sts_timeout",
+                    "AWSENV_STS_TIMEOUT",
+                    &fs.sts_timeout,
+                    DEFAULT_STS_TIMEOUT.as_secs(),
+                    STS_TIMEOUT_LIMITS,
+                )?
+                .0
             }
         };
-        let backend_text = std::env::var("AWSENV_BACKEND").ok().or(fs.backend.clone());
+
+        let backend_env = var("AWSENV_BACKEND");
+        let backend_text = backend_env.clone().or(fs.backend.clone());
         let backend = match backend_text.as_deref() {
             None | Some("") | Some("auto") => None,
             Some(b) => Some(Backend::parse(b).ok_or_else(|| {
-                if std::env::var("AWSENV_BACKEND").is_ok() {
-                    anyhow!("AWSENV_BACKEND={b:?} is not a backend: use keyring or file")
-                } else {
+                if backend_env.is_some() {
                     anyhow!(
-                        "bad settings file {shown}, line {}: key `backend` must be \"keyring\" or \"file\"",
-                        line_of(&text, "backend")
+                        "AWSENV_BACKEND={:?} is not a backend: use keyring or file",
+                        crate::awsconfig::printable(b.as_bytes(), 40)
                     )
+                } else {
+                    file_err("backend", "must be \"keyring\" or \"file\"")
                 }
             })?),
         };
-        let file_dir = match std::env::var_os("AWSENV_FILE_DIR").filter(|v| !v.is_empty()) {
+        let file_dir = match env("AWSENV_FILE_DIR").filter(|v| !v.is_empty()) {
             Some(d) => PathBuf::from(d),
             None => match fs.file_dir {
                 Some(d) => d,
-                None => xdg_dir("XDG_DATA_HOME", ".local/share")
-                    .map(|d| d.join("awsenv").join("store"))
-                    .ok_or_else(|| anyhow!("neither XDG_DATA_HOME nor HOME is set"))?,
+                None => {
+                    let data = match env("XDG_DATA_HOME") {
+                        Some(v) if !v.is_empty() && Path::new(&v).is_absolute() => {
+                            Some(PathBuf::from(v))
+                        }
+                        _ => env("HOME")
+                            .filter(|h| !h.is_empty())
+                            .map(|h| PathBuf::from(h).join(".local/share")),
+                    };
+                    data.map(|d| d.join("awsenv").join("store"))
+                        .ok_or_else(|| anyhow!("neither XDG_DATA_HOME nor HOME is set"))?
+                }
             },
         };
-        let unlock = |key: &str, env: &str, v: &Option<toml::Value>, default: u64| {
-            let d = dur(key, env, v, default)?;
-            if !(1..=7 * 86_400).contains(&d.as_secs()) {
-                bail!(
-                    "{key} ({env}) must be between 1s and 7 days, not {}s",
-                    d.as_secs()
-                );
-            }
-            Ok::<Duration, anyhow::Error>(d)
-        };
-        let unlock_ttl = unlock("unlock_ttl", "AWSENV_UNLOCK_TTL", &fs.unlock_ttl, 15 * 60)?;
-        let unlock_max = unlock("unlock_max", "AWSENV_UNLOCK_MAX", &fs.unlock_max, 8 * 3600)?;
+        let unlock_limits = (1, 7 * 86_400);
+        let (unlock_ttl, _) = dur(
+            "unlock_ttl",
+            "AWSENV_UNLOCK_TTL",
+            &fs.unlock_ttl,
+            15 * 60,
+            unlock_limits,
+        )?;
+        let (unlock_max, _) = dur(
+            "unlock_max",
+            "AWSENV_UNLOCK_MAX",
+            &fs.unlock_max,
+            8 * 3600,
+            unlock_limits,
+        )?;
         Ok(Settings {
             unlock_ttl,
             unlock_max,
             backend,
             file_dir,
-            session_ttl: dur(
-                "session_ttl",
-                "AWSENV_SESSION_TTL",
-                &fs.session_ttl,
-                8 * 3600,
-            )?,
-            role_ttl: dur("role_ttl", "AWSENV_ROLE_TTL", &fs.role_ttl, 3600)?,
-            refresh_window: dur(
-                "refresh_window",
-                "AWSENV_REFRESH_WINDOW",
-                &fs.refresh_window,
-                600,
-            )?,
-            federation_url: std::env::var("AWSENV_FEDERATION_URL")
-                .ok()
+            session_ttl,
+            role_ttl,
+            refresh_window,
+            sts_timeout,
+            federation_url: var("AWSENV_FEDERATION_URL")
                 .or(fs.federation_url)
                 .unwrap_or_else(|| "https://signin.aws.amazon.com/federation".to_string()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(file: Option<&str>, vars: &[(&str, &str)]) -> Result<Settings> {
+        let map: HashMap<String, OsString> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .chain([("HOME".to_string(), OsString::from("/home/u"))])
+            .collect();
+        Settings::parse(
+            file.map(|t| (Path::new("/c/config.toml"), t)),
+            &|n: &str| map.get(n).cloned(),
+        )
+    }
+
+    fn err(file: Option<&str>, vars: &[(&str, &str)]) -> String {
+        match parse(file, vars) {
+            Ok(s) => panic!("accepted: {s:?}"),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let s = parse(None, &[]).expect("defaults");
+        assert_eq!(s.session_ttl.as_secs(), 8 * 3600);
+        assert_eq!(s.role_ttl.as_secs(), 3600);
+        assert_eq!(s.refresh_window.as_secs(), 600);
+        assert_eq!(s.sts_timeout.as_secs(), 20);
+        assert_eq!(
+            s.file_dir,
+            PathBuf::from("/home/u/.local/share/awsenv/store")
+        );
+    }
+
+    #[test]
+    fn durations_outside_aws_limits_are_refused() {
+        let e = err(None, &[("AWSENV_REFRESH_WINDOW", "18446744073709551615")]);
+        assert!(e.contains("AWSENV_REFRESH_WINDOW"), "{e}");
+        let e = err(None, &[("AWSENV_SESSION_TTL", "99999999999h")]);
+        assert!(e.contains("AWSENV_SESSION_TTL") && e.contains("36h"), "{e}");
+        let e = err(None, &[("AWSENV_SESSION_TTL", "10m")]);
+        assert!(e.contains("15m"), "{e}");
+        let e = err(None, &[("AWSENV_ROLE_TTL", "13h")]);
+        assert!(e.contains("AWSENV_ROLE_TTL") && e.contains("12h"), "{e}");
+        let e = err(Some("role_ttl = 50000\n"), &[]);
+        assert!(e.contains("line 1") && e.contains("role_ttl"), "{e}");
+        assert!(parse(None, &[("AWSENV_SESSION_TTL", "36h")]).is_ok());
+        assert!(parse(None, &[("AWSENV_ROLE_TTL", "12h")]).is_ok());
+    }
+
+    #[test]
+    fn a_refresh_window_as_long_as_a_ttl_is_an_error() {
+        let e = err(None, &[("AWSENV_REFRESH_WINDOW", "1h")]);
+        assert!(e.contains("shorter than role_ttl (1h)"), "{e}");
+        let e = err(
+            Some("session_ttl = \"2h\"\nrole_ttl = \"3h\"\nrefresh_window = \"2h\"\n"),
+            &[],
+        );
+        assert!(
+            e.contains("line 3") && e.contains("shorter than session_ttl (2h)"),
+            "{e}"
+        );
+        assert!(parse(None, &[("AWSENV_REFRESH_WINDOW", "59m")]).is_ok());
+    }
+
+    #[test]
+    fn sts_timeout_must_be_a_duration() {
+        let e = err(None, &[("AWSENV_STS_TIMEOUT", "abc")]);
+        assert!(e.contains("AWSENV_STS_TIMEOUT") && e.contains("abc"), "{e}");
+        let e = err(None, &[("AWSENV_STS_TIMEOUT", "0")]);
+        assert!(e.contains("between 1s and 300s"), "{e}");
+        let s = parse(Some("sts_timeout = \"7s\"\n"), &[]).expect("file value");
+        assert_eq!(s.sts_timeout.as_secs(), 7);
+        let s = parse(Some("sts_timeout = 7\n"), &[("AWSENV_STS_TIMEOUT", "4")]).expect("env");
+        assert_eq!(s.sts_timeout.as_secs(), 4);
+    }
+
+    #[test]
+    fn bad_file_names_line_and_key() {
+        let e = err(
+            Some("# c\nbackend = \"file\"\nsession_ttl = \"soon\"\n"),
+            &[],
+        );
+        assert!(
+            e.contains("config.toml, line 3") && e.contains("session_ttl"),
+            "{e}"
+        );
+        let e = err(Some("x = [\n"), &[]);
+        assert!(e.contains("config.toml, line"), "{e}");
     }
 }

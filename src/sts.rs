@@ -4,6 +4,9 @@
 use std::time::Duration;
 
 use anyhow::{Result, anyhow};
+
+pub use crate::awsconfig::printable;
+use aws_sdk_sts::config::http::HttpResponse;
 use aws_sdk_sts::config::retry::RetryConfig;
 use aws_sdk_sts::config::timeout::TimeoutConfig;
 use aws_sdk_sts::config::{BehaviorVersion, Credentials as SdkCredentials, Region};
@@ -57,6 +60,71 @@ impl Creds {
     }
 }
 
+/// The latest expiration accepted (9999-12-31T23:59:59Z): beyond it the time cannot be shown.
+const MAX_EXPIRATION: i64 = 253_402_300_799;
+
+/// Why a credential is refused by [`validate`]. The text names the field, never its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid(pub String);
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn graphic(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Checks that `c` is a complete, usable credential at time `now` (epoch seconds): an access
+/// key id of 16–128 ASCII letters and digits, a non-empty secret (at most 1 KiB) and, when
+/// present, a non-empty session token (at most 64 KiB) of printable ASCII without spaces or
+/// control bytes, and an expiration after `now`. STS answers always carry a token and an
+/// expiration, so for them an empty token or a missing expiration (which the SDK fills in as
+/// "" and the epoch) is refused too. A plain function over the parsed values, for fuzzing.
+pub fn validate(c: &Creds, now: i64) -> Result<(), Invalid> {
+    let bad = |m: &str| Err(Invalid(m.to_string()));
+    let id = &c.access_key_id;
+    if id.is_empty() {
+        return bad("the access key id is empty");
+    }
+    if !(16..=128).contains(&id.len()) || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return bad("the access key id is not 16 to 128 letters and digits");
+    }
+    if c.secret_access_key.is_empty() {
+        return bad("the secret access key is empty");
+    }
+    if c.secret_access_key.len() > 1024 || !graphic(&c.secret_access_key) {
+        return bad(
+            "the secret access key holds spaces, control bytes or non-ASCII text, or is too long",
+        );
+    }
+    if let Some(t) = &c.session_token {
+        if t.is_empty() {
+            return bad("the session token is empty");
+        }
+        if t.len() > 65_536 || !graphic(t) {
+            return bad(
+                "the session token holds spaces, control bytes or non-ASCII text, or is too long",
+            );
+        }
+    }
+    match c.expiration {
+        None => Ok(()),
+        Some(e) if e <= 0 => bad("it has no expiration"),
+        Some(e) if e <= now => Err(Invalid(format!(
+            "it expired at {} (is this machine's clock right?)",
+            crate::timefmt::rfc3339(e)
+        ))),
+        Some(e) if e > MAX_EXPIRATION => bad("its expiration is after the year 9999"),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The default total time for one STS operation (`AWSENV_STS_TIMEOUT`).
+pub const DEFAULT_TIMEOUT: Duration = crate::settings::DEFAULT_STS_TIMEOUT;
+
 /// Where and how STS is reached.
 #[derive(Clone, Debug)]
 pub struct Endpoint {
@@ -64,11 +132,16 @@ pub struct Endpoint {
     pub region: String,
     /// An endpoint override (`AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`, profile `endpoint_url`).
     pub url: Option<String>,
+    /// The total time one operation may take, retries included.
+    pub timeout: Duration,
+    /// How many attempts one operation may make (1: no retry).
+    pub attempts: u32,
 }
 
 impl Endpoint {
     /// The endpoint for a profile: the standard environment overrides first, then the
-    /// profile's `endpoint_url`; the region defaults to us-east-1.
+    /// profile's `endpoint_url`; the region defaults to us-east-1. The timeout is
+    /// `AWSENV_STS_TIMEOUT` when it is valid (the settings refuse an invalid one), else 20 s.
     pub fn new(region: Option<&str>, profile_endpoint: Option<&str>) -> Endpoint {
         let env = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
         let ignore = env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
@@ -80,24 +153,44 @@ impl Endpoint {
                 .or_else(|| env("AWS_ENDPOINT_URL"))
                 .or_else(|| profile_endpoint.map(str::to_string))
         };
+        let timeout = env("AWSENV_STS_TIMEOUT")
+            .and_then(|v| crate::settings::sts_timeout(&v).ok())
+            .unwrap_or(DEFAULT_TIMEOUT);
         Endpoint {
             region: region.unwrap_or("us-east-1").to_string(),
             url,
+            timeout,
+            attempts: 3,
         }
     }
 
-    fn describe(&self) -> String {
+    /// The same endpoint with another total timeout and number of attempts.
+    pub fn with_limits(mut self, timeout: Duration, attempts: u32) -> Endpoint {
+        self.timeout = timeout;
+        self.attempts = attempts.max(1);
+        self
+    }
+
+    /// The endpoint as shown in messages: the override URL, or AWS's regional host.
+    pub fn describe(&self) -> String {
         match &self.url {
-            Some(u) => u.clone(),
+            Some(u) => printable(u.as_bytes(), 200),
             None => format!("sts.{}.amazonaws.com", self.region),
         }
     }
 
+    /// The timeout as shown in messages (`3s`, `20s`).
+    pub fn timeout_text(&self) -> String {
+        crate::timefmt::remaining(self.timeout.as_secs().max(1) as i64)
+    }
+
     fn client(&self, creds: &Creds) -> aws_sdk_sts::Client {
-        let total = std::env::var("AWSENV_STS_TIMEOUT")
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(20);
+        let total = self.timeout.max(Duration::from_secs(1));
+        let attempt = if self.attempts > 1 {
+            (total / 2).max(Duration::from_secs(1))
+        } else {
+            total
+        };
         let mut b = aws_sdk_sts::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(self.region.clone()))
@@ -110,12 +203,12 @@ impl Endpoint {
             ))
             .timeout_config(
                 TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5.min(total)))
-                    .operation_attempt_timeout(Duration::from_secs((total / 2).max(1)))
-                    .operation_timeout(Duration::from_secs(total))
+                    .connect_timeout(total.min(Duration::from_secs(5)))
+                    .operation_attempt_timeout(attempt)
+                    .operation_timeout(total)
                     .build(),
             )
-            .retry_config(RetryConfig::standard().with_max_attempts(3));
+            .retry_config(RetryConfig::standard().with_max_attempts(self.attempts.max(1)));
         if let Some(u) = &self.url {
             b = b.endpoint_url(u.clone());
         }
@@ -135,28 +228,119 @@ pub struct Context<'a> {
     pub what: String,
 }
 
-fn convert(c: Option<&aws_sdk_sts::types::Credentials>, ctx: &Context<'_>) -> Result<Creds> {
-    let c = c.ok_or_else(|| anyhow!("{}: STS returned no credentials", ctx.what))?;
-    Ok(Creds {
+fn convert(
+    c: Option<&aws_sdk_sts::types::Credentials>,
+    ep: &Endpoint,
+    ctx: &Context<'_>,
+) -> Result<Creds> {
+    let unusable = |why: &str| {
+        anyhow!(
+            "{} for profile {}: STS at {} answered without a usable credential ({why}); check that {} is AWS STS (AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, the profile's endpoint_url)",
+            ctx.what,
+            ctx.profile,
+            ep.describe(),
+            ep.describe()
+        )
+    };
+    let c = c.ok_or_else(|| unusable("no Credentials element"))?;
+    let creds = Creds {
         access_key_id: c.access_key_id().to_string(),
         secret_access_key: c.secret_access_key().to_string(),
         session_token: Some(c.session_token().to_string()),
         expiration: Some(c.expiration().secs()),
-    })
+    };
+    validate(&creds, crate::timefmt::now_epoch()).map_err(|e| unusable(&e.0))?;
+    Ok(creds)
 }
 
-fn map_err<E, R>(err: SdkError<E, R>, ep: &Endpoint, ctx: &Context<'_>) -> anyhow::Error
+/// What came back, for a reply that awsenv cannot read: status, content type, size and the
+/// first bytes — unless it looks like it holds a credential, then the parser's complaint.
+fn describe_reply(resp: &HttpResponse, why: &str) -> (bool, String) {
+    let status = resp.status().as_u16();
+    let ctype = resp
+        .headers()
+        .get("content-type")
+        .map(|v| printable(v.as_bytes(), 60))
+        .unwrap_or_else(|| "no content type".into());
+    let body = resp.body().bytes().unwrap_or_default();
+    let holds_secret = [&b"SecretAccessKey"[..], b"SessionToken"]
+        .iter()
+        .any(|n| body.windows(n.len()).any(|w| w == *n));
+    if body.is_empty() {
+        (false, format!("HTTP {status}, {ctype}, empty body"))
+    } else if holds_secret {
+        (
+            true,
+            format!(
+                "HTTP {status}, {ctype}, {} bytes: {}",
+                body.len(),
+                printable(why.as_bytes(), 160)
+            ),
+        )
+    } else {
+        let start = body.len().min(200);
+        (
+            false,
+            format!(
+                "HTTP {status}, {ctype}, {} bytes starting \"{}\"",
+                body.len(),
+                printable(&body[..start], 80)
+            ),
+        )
+    }
+}
+
+/// The innermost cause of an error, as one line.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    crate::awsconfig::one_line(&cur.to_string())
+}
+
+fn map_err<E>(err: SdkError<E>, ep: &Endpoint, ctx: &Context<'_>) -> anyhow::Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
 {
     let what = &ctx.what;
+    let not_sts = |resp: &HttpResponse, why: String| {
+        let (looks_like_sts, reply) = describe_reply(resp, &why);
+        let kind = if looks_like_sts {
+            "an STS answer awsenv cannot read"
+        } else {
+            "something that is not an STS answer"
+        };
+        anyhow!(
+            "{what} for profile {}: STS at {} sent {kind}: {reply}; check that {} is AWS STS (AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, the profile's endpoint_url)",
+            ctx.profile,
+            ep.describe(),
+            ep.describe()
+        )
+    };
+    let no_answer = || {
+        anyhow::Error::new(NoAnswer {
+            message: format!(
+                "{what} for profile {}: STS at {} did not answer within {}; check your network or AWS_ENDPOINT_URL_STS",
+                ctx.profile,
+                ep.describe(),
+                ep.timeout_text()
+            ),
+            within: ep.timeout_text(),
+        })
+    };
     match &err {
         SdkError::ServiceError(se) => {
             let e = se.err();
-            let code = e.code().unwrap_or("Unknown");
-            let msg = crate::awsconfig::one_line(e.message().unwrap_or(""));
-            match code {
+            let Some(code) = e.code() else {
+                return not_sts(se.raw(), root_cause(e));
+            };
+            let code = printable(code.as_bytes(), 60);
+            let msg = printable(
+                crate::awsconfig::one_line(e.message().unwrap_or("")).as_bytes(),
+                300,
+            );
+            match code.as_str() {
                 "AccessDenied"
                     if ctx.mfa_serial.is_some() && msg.contains("MultiFactorAuthentication") =>
                 {
@@ -194,15 +378,10 @@ where
                 _ => anyhow!("{what} for profile {}: {code}: {msg}", ctx.profile),
             }
         }
-        SdkError::TimeoutError(_) => anyhow!(
-            "{what} for profile {}: STS at {} did not answer in time; check your network or AWS_ENDPOINT_URL_STS",
-            ctx.profile,
-            ep.describe()
-        ),
+        SdkError::TimeoutError(_) => no_answer(),
+        SdkError::DispatchFailure(d) if d.is_timeout() => no_answer(),
         SdkError::DispatchFailure(d) => {
-            let detail = if d.is_timeout() {
-                "timed out".to_string()
-            } else if d.is_io() {
+            let detail = if d.is_io() {
                 "connection failed".to_string()
             } else {
                 "request failed".to_string()
@@ -213,16 +392,42 @@ where
                 ep.describe()
             )
         }
+        SdkError::ResponseError(r) => not_sts(r.raw(), root_cause(&err)),
         _ => anyhow!(
             "{what} for profile {}: unexpected answer from STS at {}: {}",
             ctx.profile,
             ep.describe(),
-            crate::awsconfig::one_line(&format!(
-                "{}",
-                aws_smithy_types::error::display::DisplayErrorContext(&err)
-            ))
+            printable(
+                crate::awsconfig::one_line(&format!(
+                    "{}",
+                    aws_smithy_types::error::display::DisplayErrorContext(&err)
+                ))
+                .as_bytes(),
+                300
+            )
         ),
     }
+}
+
+/// The error of an STS call that got no answer in time (`status` says so in its own words).
+#[derive(Debug)]
+pub struct NoAnswer {
+    /// The full one-line message.
+    pub message: String,
+    /// The timeout as text (`3s`).
+    pub within: String,
+}
+
+impl std::fmt::Display for NoAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for NoAnswer {}
+
+fn secs_i32(d: Duration) -> i32 {
+    i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
 }
 
 /// GetSessionToken, with an MFA device and code when given.
@@ -236,12 +441,12 @@ pub async fn get_session_token(
     let mut req = ep
         .client(base)
         .get_session_token()
-        .duration_seconds(duration.as_secs() as i32);
+        .duration_seconds(secs_i32(duration));
     if let Some((serial, code)) = mfa {
         req = req.serial_number(serial).token_code(code);
     }
     let out = req.send().await.map_err(|e| map_err(e, ep, ctx))?;
-    convert(out.credentials(), ctx)
+    convert(out.credentials(), ep, ctx)
 }
 
 /// The parameters of one AssumeRole call.
@@ -272,14 +477,14 @@ pub async fn assume_role(
         .assume_role()
         .role_arn(p.role_arn)
         .role_session_name(p.session_name)
-        .duration_seconds(p.duration.as_secs() as i32)
+        .duration_seconds(secs_i32(p.duration))
         .set_external_id(p.external_id.map(str::to_string))
         .set_source_identity(p.source_identity.map(str::to_string));
     if let Some((serial, code)) = p.mfa {
         req = req.serial_number(serial).token_code(code);
     }
     let out = req.send().await.map_err(|e| map_err(e, ep, ctx))?;
-    convert(out.credentials(), ctx)
+    convert(out.credentials(), ep, ctx)
 }
 
 /// GetFederationToken (console sign-in for a profile without a role).
@@ -294,7 +499,7 @@ pub async fn get_federation_token(
         .client(base)
         .get_federation_token()
         .name(name)
-        .duration_seconds(duration.as_secs() as i32)
+        .duration_seconds(secs_i32(duration))
         .policy_arns(
             aws_sdk_sts::types::PolicyDescriptorType::builder()
                 .arn("arn:aws:iam::aws:policy/AdministratorAccess")
@@ -303,7 +508,7 @@ pub async fn get_federation_token(
         .send()
         .await
         .map_err(|e| map_err(e, ep, ctx))?;
-    convert(out.credentials(), ctx)
+    convert(out.credentials(), ep, ctx)
 }
 
 /// GetCallerIdentity: (account, ARN).
@@ -319,7 +524,63 @@ pub async fn caller_identity(
         .await
         .map_err(|e| map_err(e, ep, ctx))?;
     Ok((
-        out.account().unwrap_or_default().to_string(),
-        out.arn().unwrap_or_default().to_string(),
+        printable(out.account().unwrap_or_default().as_bytes(), 40),
+        printable(out.arn().unwrap_or_default().as_bytes(), 300),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn good() -> Creds {
+        Creds {
+            access_key_id: "ASIAEXAMPLEEXAMPLE12".into(),
+            secret_access_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
+            session_token: Some("FwoGZXIvYXdzEJr//////////wEaDM+token=".into()),
+            expiration: Some(NOW + 3600),
+        }
+    }
+
+    fn reason(f: impl FnOnce(&mut Creds)) -> String {
+        let mut c = good();
+        f(&mut c);
+        match validate(&c, NOW) {
+            Ok(()) => "accepted".into(),
+            Err(e) => e.0,
+        }
+    }
+
+    #[test]
+    fn a_complete_credential_passes() {
+        assert_eq!(validate(&good(), NOW), Ok(()));
+        let mut long_term = good();
+        long_term.session_token = None;
+        long_term.expiration = None;
+        assert_eq!(validate(&long_term, NOW), Ok(()));
+    }
+
+    #[test]
+    fn anything_incomplete_or_hostile_is_refused() {
+        assert!(reason(|c| c.access_key_id.clear()).contains("access key id is empty"));
+        assert!(reason(|c| c.access_key_id = "ASIA123".into()).contains("16 to 128"));
+        assert!(reason(|c| c.access_key_id = "ASIAEXAMPLE EXAMPLE1".into()).contains("16 to 128"));
+        assert!(reason(|c| c.secret_access_key.clear()).contains("secret access key is empty"));
+        assert!(reason(|c| c.secret_access_key.push('\0')).contains("control bytes"));
+        assert!(reason(|c| c.session_token = Some(String::new())).contains("token is empty"));
+        assert!(reason(|c| c.session_token = Some("ab\ncd".into())).contains("control bytes"));
+        assert!(reason(|c| c.session_token = Some("a\u{1b}[2J".into())).contains("control"));
+        assert!(reason(|c| c.expiration = Some(0)).contains("no expiration"));
+        assert!(reason(|c| c.expiration = Some(NOW)).contains("expired at"));
+        assert!(reason(|c| c.expiration = Some(NOW - 60)).contains("expired at"));
+        assert!(reason(|c| c.expiration = Some(i64::MAX)).contains("9999"));
+    }
+
+    #[test]
+    fn the_reason_never_holds_the_secret() {
+        let r = reason(|c| c.secret_access_key = "secret with space".into());
+        assert!(!r.contains("secret with space"), "{r}");
+    }
 }

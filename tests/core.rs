@@ -262,8 +262,8 @@ fn source_profile_chain_uses_mfa_from_the_role_profile_and_local_user_as_session
     assert_eq!(get(&vars, "AWS_VAULT"), Some("auditor2"));
     assert_eq!(
         get(&vars, "AWS_REGION"),
-        None,
-        "region comes from the selected profile only"
+        Some("eu-west-1"),
+        "region comes from the source profile when the role's profile has none"
     );
     assert_eq!(
         caller_arn(&env, moto, &vars),

@@ -45,6 +45,8 @@ pub fn credential_changes(r: &Resolved) -> Vec<Change> {
     if let Some(region) = &r.region {
         v.push(Change::set("AWS_REGION", region));
         v.push(Change::set("AWS_DEFAULT_REGION", region));
+        let from = r.region_source.as_deref().unwrap_or("--region");
+        v.push(Change::set(envstate::REGION_SOURCE, from));
     }
     v.push(Change::set("AWS_VAULT", &r.profile));
     v.push(Change::unset("AWS_PROFILE"));
@@ -173,8 +175,9 @@ pub fn profile_or_directory(
         None => profile_from_directory()?,
     };
     let mut opts = opts.clone();
-    if opts.region.is_none() {
+    if opts.region.is_none() && dir_region.is_some() {
         opts.region = dir_region;
+        opts.region_source = Some(".awsprofile".to_string());
     }
     Ok((profile, opts))
 }

@@ -180,7 +180,12 @@ pub fn export(hs: HookShell) -> Result<i32> {
 
 /// Resolves for the hook: the credentials and the refresh time (epoch seconds).
 fn activate(profile: &str, opts: &ResolveOpts) -> Result<(crate::resolve::Resolved, Option<i64>)> {
-    let req = crate::resolve::request(profile, opts)?;
+    // The hook has no --region: a region given here is the .awsprofile's.
+    let opts = ResolveOpts {
+        region_source: Some(".awsprofile".to_string()),
+        ..opts.clone()
+    };
+    let req = crate::resolve::request(profile, &opts)?;
     block_on(async {
         let engine = Engine::open().await?;
         let r = engine.resolve(&req).await?;
@@ -272,6 +277,9 @@ pub fn reload() -> Result<i32> {
     Ok(0)
 }
 
+/// How long `status` waits for GetCallerIdentity.
+const STATUS_STS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// `awsenv status`.
 pub fn status() -> Result<i32> {
     let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
@@ -296,17 +304,25 @@ pub fn status() -> Result<i32> {
         return Ok(0);
     };
     let source = var(envstate::SOURCE).unwrap_or_default();
-    println!("profile:  {profile}");
+    let show = |v: &str| crate::sts::printable(v.as_bytes(), 300);
+    println!("profile:  {}", show(&profile));
     println!(
         "from:     {}",
         if source == envstate::MANUAL {
             "awsenv use (manual)".to_string()
         } else {
-            source
+            show(&source)
         }
     );
     if let Some(r) = var("AWS_REGION") {
-        println!("region:   {r}");
+        let from = match var(envstate::REGION_SOURCE) {
+            Some(f) => crate::sts::printable(f.as_bytes(), 80),
+            None => "the environment, not awsenv".to_string(),
+        };
+        println!(
+            "region:   {} (from {from})",
+            crate::sts::printable(r.as_bytes(), 64)
+        );
     }
     if let Some(exp) = var("AWS_CREDENTIAL_EXPIRATION") {
         let left = timefmt::parse_rfc3339(&exp).map(|e| e - timefmt::now_epoch());
@@ -323,7 +339,9 @@ pub fn status() -> Result<i32> {
             session_token: var("AWS_SESSION_TOKEN"),
             expiration: None,
         };
-        let ep = crate::sts::Endpoint::new(var("AWS_REGION").as_deref(), None);
+        // A status line must come at once: one short attempt, no retries.
+        let ep = crate::sts::Endpoint::new(var("AWS_REGION").as_deref(), None)
+            .with_limits(STATUS_STS_TIMEOUT, 1);
         let ctx = crate::sts::Context {
             profile: &profile,
             root: &profile,
@@ -335,7 +353,10 @@ pub fn status() -> Result<i32> {
                 println!("account:  {account}");
                 println!("identity: {arn}");
             }
-            Err(e) => println!("identity: unknown ({e:#})"),
+            Err(e) => match e.downcast_ref::<crate::sts::NoAnswer>() {
+                Some(t) => println!("identity: unknown (STS did not answer within {})", t.within),
+                None => println!("identity: unknown ({e:#})"),
+            },
         }
     }
     Ok(0)

@@ -997,3 +997,194 @@ impl Drop for KeyringSession {
         let _ = self.dbus.wait();
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Fake STS servers
+// ---------------------------------------------------------------------------------------------
+
+/// Reads one HTTP/1.1 request (head and `Content-Length` body) from `s`; `None` at EOF or on
+/// a malformed request.
+fn read_http_request(s: &mut TcpStream) -> Option<(String, Vec<u8>)> {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    let split = loop {
+        if let Some(i) = find_bytes(&raw, b"\r\n\r\n") {
+            break i;
+        }
+        let n = s.read(&mut buf).ok()?;
+        if n == 0 || raw.len() > 1 << 20 {
+            return None;
+        }
+        raw.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = raw[split + 4..].to_vec();
+    while body.len() < len {
+        let n = s.read(&mut buf).ok()?;
+        if n == 0 {
+            return None;
+        }
+        body.extend_from_slice(&buf[..n]);
+    }
+    body.truncate(len);
+    Some((head, body))
+}
+
+/// The value of header `name` in a request or response head.
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().skip(1).find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then_some(v.trim())
+    })
+}
+
+/// A fake STS on a free loopback port that answers every request with the same raw HTTP
+/// response (`status`, optional `Content-Type`, `body` bytes) and closes the connection.
+/// Returns its URL; the server lives until the test process exits.
+pub fn fake_sts_reply(status: u16, content_type: Option<&str>, body: &[u8]) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a fake STS");
+    let url = format!(
+        "http://127.0.0.1:{}",
+        listener.local_addr().expect("fake STS address").port()
+    );
+    let mut resp = format!("HTTP/1.1 {status} Whatever\r\n").into_bytes();
+    if let Some(ct) = content_type {
+        resp.extend_from_slice(format!("Content-Type: {ct}\r\n").as_bytes());
+    }
+    resp.extend_from_slice(
+        format!(
+            "Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    resp.extend_from_slice(body);
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            let _ = read_http_request(&mut s);
+            let _ = s.write_all(&resp);
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    });
+    url
+}
+
+/// AWS's exact answer to AssumeRole with `DurationSeconds` over 3600 when it is signed with
+/// temporary credentials (role chaining): HTTP 400, `ValidationError`.
+pub const ROLE_CHAINING_MESSAGE: &str = "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.";
+
+/// A proxy in front of [`Moto`] that enforces what moto does not: AWS refuses AssumeRole with
+/// `DurationSeconds` > 3600 signed by temporary credentials (a request with a session token or
+/// an `ASIA…` key: an assumed role or a GetSessionToken session) with
+/// [`ROLE_CHAINING_MESSAGE`]. Everything else is forwarded to
+/// moto unchanged (moto's recorder sees only forwarded requests). One request per connection.
+pub struct StsProxy {
+    /// `http://127.0.0.1:PORT`, for `AWS_ENDPOINT_URL_STS`.
+    pub url: String,
+    refused: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl StsProxy {
+    /// Starts the proxy for `moto`; it lives until the test process exits.
+    pub fn start(moto: &Moto) -> Self {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the STS proxy");
+        let url = format!(
+            "http://127.0.0.1:{}",
+            listener.local_addr().expect("proxy address").port()
+        );
+        let refused = std::sync::Arc::new(AtomicUsize::new(0));
+        let counter = refused.clone();
+        let upstream = moto.port;
+        std::thread::spawn(move || {
+            for s in listener.incoming().flatten() {
+                let counter = counter.clone();
+                std::thread::spawn(move || {
+                    let mut s = s;
+                    let Some((head, body)) = read_http_request(&mut s) else {
+                        return;
+                    };
+                    let form = parse_form(&String::from_utf8_lossy(&body));
+                    // Temporary credentials sign with a session token (moto's GetSessionToken
+                    // even hands out an `AKIA…` id with one), AWS's always start with ASIA.
+                    let temporary = header(&head, "x-amz-security-token").is_some()
+                        || header(&head, "authorization")
+                            .and_then(|a| a.split("Credential=").nth(1))
+                            .is_some_and(|c| c.starts_with("ASIA"));
+                    let long = form
+                        .get("DurationSeconds")
+                        .and_then(|d| d.parse::<u64>().ok())
+                        .is_some_and(|d| d > 3600);
+                    let reply = if form.get("Action").map(String::as_str) == Some("AssumeRole")
+                        && temporary
+                        && long
+                    {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        let body = format!(
+                            "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n  <Error>\n    <Type>Sender</Type>\n    <Code>ValidationError</Code>\n    <Message>{ROLE_CHAINING_MESSAGE}</Message>\n  </Error>\n  <RequestId>{}</RequestId>\n</ErrorResponse>\n",
+                            random_hex(8)
+                        );
+                        format!(
+                            "HTTP/1.1 400 Bad Request\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        )
+                        .into_bytes()
+                    } else {
+                        match forward(upstream, &head, &body) {
+                            Some(r) => r,
+                            None => return,
+                        }
+                    };
+                    let _ = s.write_all(&reply);
+                    let _ = s.shutdown(Shutdown::Both);
+                });
+            }
+        });
+        StsProxy { url, refused }
+    }
+
+    /// How many AssumeRole calls the proxy refused as role chaining over one hour.
+    pub fn refused(&self) -> usize {
+        self.refused.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Sends one request to `127.0.0.1:port` with `Connection: close` and returns the response
+/// with its `Connection` header replaced by `close`.
+fn forward(port: u16, head: &str, body: &[u8]) -> Option<Vec<u8>> {
+    let mut up = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    up.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+    let mut req: Vec<u8> = Vec::new();
+    for l in head.split("\r\n") {
+        if !l.to_ascii_lowercase().starts_with("connection:") {
+            req.extend_from_slice(l.as_bytes());
+            req.extend_from_slice(b"\r\n");
+        }
+    }
+    req.extend_from_slice(b"Connection: close\r\n\r\n");
+    req.extend_from_slice(body);
+    up.write_all(&req).ok()?;
+    let mut raw = Vec::new();
+    up.read_to_end(&mut raw).ok()?;
+    let split = find_bytes(&raw, b"\r\n\r\n")?;
+    let rhead = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut out = Vec::new();
+    for l in rhead.split("\r\n") {
+        if !l.to_ascii_lowercase().starts_with("connection:") {
+            out.extend_from_slice(l.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(b"Connection: close\r\n\r\n");
+    out.extend_from_slice(&raw[split + 4..]);
+    Some(out)
+}
