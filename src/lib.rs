@@ -5,7 +5,7 @@
 //!   [`envstate`], [`activation`], [`prompt`], [`hook`] — no AWS SDK, no secret store, no
 //!   async runtime. The front binary (`src/main.rs`) uses only these.
 //! - the credential engine: [`settings`], [`awsconfig`], [`store`], [`sts`], [`resolve`],
-//!   [`mfa`], [`tty`], [`server`], [`runtime`], and the command implementations in [`commands`], driven
+//!   [`mfa`], [`tty`], [`server`], [`runtime`], [`rotate`], and the command implementations in [`commands`], driven
 //!   by [`cli`] and [`app`] in the `awsenv-engine` binary.
 
 pub mod activation;
@@ -21,6 +21,7 @@ pub mod cli;
 pub mod commands;
 pub mod mfa;
 pub mod resolve;
+pub mod rotate;
 pub mod runtime;
 pub mod server;
 pub mod settings;

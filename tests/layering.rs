@@ -24,6 +24,7 @@ const ENGINE: &[&str] = &[
     "commands",
     "app",
     "cli",
+    "rotate",
 ];
 
 #[test]
@@ -43,6 +44,7 @@ fn hot_modules_import_nothing_from_the_engine() {
         for dep in [
             "tokio",
             "aws_sdk_sts",
+            "aws_sdk_iam",
             "aws_config",
             "keyring_core",
             "age::",
@@ -78,6 +80,7 @@ fn the_front_binary_links_no_runtime_sdk_or_store() {
     for sym in [
         "5tokio",
         "11aws_sdk_sts",
+        "11aws_sdk_iam",
         "10aws_config",
         "12keyring_core",
         "3age",
