@@ -1307,11 +1307,17 @@ pub enum Fault {
     },
     /// Forward it to moto, then run the hook on moto's raw answer (it may change it, or
     /// break something on the side) before passing the answer on.
-    Then(Box<dyn FnMut(&mut Vec<u8>) + Send>),
+    Then(AnswerHook),
 }
 
+/// A hook on moto's raw answer (see [`Fault::Then`]).
+pub type AnswerHook = Box<dyn FnMut(&mut Vec<u8>) + Send>;
+
+/// Which requests a fault applies to.
+type Matcher = Box<dyn Fn(&ProxiedRequest) -> bool + Send>;
+
 struct FaultRule {
-    matches: Box<dyn Fn(&ProxiedRequest) -> bool + Send>,
+    matches: Matcher,
     fault: Fault,
     /// How many more requests it applies to (`None`: all).
     times: Option<usize>,
