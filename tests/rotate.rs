@@ -86,6 +86,12 @@ struct Rig {
 
 impl Rig {
     fn new() -> Option<Rig> {
+        Rig::with(|_| {}, true)
+    }
+
+    /// A rig whose environment `setup` adjusts before the first key is stored; `mfa`: whether
+    /// the profile has an MFA device.
+    fn with(setup: impl FnOnce(&mut TestEnv), mfa: bool) -> Option<Rig> {
         let moto = moto()?;
         let user = format!("calvin-{}", random_hex(5));
         let admin = "AKIAADMINADMINADMIN0";
@@ -113,11 +119,17 @@ impl Rig {
         env.set_var("AWS_ENDPOINT_URL_IAM", &proxy.url);
         env.set_var("USER", "tester");
         let serial = format!("arn:aws:iam::123456789012:mfa/{user}");
+        let mfa_line = if mfa {
+            format!("mfa_serial = {serial}\n")
+        } else {
+            String::new()
+        };
         env.write_aws_config(&format!(
-            "[profile {PROFILE}]\nregion = us-east-1\nmfa_serial = {serial}\n\n\
+            "[profile {PROFILE}]\nregion = us-east-1\n{mfa_line}\n\
              [profile {PROFILE}-admin]\nsource_profile = {PROFILE}\n\
              role_arn = arn:aws:iam::123456789012:role/{user}-admin\n"
         ));
+        setup(&mut env);
         env.add_keys(PROFILE, &first.0, &first.1);
         Some(Rig {
             env,
@@ -962,4 +974,107 @@ fn a_profile_without_stored_keys_is_refused_with_what_to_do() {
         &["no keys stored for profile nobody"],
     );
     assert!(rig.proxy.seen().is_empty(), "nothing asked of AWS");
+}
+
+#[test]
+fn a_rotation_in_the_os_keyring_without_mfa_signs_iam_with_the_keys() {
+    if !common::require_tools(&common::KeyringSession::TOOLS) {
+        return;
+    }
+    let mut keyring = None;
+    let Some(rig) = Rig::with(
+        |env| {
+            let k = common::KeyringSession::start(env);
+            env.with_keyring(&k);
+            keyring = Some(k);
+        },
+        false,
+    ) else {
+        return;
+    };
+    // Killed once the new key is recorded: the journal is a keyring item, and list finishes.
+    rig.kill_after("record");
+    let list = rig.awsenv(&["list"]);
+    assert!(
+        stderr(&list).contains("finished an interrupted key rotation"),
+        "{}",
+        stderr(&list)
+    );
+    let new = rig.proxy.created_keys()[0].0.clone();
+    assert!(
+        rig.proxy.calls("GetSessionToken").is_empty(),
+        "no MFA device, no session"
+    );
+    for r in rig.proxy.seen().iter().filter(|r| r.service == "iam") {
+        assert!(!r.with_session, "{} signed with the keys", r.action);
+    }
+    rig.assert_settled_on(&new);
+    let o = rig.rotate(&[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let newer = rig.proxy.created_keys()[1].0.clone();
+    rig.assert_settled_on(&newer);
+    drop(keyring);
+}
+
+#[test]
+fn a_damaged_journal_is_kept_until_iam_shows_nothing_is_lost() {
+    let Some(rig) = Rig::new() else { return };
+    rig.cache_mfa_session();
+    rig.kill_after("record");
+    let journal = std::fs::read_dir(rig.store_dir())
+        .expect("store dir")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("r-"))
+        })
+        .expect("the journal file");
+    std::fs::write(&journal, b"age-encryption.org/v1\ngarbage").expect("damage the journal");
+    let list = rig.awsenv(&["list"]);
+    assert!(list.status.success(), "{}", stderr(&list));
+    assert!(
+        stdout(&list).contains("UNREADABLE")
+            && stdout(&list).contains("the journal of an interrupted key rotation"),
+        "{}",
+        stdout(&list)
+    );
+    assert!(journal.exists(), "kept");
+    // The new key's secret went with the journal; IAM still lists that key: say so, keep it.
+    let stray = rig.proxy.created_keys()[0].0.clone();
+    assert_one_line_failure(
+        &rig.rotate(&[]),
+        &[
+            "cannot be read",
+            &stray,
+            &format!("--access-key-id {stray}"),
+        ],
+    );
+    assert!(journal.exists(), "still kept");
+    assert_eq!(rig.stored().0, rig.first.0, "the stored key is untouched");
+    moto_call(
+        rig.moto,
+        "iam",
+        "AKIAADMINADMINADMIN0",
+        &[
+            ("Action", "DeleteAccessKey"),
+            ("UserName", &rig.user),
+            ("AccessKeyId", &stray),
+        ],
+    )
+    .expect("the user deletes the stray key");
+    let o = rig.rotate(&[]);
+    assert!(
+        o.status.success() && stderr(&o).contains("removed the unreadable journal"),
+        "{}",
+        stderr(&o)
+    );
+    let last = rig
+        .proxy
+        .created_keys()
+        .last()
+        .expect("a new key")
+        .0
+        .clone();
+    rig.assert_settled_on(&last);
 }

@@ -407,3 +407,51 @@ pub fn agent(detached: bool) -> Result<i32> {
         store::agent::foreground_command()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(created: Option<i64>, added: Option<i64>) -> StoredKeys {
+        StoredKeys {
+            access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
+            secret_access_key: "s".into(),
+            created,
+            added,
+        }
+    }
+
+    #[test]
+    fn only_the_last_four_of_a_key_id_are_shown() {
+        assert_eq!(masked("AKIAIOSFODNN7EXAMPLE"), "****MPLE");
+        assert_eq!(masked("AB"), "****AB");
+    }
+
+    #[test]
+    fn ages_say_whether_they_are_exact() {
+        let now = 1_800_000_000;
+        let day = 86_400;
+        // IAM's creation time wins over the time it was stored.
+        let exact = key_age(&keys(Some(now - 95 * day), Some(now - day)), now);
+        assert_eq!(age_text(exact), "95d");
+        let bound = key_age(&keys(None, Some(now - 12 * day - 5)), now);
+        assert_eq!(age_text(bound), "12d+");
+        assert_eq!(age_text(key_age(&keys(None, None), now)), "unknown");
+        // A creation time in the future (a skewed clock) is no negative age.
+        assert_eq!(age_text(key_age(&keys(Some(now + 60), None), now)), "0d");
+    }
+
+    #[test]
+    fn an_unreadable_journal_says_what_it_is_and_that_it_is_kept() {
+        let line = unreadable_line(&Unreadable {
+            kind: Some(Kind::Journal),
+            location: "keyring entry rotation/calvin".into(),
+            why: "bad".into(),
+            key: Some("rotation/calvin".into()),
+        });
+        assert!(
+            line.contains("interrupted key rotation of profile calvin") && line.contains("kept"),
+            "{line}"
+        );
+    }
+}
