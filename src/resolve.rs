@@ -772,7 +772,7 @@ impl Engine {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Key rotation support (`awsenv rotate`, see [`crate::rotate`]): the MFA session of a root
+// Key rotation support (`awsenv rotate`, src/rotate.rs): the MFA session of a root
 // profile's keys for the IAM calls, and carrying cached sessions over to a new key. Kept apart
 // from `resolve` on purpose; it mirrors the session step of [`Engine::resolve`] (same cache
 // key), and tests/rotate.rs proves that `use` finds what it carries.

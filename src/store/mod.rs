@@ -29,7 +29,7 @@ pub enum Kind {
     Keys,
     /// A cached session: dropped when damaged, and fetched again.
     Cache,
-    /// The journal of a key rotation (`rotation/…`, see [`crate::rotate`]): it may hold the
+    /// The journal of a key rotation (`rotation/…`, written by `awsenv rotate`): it may hold the
     /// only copy of a new key's secret, so it is never dropped either.
     Journal,
 }
@@ -127,7 +127,7 @@ pub fn keys_key(profile: &str) -> String {
     format!("keys/{profile}")
 }
 
-/// The store key of the journal of a key rotation of `profile` (see [`crate::rotate`]).
+/// The store key of the journal of a key rotation of `profile` (`awsenv rotate`).
 pub fn rotation_key(profile: &str) -> String {
     format!("rotation/{profile}")
 }
