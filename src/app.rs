@@ -88,6 +88,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
             stdout,
             opts,
         } => commands::login::login(profile.as_deref(), stdout, &opts),
+        Command::Sso { command } => crate::sso::commands::run(command),
         Command::Unlock { stdin } => commands::keys::unlock(stdin),
         Command::Lock => commands::keys::lock(),
         Command::Agent { detached } => commands::keys::agent(detached),

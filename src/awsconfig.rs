@@ -157,7 +157,17 @@ pub const KEYS: &[&str] = &[
     "mfa_process",
     "credential_process",
     "endpoint_url",
+    // IAM Identity Center (validated by the sso module).
+    "sso_session",
+    "sso_start_url",
+    "sso_region",
+    "sso_account_id",
+    "sso_role_name",
+    "sso_registration_scopes",
 ];
+
+/// The keys of an `[sso-session NAME]` section that awsenv reads.
+pub const SSO_SESSION_KEYS: &[&str] = &["sso_start_url", "sso_region", "sso_registration_scopes"];
 
 /// One profile with `include_profile` applied.
 #[derive(Clone, Debug, Default)]
@@ -291,6 +301,29 @@ impl AwsConfig {
             .get_profile(name)
             .and_then(|p| p.get("aws_access_key_id"))
             .is_some_and(|v| !v.is_empty())
+    }
+
+    /// Every `[sso-session NAME]` name, sorted.
+    pub fn sso_session_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.set.sso_sessions().map(str::to_string).collect();
+        v.sort();
+        v
+    }
+
+    /// The `[sso-session NAME]` section's keys ([`SSO_SESSION_KEYS`] that are set and not
+    /// empty), or `None` when there is no such section.
+    pub fn sso_session(&self, name: &str) -> Option<BTreeMap<String, String>> {
+        let s = self.set.sso_session(name)?;
+        Some(
+            SSO_SESSION_KEYS
+                .iter()
+                .filter_map(|k| {
+                    s.get(k)
+                        .filter(|v| !v.is_empty())
+                        .map(|v| (k.to_string(), v.to_string()))
+                })
+                .collect(),
+        )
     }
 
     /// Whether a profile exists.

@@ -213,6 +213,12 @@ pub enum Command {
         #[command(flatten)]
         opts: ResolveOpts,
     },
+    /// IAM Identity Center (SSO): sign in, sign out, list the accounts and roles you can use.
+    Sso {
+        /// The sso command.
+        #[command(subcommand)]
+        command: SsoCommand,
+    },
     /// Unlock the file store once: an agent keeps it unlocked for you (until `unlock_ttl`
     /// without use, at most `unlock_max`; `awsenv lock` ends it sooner).
     Unlock {
@@ -232,5 +238,36 @@ pub enum Command {
     Completions {
         /// The shell.
         shell: String,
+    },
+}
+
+/// `awsenv sso …`.
+#[derive(Subcommand, Debug)]
+pub enum SsoCommand {
+    /// Sign in to IAM Identity Center: in the browser (PKCE), or with a device code where no
+    /// browser can open here (SSH) or with --use-device-code.
+    Login {
+        /// An [sso-session] name or an SSO profile (default: the only one configured).
+        #[arg(value_name = "SESSION|PROFILE", add = ArgValueCompleter::new(profiles))]
+        name: Option<String>,
+        /// Show a code to enter in a browser anywhere, instead of the browser on this machine.
+        #[arg(long)]
+        use_device_code: bool,
+    },
+    /// End the portal session(s) and remove their tokens and role credentials from the store.
+    Logout {
+        /// An [sso-session] name or an SSO profile (default: every signed-in session).
+        #[arg(value_name = "SESSION|PROFILE", add = ArgValueCompleter::new(profiles))]
+        name: Option<String>,
+    },
+    /// List every account and role you can use; --write adds profiles for them to the AWS
+    /// config, in a marked block (the rest of the file is kept as it is).
+    Profiles {
+        /// An [sso-session] name or an SSO profile (default: the only one configured).
+        #[arg(value_name = "SESSION|PROFILE", add = ArgValueCompleter::new(profiles))]
+        name: Option<String>,
+        /// Write profiles for the roles no profile uses yet.
+        #[arg(long)]
+        write: bool,
     },
 }

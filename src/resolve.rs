@@ -302,7 +302,7 @@ pub fn plan_hops(
         };
         if chained && asked > CHAIN_LIMIT {
             let through = if i == 0 {
-                "temporary credentials from credential_process".to_string()
+                "temporary credentials (credential_process or IAM Identity Center)".to_string()
             } else {
                 format!("role {}", roles[i - 1].name)
             };
@@ -453,6 +453,9 @@ impl Engine {
     }
 
     async fn base_credentials(&self, root: &Profile) -> Result<Creds> {
+        if let Some(role) = crate::sso::role_of(&self.config, root)? {
+            return self.sso_credentials(&role).await;
+        }
         if let Some(cmd) = root.get("credential_process") {
             use aws_credential_types::provider::ProvideCredentials;
             let provider =
@@ -499,6 +502,31 @@ impl Engine {
                 self.store.describe()
             ),
         }
+    }
+
+    /// IAM Identity Center role credentials (GetRoleCredentials) for an SSO root profile,
+    /// cached like assumed roles under a key of the start URL, region, account and role.
+    async fn sso_credentials(&self, role: &crate::sso::SsoRole) -> Result<Creds> {
+        let identity = role.cache_identity();
+        let portal = crate::sso::endpoint_override("AWS_ENDPOINT_URL_SSO");
+        let key = CacheKey {
+            kind: "sso",
+            profile: &role.profile,
+            upstream: &identity,
+            role_arn: None,
+            session_name: None,
+            external_id: None,
+            source_identity: None,
+            mfa_serial: None,
+            duration: 0,
+            no_session: false,
+            endpoint: portal.as_deref(),
+        };
+        let label = role.label();
+        self.cached_or(&key, Some(&label), || {
+            crate::sso::role_credentials(&*self.store, &self.settings, role)
+        })
+        .await
     }
 
     /// Resolves a request to credentials.

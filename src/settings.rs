@@ -72,6 +72,29 @@ pub struct Settings {
     /// `list` warns about stored keys older than this (`key_max_age`, `AWSENV_KEY_MAX_AGE`;
     /// default 90 days).
     pub key_max_age: Duration,
+    /// IAM Identity Center settings (the `[sso]` table).
+    pub sso: SsoSettings,
+}
+
+/// The `[sso]` table: IAM Identity Center behaviour.
+#[derive(Clone, Debug)]
+pub struct SsoSettings {
+    /// `write_aws_cache` (`AWSENV_SSO_WRITE_AWS_CACHE`): also write tokens to the AWS CLI's
+    /// `~/.aws/sso/cache`, in plaintext, for other tools. Off by default.
+    pub write_aws_cache: bool,
+    /// `session_duration` (`AWSENV_SSO_SESSION_DURATION`): how long the portal session lasts
+    /// (the administrator's setting; IAM Identity Center's default is 8 h), for `list`/`status`.
+    pub session_duration: Duration,
+    /// `sign_in_timeout` (`AWSENV_SSO_SIGN_IN_TIMEOUT`): how long to wait for a browser sign-in.
+    pub sign_in_timeout: Duration,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileSsoSettings {
+    write_aws_cache: Option<bool>,
+    session_duration: Option<toml::Value>,
+    sign_in_timeout: Option<toml::Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -87,6 +110,7 @@ struct FileSettings {
     unlock_ttl: Option<toml::Value>,
     unlock_max: Option<toml::Value>,
     key_max_age: Option<toml::Value>,
+    sso: Option<FileSsoSettings>,
 }
 
 /// The settings file's path.
@@ -358,6 +382,35 @@ impl Settings {
             90 * 86_400,
             (1, 100 * 365 * 86_400),
         )?;
+        let fsso = fs.sso.unwrap_or_default();
+        let write_aws_cache = match var("AWSENV_SSO_WRITE_AWS_CACHE").as_deref() {
+            Some("1" | "true" | "yes") => true,
+            Some("0" | "false" | "no") => false,
+            Some(v) => bail!(
+                "AWSENV_SSO_WRITE_AWS_CACHE={:?} is not a boolean: use true or false",
+                crate::awsconfig::printable(v.as_bytes(), 40)
+            ),
+            None => fsso.write_aws_cache.unwrap_or(false),
+        };
+        let sso = SsoSettings {
+            write_aws_cache,
+            session_duration: dur(
+                "session_duration",
+                "AWSENV_SSO_SESSION_DURATION",
+                &fsso.session_duration,
+                8 * 3600,
+                (900, 90 * 86_400),
+            )?
+            .0,
+            sign_in_timeout: dur(
+                "sign_in_timeout",
+                "AWSENV_SSO_SIGN_IN_TIMEOUT",
+                &fsso.sign_in_timeout,
+                300,
+                (1, 3600),
+            )?
+            .0,
+        };
         Ok(Settings {
             unlock_ttl,
             unlock_max,
@@ -371,6 +424,7 @@ impl Settings {
             federation_url: var("AWSENV_FEDERATION_URL")
                 .or(fs.federation_url)
                 .unwrap_or_else(|| "https://signin.aws.amazon.com/federation".to_string()),
+            sso,
         })
     }
 }

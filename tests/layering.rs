@@ -25,6 +25,7 @@ const ENGINE: &[&str] = &[
     "app",
     "cli",
     "rotate",
+    "sso",
 ];
 
 #[test]
@@ -45,6 +46,7 @@ fn hot_modules_import_nothing_from_the_engine() {
             "tokio",
             "aws_sdk_sts",
             "aws_sdk_iam",
+            "aws_sdk_sso",
             "aws_config",
             "keyring_core",
             "age::",

@@ -336,6 +336,7 @@ pub fn list() -> Result<i32> {
                         None => "no expiry".into(),
                     };
                     match &e.role_arn {
+                        Some(r) if e.kind == "sso" => format!("sso role {r} ({left})"),
                         Some(r) => format!("role {r} ({left})"),
                         None => format!("mfa session ({left})"),
                     }
@@ -353,6 +354,11 @@ pub fn list() -> Result<i32> {
             out.push_str(&unreadable_line(u));
             out.push('\n');
         }
+        out.push_str(&crate::sso::commands::list_text(
+            &engine.config,
+            &*engine.store,
+            &engine.settings,
+        ));
         std::io::stdout()
             .write_all(out.as_bytes())
             .map_err(|e| anyhow!("cannot write: {e}"))?;

@@ -332,6 +332,9 @@ pub fn status() -> Result<i32> {
         };
         println!("expires:  {exp} ({text})");
     }
+    if let Some(line) = crate::sso::commands::status_line(&profile) {
+        println!("{line}");
+    }
     if let (Some(ak), Some(sk)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
         let creds = crate::sts::Creds {
             access_key_id: ak,

@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 
 use crate::common::{Moto, TestEnv, require_tools};
 
+#[path = "../sso/harness.rs"]
+mod sso_fake;
+
 /// Long-term test keys (moto accepts any; these only look like AWS keys).
 pub const ACCESS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
 /// The secret of [`ACCESS_KEY`].
@@ -800,6 +803,57 @@ pub fn refresh(kind: Kind, moto: &Moto) {
     assert_inactive(kind, &p.env(), "leave after refresh");
 }
 
+/// An IAM Identity Center profile from `.awsprofile`: the hook signs in in the browser while
+/// activating (the test browser approves), the AWS CLI sees the SSO role, leaving restores,
+/// and re-entering needs neither a new sign-in nor a new GetRoleCredentials.
+pub fn sso_profile(kind: Kind, moto: &Moto) {
+    let fake = sso_fake::FakeSso::start(moto);
+    let mut env = TestEnv::new();
+    env.with_moto(moto);
+    fake.point(&mut env);
+    env.write_aws_config(&sso_fake::config(&sso_fake::profile(
+        "dev-admin",
+        "111111111111",
+        "Admin",
+    )));
+    let w = World {
+        env,
+        kind,
+        serial: String::new(),
+        moto,
+    };
+    let repo = w.fixture("repo", "dev-admin\n");
+    w.allow(&repo);
+    let mut p = w.shell(&[]);
+    p.cd(&repo);
+    p.sync();
+    let e = p.env();
+    assert_active(kind, &e, "dev-admin", &repo, "sso profile");
+    assert!(
+        p.screen().contains("signing in to IAM Identity Center"),
+        "{kind:?}: no sign-in notice:\n{}",
+        p.screen()
+    );
+    let arn = p.capture("aws sts get-caller-identity --query Arn --output text");
+    assert!(
+        arn.contains(":assumed-role/AWSReservedSSO_Admin_"),
+        "{kind:?}: AWS CLI identity: {arn}"
+    );
+    assert_eq!(fake.count("Authorize 302"), 1, "{:?}", fake.ops());
+    p.cd(w.home());
+    p.sync();
+    assert_inactive(kind, &p.env(), "left the sso repo");
+    p.cd(&repo);
+    p.sync();
+    assert_active(kind, &p.env(), "dev-admin", &repo, "sso re-enter");
+    assert_eq!(fake.count("Authorize 302"), 1, "re-enter signed in again");
+    assert_eq!(
+        fake.count("GetRoleCredentials 200"),
+        1,
+        "re-enter did not use the cache"
+    );
+}
+
 /// Every scenario, in order.
 pub const ALL: &[Scenario] = &[
     ("allow_enter_leave_reenter", allow_enter_leave_reenter),
@@ -812,4 +866,5 @@ pub const ALL: &[Scenario] = &[
     ("subshell", subshell),
     ("ctrl_c", ctrl_c),
     ("refresh", refresh),
+    ("sso_profile", sso_profile),
 ];

@@ -1,0 +1,227 @@
+//! The AWS access portal through aws-sdk-sso: GetRoleCredentials, ListAccounts,
+//! ListAccountRoles (paginated) and Logout, with the access token as bearer token.
+//! Answers are checked before use; the expiration comes in epoch milliseconds.
+
+use std::time::Duration;
+
+use anyhow::anyhow;
+use aws_sdk_sso::config::retry::RetryConfig;
+use aws_sdk_sso::config::timeout::TimeoutConfig;
+use aws_sdk_sso::config::{BehaviorVersion, Region};
+use aws_sdk_sso::error::{ProvideErrorMetadata, SdkError};
+
+use crate::sts::Creds;
+use crate::timefmt::now_epoch;
+
+/// Why a portal call failed.
+#[derive(Debug)]
+pub enum PortalError {
+    /// 401: the access token is not (or no longer) valid.
+    Unauthorized,
+    /// 403 (or 404 for an account): the user has no access to this account or role.
+    Forbidden,
+    /// Anything else (one line).
+    Failed(anyhow::Error),
+}
+
+/// One account the user can reach.
+#[derive(Clone, Debug)]
+pub struct Account {
+    /// The 12-digit id.
+    pub id: String,
+    /// The account's name (display only; cleaned of control characters).
+    pub name: String,
+}
+
+/// A portal client for one region, honouring `AWS_ENDPOINT_URL_SSO` / `AWS_ENDPOINT_URL`.
+pub struct Portal {
+    client: aws_sdk_sso::Client,
+    base: String,
+}
+
+fn clean(s: &str) -> String {
+    crate::awsconfig::printable(s.as_bytes(), 128)
+}
+
+impl Portal {
+    /// The client for `region`.
+    pub fn new(region: &str) -> Portal {
+        let url = super::endpoint_override("AWS_ENDPOINT_URL_SSO");
+        let base = url
+            .clone()
+            .unwrap_or_else(|| super::default_endpoint("portal.sso", region));
+        let mut b = aws_sdk_sso::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_string()))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(10))
+                    .operation_timeout(Duration::from_secs(20))
+                    .build(),
+            )
+            .retry_config(RetryConfig::standard().with_max_attempts(3));
+        if let Some(u) = url {
+            b = b.endpoint_url(u);
+        }
+        Portal {
+            client: aws_sdk_sso::Client::from_conf(b.build()),
+            base,
+        }
+    }
+
+    fn classify<E, R>(&self, what: &str, err: SdkError<E, R>) -> PortalError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug,
+    {
+        if let SdkError::ServiceError(se) = &err {
+            match se.err().code() {
+                Some("UnauthorizedException") => return PortalError::Unauthorized,
+                Some("ForbiddenException") | Some("ResourceNotFoundException") => {
+                    return PortalError::Forbidden;
+                }
+                _ => {}
+            }
+        }
+        PortalError::Failed(super::sdk_failure(
+            "the AWS access portal",
+            &self.base,
+            "AWS_ENDPOINT_URL_SSO",
+            what,
+            &err,
+        ))
+    }
+
+    /// GetRoleCredentials: temporary credentials for `role` in `account`.
+    pub async fn role_credentials(
+        &self,
+        token: &str,
+        account: &str,
+        role: &str,
+    ) -> Result<Creds, PortalError> {
+        let out = self
+            .client
+            .get_role_credentials()
+            .access_token(token)
+            .account_id(account)
+            .role_name(role)
+            .send()
+            .await
+            .map_err(|e| self.classify("GetRoleCredentials", e))?;
+        let bad = |why: &str| {
+            PortalError::Failed(anyhow!(
+                "GetRoleCredentials at {}: {why} in the answer",
+                self.base
+            ))
+        };
+        let c = out
+            .role_credentials()
+            .ok_or_else(|| bad("no credentials"))?;
+        let key = c.access_key_id().unwrap_or_default();
+        let secret = c.secret_access_key().unwrap_or_default();
+        let token = c.session_token().unwrap_or_default();
+        if key.len() < 16 || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(bad("a malformed access key id"));
+        }
+        if secret.is_empty() || token.is_empty() || !secret.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(bad("a missing or malformed secret key or session token"));
+        }
+        // Epoch milliseconds; anything before now-1d or beyond a year is not an expiry time.
+        let exp = c.expiration() / 1000;
+        let now = now_epoch();
+        if exp < now - 86_400 || exp > now + 366 * 86_400 {
+            return Err(bad(
+                "an expiration that is not a time in epoch milliseconds",
+            ));
+        }
+        Ok(Creds {
+            access_key_id: key.to_string(),
+            secret_access_key: secret.to_string(),
+            session_token: Some(token.to_string()),
+            expiration: Some(exp),
+        })
+    }
+
+    /// ListAccounts, every page.
+    pub async fn accounts(&self, token: &str) -> Result<Vec<Account>, PortalError> {
+        let mut v = Vec::new();
+        let mut next: Option<String> = None;
+        for _ in 0..1000 {
+            let out = self
+                .client
+                .list_accounts()
+                .access_token(token)
+                .max_results(100)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| self.classify("ListAccounts", e))?;
+            for a in out.account_list() {
+                let id = a.account_id().unwrap_or_default();
+                if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) {
+                    v.push(Account {
+                        id: id.to_string(),
+                        name: clean(a.account_name().unwrap_or_default()),
+                    });
+                }
+            }
+            match out.next_token().filter(|t| !t.is_empty()) {
+                Some(t) => next = Some(t.to_string()),
+                None => return Ok(v),
+            }
+        }
+        Err(PortalError::Failed(anyhow!(
+            "ListAccounts at {}: the portal keeps answering with more pages",
+            self.base
+        )))
+    }
+
+    /// ListAccountRoles for `account`, every page.
+    pub async fn roles(&self, token: &str, account: &str) -> Result<Vec<String>, PortalError> {
+        let mut v = Vec::new();
+        let mut next: Option<String> = None;
+        for _ in 0..1000 {
+            let out = self
+                .client
+                .list_account_roles()
+                .access_token(token)
+                .account_id(account)
+                .max_results(100)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| self.classify("ListAccountRoles", e))?;
+            for r in out.role_list() {
+                let name = r.role_name().unwrap_or_default();
+                if !name.is_empty()
+                    && name.len() <= 64
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+                {
+                    v.push(name.to_string());
+                }
+            }
+            match out.next_token().filter(|t| !t.is_empty()) {
+                Some(t) => next = Some(t.to_string()),
+                None => return Ok(v),
+            }
+        }
+        Err(PortalError::Failed(anyhow!(
+            "ListAccountRoles at {}: the portal keeps answering with more pages",
+            self.base
+        )))
+    }
+
+    /// Logout: ends the portal session of `token`.
+    pub async fn logout(&self, token: &str) -> Result<(), PortalError> {
+        self.client
+            .logout()
+            .access_token(token)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.classify("Logout", e))
+    }
+}
