@@ -47,6 +47,12 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
         } => commands::keys::add(&profile, env, force),
         Command::Remove { profile, force, .. } => commands::keys::remove(&profile, force),
         Command::List { .. } => commands::keys::list(),
+        Command::Rotate {
+            profile,
+            no_session,
+            mfa_token,
+            ..
+        } => crate::rotate::command(&profile, no_session, mfa_token.as_deref()),
         Command::Clear { profile, .. } => commands::keys::clear(profile.as_deref()),
         Command::Use {
             profile,

@@ -122,8 +122,25 @@ pub enum Command {
         #[command(flatten)]
         store: StoreOpts,
     },
-    /// List profiles, whether keys are stored, and cached sessions with their time left.
+    /// List profiles, whether keys are stored (key id's last four characters, age), and cached
+    /// sessions with their time left.
     List {
+        #[command(flatten)]
+        store: StoreOpts,
+    },
+    /// Replace the stored access key of PROFILE with a new key of the same IAM user, then
+    /// delete the old key (never leaving you without a working key).
+    Rotate {
+        /// The profile whose keys are stored (the root of a source_profile chain).
+        #[arg(add = ArgValueCompleter::new(profiles))]
+        profile: String,
+        /// Sign the IAM calls with the keys themselves, not with the MFA session.
+        #[arg(long)]
+        no_session: bool,
+        /// The MFA code, when no MFA session is cached (otherwise mfa_process, otherwise a
+        /// prompt on the terminal).
+        #[arg(long, value_name = "CODE")]
+        mfa_token: Option<String>,
         #[command(flatten)]
         store: StoreOpts,
     },
@@ -265,6 +282,7 @@ impl Command {
         let store = match self {
             Command::Add { store, .. }
             | Command::Remove { store, .. }
+            | Command::Rotate { store, .. }
             | Command::List { store }
             | Command::Clear { store, .. } => store,
             Command::Use { opts, .. }

@@ -5,9 +5,9 @@
 //!   [`envstate`], [`activation`], [`prompt`], [`hook`] — no AWS SDK, no secret store, no
 //!   async runtime. The front binary (`src/main.rs`) uses only these.
 //! - the credential engine: [`settings`], [`awsconfig`], [`store`], [`sts`], [`resolve`],
-//!   [`mfa`], [`tty`], [`server`], [`runtime`], [`sso`] (IAM Identity Center), and the command
-//!   implementations in [`commands`], driven
-//!   by [`cli`] and [`app`] in the `awsenv-engine` binary.
+//!   [`mfa`], [`tty`], [`server`], [`runtime`], [`rotate`] (key rotation), [`sso`] (IAM
+//!   Identity Center), and the command implementations in [`commands`], driven by [`cli`] and
+//!   [`app`] in the `awsenv-engine` binary.
 
 pub mod activation;
 pub mod envstate;
@@ -22,6 +22,7 @@ pub mod cli;
 pub mod commands;
 pub mod mfa;
 pub mod resolve;
+pub mod rotate;
 pub mod runtime;
 pub mod server;
 pub mod settings;

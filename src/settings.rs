@@ -69,6 +69,9 @@ pub struct Settings {
     /// ... and this long after it was unlocked, used or not (`unlock_max`,
     /// `AWSENV_UNLOCK_MAX`; default 8 h).
     pub unlock_max: Duration,
+    /// `list` warns about stored keys older than this (`key_max_age`, `AWSENV_KEY_MAX_AGE`;
+    /// default 90 days).
+    pub key_max_age: Duration,
     /// IAM Identity Center settings (the `[sso]` table).
     pub sso: SsoSettings,
 }
@@ -106,6 +109,7 @@ struct FileSettings {
     federation_url: Option<String>,
     unlock_ttl: Option<toml::Value>,
     unlock_max: Option<toml::Value>,
+    key_max_age: Option<toml::Value>,
     sso: Option<FileSsoSettings>,
 }
 
@@ -371,6 +375,13 @@ impl Settings {
             8 * 3600,
             unlock_limits,
         )?;
+        let (key_max_age, _) = dur(
+            "key_max_age",
+            "AWSENV_KEY_MAX_AGE",
+            &fs.key_max_age,
+            90 * 86_400,
+            (1, 100 * 365 * 86_400),
+        )?;
         let fsso = fs.sso.unwrap_or_default();
         let write_aws_cache = match var("AWSENV_SSO_WRITE_AWS_CACHE").as_deref() {
             Some("1" | "true" | "yes") => true,
@@ -403,6 +414,7 @@ impl Settings {
         Ok(Settings {
             unlock_ttl,
             unlock_max,
+            key_max_age,
             backend,
             file_dir,
             session_ttl,
@@ -448,6 +460,7 @@ mod tests {
         assert_eq!(s.role_ttl.as_secs(), 3600);
         assert_eq!(s.refresh_window.as_secs(), 600);
         assert_eq!(s.sts_timeout.as_secs(), 20);
+        assert_eq!(s.key_max_age.as_secs(), 90 * 86_400);
         assert_eq!(
             s.file_dir,
             PathBuf::from("/home/u/.local/share/awsenv/store")
@@ -468,6 +481,22 @@ mod tests {
         assert!(e.contains("line 1") && e.contains("role_ttl"), "{e}");
         assert!(parse(None, &[("AWSENV_SESSION_TTL", "36h")]).is_ok());
         assert!(parse(None, &[("AWSENV_ROLE_TTL", "12h")]).is_ok());
+    }
+
+    #[test]
+    fn key_max_age_from_the_file_or_the_variable() {
+        let s = parse(Some("key_max_age = \"30d\"\n"), &[]).expect("file");
+        assert_eq!(s.key_max_age.as_secs(), 30 * 86_400);
+        let s = parse(
+            Some("key_max_age = \"30d\"\n"),
+            &[("AWSENV_KEY_MAX_AGE", "180d")],
+        )
+        .expect("variable wins");
+        assert_eq!(s.key_max_age.as_secs(), 180 * 86_400);
+        let e = err(None, &[("AWSENV_KEY_MAX_AGE", "soon")]);
+        assert!(e.contains("AWSENV_KEY_MAX_AGE"), "{e}");
+        let e = err(Some("\nkey_max_age = true\n"), &[]);
+        assert!(e.contains("line 2") && e.contains("key_max_age"), "{e}");
     }
 
     #[test]

@@ -24,6 +24,7 @@ const ENGINE: &[&str] = &[
     "commands",
     "app",
     "cli",
+    "rotate",
     "sso",
     "runtime",
 ];
@@ -45,6 +46,7 @@ fn hot_modules_import_nothing_from_the_engine() {
         for dep in [
             "tokio",
             "aws_sdk_sts",
+            "aws_sdk_iam",
             "aws_sdk_sso",
             "aws_config",
             "keyring_core",
@@ -81,6 +83,7 @@ fn the_front_binary_links_no_runtime_sdk_or_store() {
     for sym in [
         "5tokio",
         "11aws_sdk_sts",
+        "11aws_sdk_iam",
         "10aws_config",
         "12keyring_core",
         "3age",

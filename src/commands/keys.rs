@@ -45,6 +45,8 @@ fn keys_from_env() -> Result<StoredKeys> {
     Ok(StoredKeys {
         access_key_id: id,
         secret_access_key: secret,
+        created: None,
+        added: None,
     })
 }
 
@@ -64,6 +66,8 @@ fn keys_from_terminal() -> Result<StoredKeys> {
     Ok(StoredKeys {
         access_key_id: id,
         secret_access_key: secret.to_string(),
+        created: None,
+        added: None,
     })
 }
 
@@ -117,7 +121,8 @@ pub fn add(profile: &str, from_env: bool, force: bool) -> Result<i32> {
         let json = Zeroizing::new(
             serde_json::json!({
                 "access_key_id": keys.access_key_id,
-                "secret_access_key": keys.secret_access_key.trim()
+                "secret_access_key": keys.secret_access_key.trim(),
+                "added": now_epoch()
             })
             .to_string(),
         );
@@ -172,6 +177,13 @@ fn unreadable_line(u: &Unreadable) -> String {
             "a cached session".to_string(),
             "'awsenv clear' drops it (the next use fetches it again)".to_string(),
         ),
+        (Some(Kind::Journal), _) => (
+            match u.key.as_deref().and_then(|k| k.strip_prefix("rotation/")) {
+                Some(p) => format!("the journal of an interrupted key rotation of profile {p}"),
+                None => "the journal of an interrupted key rotation".to_string(),
+            },
+            "kept: 'awsenv rotate PROFILE' for the profile you were rotating checks IAM and removes it".to_string(),
+        ),
         (_, Some(p)) => (
             format!("the stored keys of profile {p}"),
             format!("kept: restore it from a backup, or 'awsenv add {p} --force' stores the keys again"),
@@ -192,11 +204,91 @@ fn unreadable_line(u: &Unreadable) -> String {
     )
 }
 
-/// `awsenv list`.
+/// The last four characters of an access key id, the rest masked: `****MPLE`.
+pub fn masked(id: &str) -> String {
+    let tail: String = id
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("****{tail}")
+}
+
+/// How old a stored key is, as far as awsenv knows: seconds, and whether that is exact (IAM's
+/// creation time) or a lower bound (the time it was stored).
+pub fn key_age(keys: &StoredKeys, now: i64) -> Option<(i64, bool)> {
+    match (keys.created, keys.added) {
+        (Some(c), _) => Some(((now - c).max(0), true)),
+        (None, Some(a)) => Some(((now - a).max(0), false)),
+        (None, None) => None,
+    }
+}
+
+/// [`key_age`] as shown in `list`: `95d` (IAM's creation time), `12d+` (stored 12 days ago,
+/// created earlier or then), `unknown`.
+pub fn age_text(age: Option<(i64, bool)>) -> String {
+    match age {
+        Some((secs, exact)) => format!("{}d{}", secs / 86_400, if exact { "" } else { "+" }),
+        None => "unknown".to_string(),
+    }
+}
+
+/// What `list` shows about one profile's stored keys: (KEYS, KEY, AGE, warning).
+fn keys_columns(
+    engine: &Engine,
+    profile: &str,
+    now: i64,
+) -> Result<(String, String, String, Option<String>)> {
+    let dash = || "-".to_string();
+    let value = match engine.store.get(&store::keys_key(profile)) {
+        Ok(Some(v)) => v,
+        Ok(None) => return Ok((dash(), dash(), dash(), None)),
+        Err(e) if store::damaged(&e).is_some() => {
+            return Ok(("damaged".into(), dash(), dash(), None));
+        }
+        Err(e) => return Err(e),
+    };
+    let Ok(keys) = serde_json::from_str::<StoredKeys>(&value) else {
+        return Ok(("damaged".into(), dash(), dash(), None));
+    };
+    let age = key_age(&keys, now);
+    let max = engine.settings.key_max_age.as_secs() as i64;
+    let warning = age.filter(|(secs, _)| *secs > max).map(|(secs, exact)| {
+        format!(
+            "warning: the key {} of profile {profile} is {}{} days old, more than key_max_age ({} days): rotate it with 'awsenv rotate {profile}'",
+            masked(&keys.access_key_id),
+            if exact { "" } else { "at least " },
+            secs / 86_400,
+            max / 86_400
+        )
+    });
+    Ok((
+        "stored".into(),
+        masked(&keys.access_key_id),
+        age_text(age),
+        warning,
+    ))
+}
+
+/// `awsenv list`. An interrupted key rotation found in the store is finished or rolled back
+/// first (see [`crate::rotate::recover_for_list`]).
 pub fn list() -> Result<i32> {
     block_on(async {
         let engine = Engine::open().await?;
-        let inv = engine.inventory()?;
+        let mut inv = engine.inventory()?;
+        let journals: Vec<String> = inv
+            .keys
+            .iter()
+            .filter_map(|k| k.strip_prefix("rotation/"))
+            .map(str::to_string)
+            .collect();
+        if !journals.is_empty() {
+            crate::rotate::recover_for_list(&engine, &journals).await;
+            inv = engine.inventory()?;
+        }
         let now = now_epoch();
         let mut names = engine.config.names();
         let damaged_keys: Vec<&str> = inv
@@ -216,15 +308,22 @@ pub fn list() -> Result<i32> {
         }
         names.sort();
         let mut out = String::new();
+        let mut warnings = Vec::new();
         let width = names.iter().map(String::len).max().unwrap_or(7).max(7);
-        out.push_str(&format!("{:<width$}  {:<8}  SESSIONS\n", "PROFILE", "KEYS"));
+        out.push_str(&format!(
+            "{:<width$}  {:<8}  {:<8}  {:<7}  SESSIONS\n",
+            "PROFILE", "KEYS", "KEY", "AGE"
+        ));
         for n in &names {
-            let stored = if inv.keys.iter().any(|k| k.strip_prefix("keys/") == Some(n)) {
-                "stored"
+            let (stored, key, age) = if inv.keys.iter().any(|k| k.strip_prefix("keys/") == Some(n))
+            {
+                let (stored, key, age, warning) = keys_columns(&engine, n, now)?;
+                warnings.extend(warning);
+                (stored, key, age)
             } else if damaged_keys.contains(&n.as_str()) {
-                "damaged"
+                ("damaged".into(), "-".into(), "-".into())
             } else {
-                "-"
+                ("-".into(), "-".into(), "-".into())
             };
             let mut s: Vec<String> = inv
                 .sessions
@@ -246,7 +345,10 @@ pub fn list() -> Result<i32> {
             if s.is_empty() {
                 s.push("-".into());
             }
-            out.push_str(&format!("{n:<width$}  {stored:<8}  {}\n", s.join(", ")));
+            out.push_str(&format!(
+                "{n:<width$}  {stored:<8}  {key:<8}  {age:<7}  {}\n",
+                s.join(", ")
+            ));
         }
         for u in &inv.unreadable {
             out.push_str(&unreadable_line(u));
@@ -260,6 +362,9 @@ pub fn list() -> Result<i32> {
         std::io::stdout()
             .write_all(out.as_bytes())
             .map_err(|e| anyhow!("cannot write: {e}"))?;
+        for w in warnings {
+            eprintln!("awsenv: {w}");
+        }
         Ok(0)
     })?
 }
@@ -306,5 +411,53 @@ pub fn agent(detached: bool) -> Result<i32> {
         store::agent::detached_command()
     } else {
         store::agent::foreground_command()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(created: Option<i64>, added: Option<i64>) -> StoredKeys {
+        StoredKeys {
+            access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
+            secret_access_key: "s".into(),
+            created,
+            added,
+        }
+    }
+
+    #[test]
+    fn only_the_last_four_of_a_key_id_are_shown() {
+        assert_eq!(masked("AKIAIOSFODNN7EXAMPLE"), "****MPLE");
+        assert_eq!(masked("AB"), "****AB");
+    }
+
+    #[test]
+    fn ages_say_whether_they_are_exact() {
+        let now = 1_800_000_000;
+        let day = 86_400;
+        // IAM's creation time wins over the time it was stored.
+        let exact = key_age(&keys(Some(now - 95 * day), Some(now - day)), now);
+        assert_eq!(age_text(exact), "95d");
+        let bound = key_age(&keys(None, Some(now - 12 * day - 5)), now);
+        assert_eq!(age_text(bound), "12d+");
+        assert_eq!(age_text(key_age(&keys(None, None), now)), "unknown");
+        // A creation time in the future (a skewed clock) is no negative age.
+        assert_eq!(age_text(key_age(&keys(Some(now + 60), None), now)), "0d");
+    }
+
+    #[test]
+    fn an_unreadable_journal_says_what_it_is_and_that_it_is_kept() {
+        let line = unreadable_line(&Unreadable {
+            kind: Some(Kind::Journal),
+            location: "keyring entry rotation/calvin".into(),
+            why: "bad".into(),
+            key: Some("rotation/calvin".into()),
+        });
+        assert!(
+            line.contains("interrupted key rotation of profile calvin") && line.contains("kept"),
+            "{line}"
+        );
     }
 }

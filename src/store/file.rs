@@ -7,7 +7,8 @@
 //!   entry that is not a cache), `s-<hmac>.age` for cached sessions (`session/…` keys). The
 //!   `<hmac>` is an HMAC-SHA-256 of the entry key under a key derived from the identity, so a
 //!   name reveals no profile name, role ARN or expiry time — the one-letter kind leaks only how
-//!   many keys and how many sessions there are. The kind is in the name because a damaged
+//!   many keys and how many sessions there are. A key rotation's journal (`rotation/…`) is
+//!   `r-<hmac>.age`, kept like keys when damaged (it may hold a new key's secret). The kind is in the name because a damaged
 //!   file cannot be decrypted to learn its key: a damaged `s-` file is a cache and is dropped
 //!   (and fetched again), a damaged `k-` file is reported and never dropped. The entry key is
 //!   stored inside the ciphertext too, so a renamed file is detected.
@@ -54,6 +55,7 @@ const MAX_LOG_N: u8 = 22;
 pub(super) const MAX_FILE: u64 = 1 << 20;
 const KEYS_PREFIX: &str = "k-";
 const CACHE_PREFIX: &str = "s-";
+const JOURNAL_PREFIX: &str = "r-";
 
 /// The passphrase from `AWSENV_FILE_PASSPHRASE`: `None` until [`take_env_passphrase`] ran,
 /// then `Some(None)` when the variable was not set.
@@ -374,6 +376,8 @@ fn classify(name: &str) -> Option<(Option<Kind>, &str)> {
         (Some(Kind::Keys), h)
     } else if let Some(h) = stem.strip_prefix(CACHE_PREFIX) {
         (Some(Kind::Cache), h)
+    } else if let Some(h) = stem.strip_prefix(JOURNAL_PREFIX) {
+        (Some(Kind::Journal), h)
     } else {
         (None, stem)
     };
@@ -563,6 +567,7 @@ impl FileStore {
         let prefix = match kind {
             Kind::Keys => KEYS_PREFIX,
             Kind::Cache => CACHE_PREFIX,
+            Kind::Journal => JOURNAL_PREFIX,
         };
         self.dir.join(format!("{prefix}{hmac}.age"))
     }
@@ -789,6 +794,10 @@ mod tests {
         assert_eq!(
             classify(&format!("s-{h}.age")).map(|c| c.0),
             Some(Some(Kind::Cache))
+        );
+        assert_eq!(
+            classify(&format!("r-{h}.age")).map(|c| c.0),
+            Some(Some(Kind::Journal))
         );
         assert_eq!(classify(&format!("{h}.age")).map(|c| c.0), Some(None));
         for other in [

@@ -85,14 +85,7 @@ pub fn acquire(name: &str) -> Result<Lock> {
 /// [`acquire`] with the lock file at `path` (created 0600 when missing; its directory must
 /// exist). While the holder has announced nothing, a waiter says it waits for `idle_what`.
 pub fn acquire_at(path: PathBuf, idle_what: &str) -> Result<Lock> {
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("cannot open lock {}", path.display()))?;
+    let mut file = open_lock(&path)?;
     if !try_lock(&file, &path)? {
         let sigint = crate::tty::SigintGuard::install();
         let mut said = String::new();
@@ -116,11 +109,37 @@ pub fn acquire_at(path: PathBuf, idle_what: &str) -> Result<Lock> {
             }
         }
     }
+    Ok(held(file, path))
+}
+
+/// [`acquire`] without waiting: `None` when another process holds the lock (nothing is said).
+pub fn try_acquire(name: &str) -> Result<Option<Lock>> {
+    let path = lock_path(name)?;
+    let file = open_lock(&path)?;
+    if !try_lock(&file, &path)? {
+        return Ok(None);
+    }
+    Ok(Some(held(file, path)))
+}
+
+fn open_lock(path: &std::path::Path) -> Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot open lock {}", path.display()))
+}
+
+/// Records a lock just taken: no description yet, listed for [`announce_held`].
+fn held(file: File, path: PathBuf) -> Lock {
     let _ = file.set_len(0);
     if let Ok(mut held) = HELD.lock() {
         held.push(path.clone());
     }
-    Ok(Lock { file, path })
+    Lock { file, path }
 }
 
 fn try_lock(file: &File, path: &std::path::Path) -> Result<bool> {

@@ -5,7 +5,8 @@
 //! Rules every backend keeps:
 //! - a damaged entry is an error ([`Damaged`]), never "no entry";
 //! - a damaged *cache* entry ([`Kind::Cache`], `session/…` keys) may be dropped and fetched
-//!   again; a damaged entry of any other kind (stored keys) is reported and kept;
+//!   again; a damaged entry of any other kind (stored keys, a key rotation's journal) is
+//!   reported and kept;
 //! - listing never fails because of one bad entry: it is returned as [`Unreadable`].
 
 pub mod agent;
@@ -28,13 +29,18 @@ pub enum Kind {
     Keys,
     /// A cached session: dropped when damaged, and fetched again.
     Cache,
+    /// The journal of a key rotation (`rotation/…`, written by `awsenv rotate`): it may hold the
+    /// only copy of a new key's secret, so it is never dropped either.
+    Journal,
 }
 
-/// The kind of the entry stored under `key`: [`Kind::Cache`] for `session/…`, else
-/// [`Kind::Keys`].
+/// The kind of the entry stored under `key`: [`Kind::Cache`] for `session/…`,
+/// [`Kind::Journal`] for `rotation/…`, else [`Kind::Keys`].
 pub fn kind_of(key: &str) -> Kind {
     if key.starts_with("session/") {
         Kind::Cache
+    } else if key.starts_with("rotation/") {
+        Kind::Journal
     } else {
         Kind::Keys
     }
@@ -119,6 +125,11 @@ pub trait SecretStore {
 /// The store key of a profile's long-term keys.
 pub fn keys_key(profile: &str) -> String {
     format!("keys/{profile}")
+}
+
+/// The store key of the journal of a key rotation of `profile` (`awsenv rotate`).
+pub fn rotation_key(profile: &str) -> String {
+    format!("rotation/{profile}")
 }
 
 /// Opens the configured backend: the explicit choice, or the OS keyring when it answers.

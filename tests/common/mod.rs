@@ -1208,3 +1208,348 @@ fn forward(port: u16, head: &str, body: &[u8]) -> Option<Vec<u8>> {
     out.extend_from_slice(&raw[split + 4..]);
     Some(out)
 }
+
+// ---------------------------------------------------------------------------------------------
+// Fault injection in front of moto (IAM and STS)
+// ---------------------------------------------------------------------------------------------
+
+/// Sends one AWS query-protocol call straight to moto, as if signed by `key_id` for `service`
+/// (`iam`, `sts`): moto reads the service and the caller from the SigV4 header and checks no
+/// signature. For setting up users and keys, and reading IAM's state, in tests.
+pub fn moto_call(
+    moto: &Moto,
+    service: &str,
+    key_id: &str,
+    params: &[(&str, &str)],
+) -> Result<String, String> {
+    let version = if service == "iam" {
+        "2010-05-08"
+    } else {
+        "2011-06-15"
+    };
+    let mut body = format!("Version={version}");
+    for (k, v) in params {
+        body.push('&');
+        body.push_str(k);
+        body.push('=');
+        for b in v.bytes() {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                body.push(b as char);
+            } else {
+                body.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    let mut stream =
+        TcpStream::connect(("127.0.0.1", moto.port)).map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .map_err(|e| e.to_string())?;
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential={key_id}/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=00\r\n\r\n",
+        moto.port,
+        body.len()
+    );
+    stream
+        .write_all(head.as_bytes())
+        .and_then(|()| stream.write_all(body.as_bytes()))
+        .map_err(|e| format!("send: {e}"))?;
+    let mut raw = Vec::new();
+    stream
+        .read_to_end(&mut raw)
+        .map_err(|e| format!("read: {e}"))?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status_ok = text.starts_with("HTTP/1.1 200") || text.starts_with("HTTP/1.0 200");
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    if status_ok {
+        Ok(body)
+    } else {
+        Err(format!(
+            "{}: {body}",
+            text.lines().next().unwrap_or_default()
+        ))
+    }
+}
+
+/// Every `<tag>…</tag>` text in `xml`, in order (enough for moto's flat answers).
+pub fn xml_values(xml: &str, tag: &str) -> Vec<String> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(i) = rest.find(&open) {
+        rest = &rest[i + open.len()..];
+        let Some(j) = rest.find(&close) else { break };
+        out.push(rest[..j].to_string());
+        rest = &rest[j + close.len()..];
+    }
+    out
+}
+
+/// One request the [`FaultProxy`] saw.
+#[derive(Debug, Clone)]
+pub struct ProxiedRequest {
+    /// The service in the SigV4 credential scope: `iam`, `sts`.
+    pub service: String,
+    /// The `Action` parameter, e.g. `CreateAccessKey`.
+    pub action: String,
+    /// Every decoded form parameter.
+    pub params: BTreeMap<String, String>,
+    /// The access key id that signed it.
+    pub key_id: String,
+    /// Whether it carried a session token (signed with temporary credentials).
+    pub with_session: bool,
+    /// Whether a fault was injected into it.
+    pub faulted: bool,
+}
+
+/// What the [`FaultProxy`] does to a request that matches a rule.
+pub enum Fault {
+    /// Answer with AWS's error `code` and HTTP `status` without forwarding it to moto.
+    Refuse {
+        /// HTTP status.
+        status: u16,
+        /// AWS error code, e.g. `AccessDenied`.
+        code: &'static str,
+    },
+    /// Forward it to moto (which does the work), then answer with an error, as if the answer
+    /// was lost on the way.
+    LoseAnswer {
+        /// HTTP status.
+        status: u16,
+        /// AWS error code.
+        code: &'static str,
+    },
+    /// Forward it to moto, then run the hook on moto's raw answer (it may change it, or
+    /// break something on the side) before passing the answer on.
+    Then(AnswerHook),
+}
+
+/// A hook on moto's raw answer (see [`Fault::Then`]).
+pub type AnswerHook = Box<dyn FnMut(&mut Vec<u8>) + Send>;
+
+/// Which requests a fault applies to.
+type Matcher = Box<dyn Fn(&ProxiedRequest) -> bool + Send>;
+
+struct FaultRule {
+    matches: Matcher,
+    fault: Fault,
+    /// How many more requests it applies to (`None`: all).
+    times: Option<usize>,
+}
+
+#[derive(Default)]
+struct FaultState {
+    rules: Vec<FaultRule>,
+    seen: Vec<ProxiedRequest>,
+    /// (key id, secret) of every CreateAccessKey answer that passed through.
+    created: Vec<(String, String)>,
+}
+
+/// A proxy in front of [`Moto`] for IAM and STS (point `AWS_ENDPOINT_URL_IAM` and
+/// `AWS_ENDPOINT_URL_STS` at [`FaultProxy::url`]): it records every request (service, action,
+/// signing key, session or not), keeps the keys that CreateAccessKey hands out (so a test
+/// knows the new secret and can look for it where it must not be), and injects the faults a
+/// test asks for into chosen calls. One request per connection.
+pub struct FaultProxy {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    state: std::sync::Arc<std::sync::Mutex<FaultState>>,
+}
+
+fn aws_error(service: &str, status: u16, code: &str) -> Vec<u8> {
+    let ns = if service == "iam" {
+        "https://iam.amazonaws.com/doc/2010-05-08/"
+    } else {
+        "https://sts.amazonaws.com/doc/2011-06-15/"
+    };
+    let body = format!(
+        "<ErrorResponse xmlns=\"{ns}\"><Error><Type>Sender</Type><Code>{code}</Code><Message>injected by the test proxy</Message></Error><RequestId>{}</RequestId></ErrorResponse>",
+        random_hex(8)
+    );
+    format!(
+        "HTTP/1.1 {status} Injected\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+impl FaultProxy {
+    /// Starts the proxy for `moto`; it lives until the test process exits.
+    pub fn start(moto: &Moto) -> Self {
+        use std::sync::{Arc, Mutex};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fault proxy");
+        let url = format!(
+            "http://127.0.0.1:{}",
+            listener.local_addr().expect("proxy address").port()
+        );
+        let state = Arc::new(Mutex::new(FaultState::default()));
+        let shared = state.clone();
+        let upstream = moto.port;
+        std::thread::spawn(move || {
+            for s in listener.incoming().flatten() {
+                let state = shared.clone();
+                std::thread::spawn(move || {
+                    let mut s = s;
+                    let Some((head, body)) = read_http_request(&mut s) else {
+                        return;
+                    };
+                    let params = parse_form(&String::from_utf8_lossy(&body));
+                    let auth = header(&head, "authorization").unwrap_or_default();
+                    let scope = auth
+                        .split("Credential=")
+                        .nth(1)
+                        .and_then(|c| c.split([',', ' ']).next())
+                        .unwrap_or_default();
+                    let mut parts = scope.split('/');
+                    let key_id = parts.next().unwrap_or_default().to_string();
+                    let service = parts.nth(2).unwrap_or_default().to_string();
+                    let mut req = ProxiedRequest {
+                        service: service.clone(),
+                        action: params.get("Action").cloned().unwrap_or_default(),
+                        params,
+                        key_id,
+                        with_session: header(&head, "x-amz-security-token").is_some(),
+                        faulted: false,
+                    };
+                    let mut guard = state.lock().expect("proxy state");
+                    let rule = guard
+                        .rules
+                        .iter()
+                        .position(|r| r.times != Some(0) && (r.matches)(&req));
+                    req.faulted = rule.is_some();
+                    guard.seen.push(req.clone());
+                    let mut fault = None;
+                    if let Some(i) = rule {
+                        let r = &mut guard.rules[i];
+                        if let Some(t) = &mut r.times {
+                            *t -= 1;
+                        }
+                        fault = Some(i);
+                    }
+                    drop(guard);
+                    let refuse = fault.and_then(|i| {
+                        let g = state.lock().expect("proxy state");
+                        match g.rules[i].fault {
+                            Fault::Refuse { status, code } => Some((status, code)),
+                            _ => None,
+                        }
+                    });
+                    let reply = if let Some((status, code)) = refuse {
+                        aws_error(&service, status, code)
+                    } else {
+                        let Some(mut answer) = forward(upstream, &head, &body) else {
+                            return;
+                        };
+                        let text = String::from_utf8_lossy(&answer).into_owned();
+                        if req.action == "CreateAccessKey" {
+                            let ids = xml_values(&text, "AccessKeyId");
+                            let secrets = xml_values(&text, "SecretAccessKey");
+                            if let (Some(id), Some(secret)) = (ids.first(), secrets.first()) {
+                                state
+                                    .lock()
+                                    .expect("proxy state")
+                                    .created
+                                    .push((id.clone(), secret.clone()));
+                            }
+                        }
+                        match fault {
+                            None => answer,
+                            Some(i) => {
+                                let mut g = state.lock().expect("proxy state");
+                                match &mut g.rules[i].fault {
+                                    Fault::LoseAnswer { status, code } => {
+                                        aws_error(&service, *status, code)
+                                    }
+                                    Fault::Then(hook) => {
+                                        hook(&mut answer);
+                                        answer
+                                    }
+                                    Fault::Refuse { .. } => answer,
+                                }
+                            }
+                        }
+                    };
+                    let _ = s.write_all(&reply);
+                    let _ = s.shutdown(Shutdown::Both);
+                });
+            }
+        });
+        FaultProxy { url, state }
+    }
+
+    /// From now on, `fault` applies to the requests `matches` picks (`times` of them, or all).
+    pub fn inject(
+        &self,
+        matches: impl Fn(&ProxiedRequest) -> bool + Send + 'static,
+        fault: Fault,
+        times: Option<usize>,
+    ) {
+        self.state
+            .lock()
+            .expect("proxy state")
+            .rules
+            .push(FaultRule {
+                matches: Box::new(matches),
+                fault,
+                times,
+            });
+    }
+
+    /// Removes every fault.
+    pub fn heal(&self) {
+        self.state.lock().expect("proxy state").rules.clear();
+    }
+
+    /// Every request so far, oldest first.
+    pub fn seen(&self) -> Vec<ProxiedRequest> {
+        self.state.lock().expect("proxy state").seen.clone()
+    }
+
+    /// The requests so far whose action is `action`.
+    pub fn calls(&self, action: &str) -> Vec<ProxiedRequest> {
+        self.seen()
+            .into_iter()
+            .filter(|r| r.action == action)
+            .collect()
+    }
+
+    /// (key id, secret) of every key CreateAccessKey handed out through the proxy.
+    pub fn created_keys(&self) -> Vec<(String, String)> {
+        self.state.lock().expect("proxy state").created.clone()
+    }
+}
+
+/// Processes whose command line (`/proc/<pid>/cmdline`) contains any of `needles`, as
+/// `pid: command line`. Use to assert that no secret is ever passed in argv.
+pub fn argv_containing(needles: &[&str]) -> Vec<String> {
+    let mut hits = Vec::new();
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return hits;
+    };
+    for ent in rd.flatten() {
+        let name = ent.file_name().to_string_lossy().into_owned();
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(raw) = fs::read(ent.path().join("cmdline")) else {
+            continue;
+        };
+        if needles
+            .iter()
+            .filter(|n| !n.is_empty())
+            .any(|n| find_bytes(&raw, n.as_bytes()).is_some())
+        {
+            hits.push(format!(
+                "{name}: {}",
+                String::from_utf8_lossy(&raw).replace('\0', " ")
+            ));
+        }
+    }
+    hits
+}

@@ -1,0 +1,1268 @@
+//! `awsenv rotate PROFILE`: replaces the long-term access key stored for a profile with a new
+//! key of the same IAM user, without ever losing access.
+//!
+//! The steps, in this order (the names are also the test pause points, see [`STEPS`]):
+//!
+//! 1. `begin`: a journal entry (`rotation/<profile>`, [`crate::store::Kind::Journal`], encrypted
+//!    like every entry) records that a rotation started: the user, the old key id, the time. No
+//!    secret. Before it: GetCallerIdentity names the user (never the profile name), the MFA
+//!    session is found or made, ListAccessKeys checks that the user has room for a second key.
+//! 2. `create`: IAM CreateAccessKey.
+//! 3. `record`: the journal gets the new key, secret included (only ever inside the encrypted
+//!    entry).
+//! 4. `verify`: STS GetCallerIdentity with the new key answers as the same user — retried while
+//!    IAM spreads the new key, at most `AWSENV_ROTATE_WAIT` (default 60 s), with a progress
+//!    line.
+//! 5. `carry`: the cached MFA sessions of the old key are copied to where `use` looks for them
+//!    with the new key ([`Engine::carry_sessions`]), so no new code is needed.
+//! 6. `store`: the profile's keys entry is replaced by the new key, in one atomic write under
+//!    the store's lock: a parallel `use` reads the old key or the new one, both working.
+//! 7. `mark`: the journal drops the secret and records that the new key is stored.
+//! 8. `delete`: IAM DeleteAccessKey of the old key; then the journal is removed.
+//!
+//! Every failure leaves one working key in the store and says what happened in one line:
+//! two keys in IAM already (refused before anything is created); storing the new key fails
+//! (the new key is deleted again); the new key never works within the bound (both keys stay in
+//! IAM, the old one in the store, the journal keeps the new one for the next `rotate`); deleting
+//! the old key fails (the new key is stored and in use, the old key id is named).
+//!
+//! A process killed between any two steps leaves the journal; the next `rotate` or `list` finds
+//! it and finishes the rotation (once the new key is recorded) or rolls it back (deletes a key
+//! created but never recorded). `list` never asks for an MFA code: without a cached session it
+//! finishes what needs no IAM call and says to run `rotate` for the rest.
+
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, anyhow, bail};
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::awsconfig::{one_line, printable};
+use crate::resolve::{Engine, Request, StoredKeys, pick_region};
+use crate::store::{self, lock};
+use crate::sts::{self, Creds, Endpoint};
+use crate::timefmt::{now_epoch, remaining, rfc3339};
+
+/// The steps of a rotation, in order; `AWSENV_TEST_PAUSE_AFTER` names the ones to stop after.
+pub const STEPS: &[&str] = &[
+    "begin", "create", "record", "verify", "carry", "store", "mark", "delete",
+];
+
+/// How long the new key may take to start working (`AWSENV_ROTATE_WAIT`).
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(60);
+
+/// A key created this long before or after the journal's start (IAM's clock against ours) is
+/// taken to be the one an interrupted rotation created.
+const STRAY_WINDOW: i64 = 600;
+
+/// Test hook, harmless otherwise: with `AWSENV_TEST_PAUSE_AFTER=<step>[,<step>…]` the rotation
+/// says `awsenv: test pause after <step>` on stderr after that step and waits — until the file
+/// `AWSENV_TEST_RESUME` names appears (it is removed, and the rotation goes on), or for ever
+/// (the test kills it).
+fn pause(step: &str) {
+    let Ok(steps) = std::env::var("AWSENV_TEST_PAUSE_AFTER") else {
+        return;
+    };
+    if !steps.split(',').any(|s| s.trim() == step) {
+        return;
+    }
+    eprintln!("awsenv: test pause after {step}");
+    let resume = std::env::var_os("AWSENV_TEST_RESUME").map(std::path::PathBuf::from);
+    loop {
+        if let Some(r) = &resume
+            && std::fs::remove_file(r).is_ok()
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The rotation lock's name: one rotation (or recovery) of a profile at a time.
+fn lock_name(profile: &str) -> String {
+    format!("rotation/{profile}")
+}
+
+/// The user name in an IAM user's ARN (`arn:aws:iam::111111111111:user/PATH/NAME` → `NAME`);
+/// `None` for anything else (the account root, an assumed role, a federated user).
+pub fn user_name_of(arn: &str) -> Option<&str> {
+    let mut parts = arn.splitn(6, ':');
+    let (arn_, _partition, service, region, account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    if arn_ != "arn"
+        || service != "iam"
+        || !region.is_empty()
+        || account.len() != 12
+        || !account.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let name = resource.strip_prefix("user/")?.rsplit('/').next()?;
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
+    ok.then_some(name)
+}
+
+fn valid_key_id(id: &str) -> bool {
+    (16..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// How far a rotation got, as its journal says.
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
+#[serde(rename_all = "lowercase")]
+enum Phase {
+    /// Started; a new key may or may not exist in IAM (its secret is not known).
+    Begun,
+    /// The new key exists and is in the journal (secret included); the old key is stored.
+    Created,
+    /// The new key is stored; the old key may still exist in IAM.
+    Stored,
+}
+
+/// The journal of one rotation (`rotation/<profile>` in the store).
+#[derive(Serialize, Deserialize)]
+struct Journal {
+    phase: Phase,
+    user_name: String,
+    user_arn: String,
+    old_key_id: String,
+    /// When the rotation started (epoch seconds, this machine's clock).
+    started: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    new_key_id: Option<String>,
+    /// Only while [`Phase::Created`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    new_secret: Option<String>,
+    /// IAM's creation time of the new key (epoch seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    new_created: Option<i64>,
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        if let Some(s) = &mut self.new_secret {
+            s.zeroize();
+        }
+    }
+}
+
+impl Journal {
+    /// Whether what was read is a journal awsenv wrote (the entry is hostile until checked).
+    fn well_formed(&self) -> bool {
+        let new_ok = match self.phase {
+            Phase::Begun => true,
+            Phase::Created => {
+                self.new_key_id.as_deref().is_some_and(valid_key_id)
+                    && self.new_secret.as_deref().is_some_and(|s| !s.is_empty())
+            }
+            Phase::Stored => self.new_key_id.as_deref().is_some_and(valid_key_id),
+        };
+        new_ok
+            && valid_key_id(&self.old_key_id)
+            && user_name_of(&self.user_arn) == Some(self.user_name.as_str())
+    }
+
+    fn new_id(&self) -> &str {
+        self.new_key_id.as_deref().unwrap_or_default()
+    }
+
+    fn new_creds(&self) -> Creds {
+        Creds {
+            access_key_id: self.new_id().to_string(),
+            secret_access_key: self.new_secret.clone().unwrap_or_default(),
+            session_token: None,
+            expiration: None,
+        }
+    }
+}
+
+/// An access key as ListAccessKeys shows it.
+struct KeyInfo {
+    id: String,
+    active: bool,
+    created: Option<i64>,
+}
+
+/// A key just made by CreateAccessKey.
+struct NewKey {
+    id: String,
+    secret: Zeroizing<String>,
+    created: Option<i64>,
+}
+
+/// Why an IAM call failed: AWS answered with an error, or no answer came.
+enum IamError {
+    /// An error answer (`code`), described in `text`.
+    Refused { code: String, text: String },
+    /// No usable answer (network, timeout); `text` says so.
+    NoAnswer(String),
+}
+
+impl std::fmt::Display for IamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IamError::Refused { text, .. } | IamError::NoAnswer(text) => f.write_str(text),
+        }
+    }
+}
+
+impl IamError {
+    fn code(&self) -> Option<&str> {
+        match self {
+            IamError::Refused { code, .. } => Some(code),
+            IamError::NoAnswer(_) => None,
+        }
+    }
+}
+
+/// The IAM endpoint override: `AWS_ENDPOINT_URL_IAM`, `AWS_ENDPOINT_URL`, the profile's
+/// `endpoint_url` (none with `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`).
+fn iam_endpoint(profile_endpoint: Option<&str>) -> Option<String> {
+    let env = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+    if env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        return None;
+    }
+    env("AWS_ENDPOINT_URL_IAM")
+        .or_else(|| env("AWS_ENDPOINT_URL"))
+        .or_else(|| profile_endpoint.map(str::to_string))
+}
+
+fn wait_setting() -> Result<Duration> {
+    match std::env::var("AWSENV_ROTATE_WAIT") {
+        Err(_) => Ok(DEFAULT_WAIT),
+        Ok(v) => match crate::timefmt::parse_duration(&v) {
+            Some(d) if d <= Duration::from_secs(3600) => Ok(d),
+            _ => bail!(
+                "AWSENV_ROTATE_WAIT={:?} is not a duration of at most 1h (e.g. 60s, 2m)",
+                printable(v.as_bytes(), 40)
+            ),
+        },
+    }
+}
+
+/// An IAM client signed with one set of credentials.
+struct Iam {
+    client: aws_sdk_iam::Client,
+    at: String,
+    /// Signed with an MFA session (not with the keys themselves).
+    with_session: bool,
+}
+
+impl Iam {
+    fn new(url: Option<&str>, region: &str, creds: &Creds, timeout: Duration) -> Iam {
+        use aws_sdk_iam::config::retry::RetryConfig;
+        use aws_sdk_iam::config::timeout::TimeoutConfig;
+        use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
+        let total = timeout.max(Duration::from_secs(1));
+        let mut b = aws_sdk_iam::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_string()))
+            .credentials_provider(Credentials::new(
+                creds.access_key_id.clone(),
+                creds.secret_access_key.clone(),
+                creds.session_token.clone(),
+                None,
+                "awsenv",
+            ))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(total.min(Duration::from_secs(5)))
+                    .operation_attempt_timeout((total / 2).max(Duration::from_secs(1)))
+                    .operation_timeout(total)
+                    .build(),
+            )
+            .retry_config(RetryConfig::standard().with_max_attempts(3));
+        if let Some(u) = url {
+            b = b.endpoint_url(u.to_string());
+        }
+        Iam {
+            client: aws_sdk_iam::Client::from_conf(b.build()),
+            at: match url {
+                Some(u) => printable(u.as_bytes(), 200),
+                None => "iam.amazonaws.com".to_string(),
+            },
+            with_session: creds.session_token.is_some(),
+        }
+    }
+
+    fn error<E, R>(&self, what: &str, err: SdkError<E, R>) -> IamError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug,
+    {
+        match &err {
+            SdkError::ServiceError(se) => {
+                let e = se.err();
+                let code = printable(e.code().unwrap_or("Unknown").as_bytes(), 60);
+                let msg = printable(one_line(e.message().unwrap_or("")).as_bytes(), 300);
+                let text = match code.as_str() {
+                    "AccessDenied" | "AccessDeniedException" if self.with_session => format!(
+                        "{what}: IAM denied it ({code}: {msg}); the user's policy must let it manage its own access keys"
+                    ),
+                    "AccessDenied" | "AccessDeniedException" => format!(
+                        "{what}: IAM denied it ({code}: {msg}); if the user's policy requires MFA, rotate with the MFA session (set mfa_serial on the profile, do not pass --no-session)"
+                    ),
+                    "InvalidClientTokenId"
+                    | "SignatureDoesNotMatch"
+                    | "UnrecognizedClientException" => {
+                        format!("{what}: IAM rejected the credentials ({code}: {msg})")
+                    }
+                    "ExpiredToken" | "ExpiredTokenException" => format!(
+                        "{what}: the MFA session has expired ({msg}); run 'awsenv clear' and try again"
+                    ),
+                    "Throttling" | "ThrottlingException" => {
+                        format!(
+                            "{what}: IAM is throttling requests ({code}); wait a minute and retry"
+                        )
+                    }
+                    _ => format!("{what}: {code}: {msg}"),
+                };
+                IamError::Refused { code, text }
+            }
+            SdkError::TimeoutError(_) => IamError::NoAnswer(format!(
+                "{what}: IAM at {} did not answer in time; check your network or AWS_ENDPOINT_URL_IAM",
+                self.at
+            )),
+            SdkError::DispatchFailure(_) => IamError::NoAnswer(format!(
+                "{what}: cannot reach IAM at {}; check your network or AWS_ENDPOINT_URL_IAM",
+                self.at
+            )),
+            _ => IamError::NoAnswer(format!(
+                "{what}: unexpected answer from IAM at {}: {}",
+                self.at,
+                printable(
+                    one_line(&format!(
+                        "{}",
+                        aws_smithy_types::error::display::DisplayErrorContext(&err)
+                    ))
+                    .as_bytes(),
+                    300
+                )
+            )),
+        }
+    }
+
+    async fn list_keys(&self, user: &str) -> std::result::Result<Vec<KeyInfo>, IamError> {
+        let what = format!("ListAccessKeys for IAM user {user}");
+        let out = self
+            .client
+            .list_access_keys()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(|e| self.error(&what, e))?;
+        let mut keys = Vec::new();
+        for k in out.access_key_metadata() {
+            let Some(id) = k.access_key_id().filter(|i| valid_key_id(i)) else {
+                return Err(IamError::NoAnswer(format!(
+                    "{what}: IAM answered with a key id that is not one"
+                )));
+            };
+            keys.push(KeyInfo {
+                id: id.to_string(),
+                active: k
+                    .status()
+                    .is_none_or(|s| *s == aws_sdk_iam::types::StatusType::Active),
+                created: k.create_date().map(|d| d.secs()),
+            });
+        }
+        Ok(keys)
+    }
+
+    async fn create_key(&self, user: &str) -> std::result::Result<NewKey, IamError> {
+        let what = format!("CreateAccessKey for IAM user {user}");
+        // One attempt: a retry after a lost answer would make a second key.
+        let out = self
+            .client
+            .create_access_key()
+            .user_name(user)
+            .customize()
+            .config_override(aws_sdk_iam::config::Builder::default().retry_config(
+                aws_sdk_iam::config::retry::RetryConfig::standard().with_max_attempts(1),
+            ))
+            .send()
+            .await
+            .map_err(|e| self.error(&what, e))?;
+        let k = out
+            .access_key()
+            .ok_or_else(|| IamError::NoAnswer(format!("{what}: IAM answered without a key")))?;
+        let key = NewKey {
+            id: k.access_key_id().to_string(),
+            secret: Zeroizing::new(k.secret_access_key().to_string()),
+            created: k.create_date().map(|d| d.secs()),
+        };
+        let check = Creds {
+            access_key_id: key.id.clone(),
+            secret_access_key: key.secret.to_string(),
+            session_token: None,
+            expiration: None,
+        };
+        if let Err(why) = sts::validate(&check, now_epoch()) {
+            return Err(IamError::NoAnswer(format!(
+                "{what}: IAM answered with a key awsenv cannot use ({why})"
+            )));
+        }
+        Ok(key)
+    }
+
+    /// Deletes key `id` of `user`; `Ok(false)` when IAM has no such key (already deleted).
+    async fn delete_key(&self, user: &str, id: &str) -> std::result::Result<bool, IamError> {
+        let what = format!("DeleteAccessKey {id} of IAM user {user}");
+        match self
+            .client
+            .delete_access_key()
+            .user_name(user)
+            .access_key_id(id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = self.error(&what, e);
+                if e.code() == Some("NoSuchEntity") {
+                    Ok(false)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+/// Who runs the rotation code: `awsenv rotate` (may ask for an MFA code, waits for a new key)
+/// or `awsenv list` (never asks, does not wait).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Rotate,
+    List,
+}
+
+/// What finding a journal led to.
+enum Outcome {
+    /// The interrupted rotation is done; the text says what is stored and what was deleted.
+    Finished(String),
+    /// Rolled back or cleaned up: the stored key is the one before (the text says what was
+    /// undone); a new rotation may start.
+    RolledBack(String),
+    /// Not finished now (the text says why and what to do); the journal is kept.
+    Pending(String),
+}
+
+struct Rotation<'a> {
+    engine: &'a Engine,
+    profile: &'a str,
+    mode: Mode,
+    no_session: bool,
+    mfa_token: Option<&'a str>,
+    region: String,
+    sts: Endpoint,
+    iam_url: Option<String>,
+    wait: Duration,
+    /// The MFA session the IAM calls use, once known.
+    session: RefCell<Option<Creds>>,
+}
+
+fn creds_of(k: &StoredKeys) -> Creds {
+    Creds {
+        access_key_id: k.access_key_id.clone(),
+        secret_access_key: k.secret_access_key.clone(),
+        session_token: None,
+        expiration: None,
+    }
+}
+
+fn delete_hint(user: &str, id: &str) -> String {
+    format!("'aws iam delete-access-key --user-name {user} --access-key-id {id}'")
+}
+
+impl<'a> Rotation<'a> {
+    fn new(
+        engine: &'a Engine,
+        profile: &'a str,
+        mode: Mode,
+        no_session: bool,
+        mfa_token: Option<&'a str>,
+    ) -> Result<Rotation<'a>> {
+        let (region, endpoint_url) = if engine.config.has(profile) {
+            let chain = engine.config.chain(profile)?;
+            let default = engine
+                .config
+                .has("default")
+                .then(|| engine.config.profile("default"))
+                .transpose()?;
+            let region = pick_region(&Request::default(), &chain, default.as_ref())?.map(|r| r.0);
+            let url = chain
+                .last()
+                .and_then(|t| t.get("endpoint_url"))
+                .map(str::to_string);
+            (region, url)
+        } else {
+            (None, None)
+        };
+        let sts = Endpoint::new(region.as_deref(), endpoint_url.as_deref())
+            .with_limits(engine.settings.sts_timeout, 3);
+        Ok(Rotation {
+            engine,
+            profile,
+            mode,
+            no_session,
+            mfa_token,
+            region: region.unwrap_or_else(|| "us-east-1".to_string()),
+            sts,
+            iam_url: iam_endpoint(endpoint_url.as_deref()),
+            wait: if mode == Mode::Rotate {
+                wait_setting()?
+            } else {
+                Duration::ZERO
+            },
+            session: RefCell::new(None),
+        })
+    }
+
+    fn stored(&self) -> Result<Option<StoredKeys>> {
+        self.engine.stored_keys(self.profile)
+    }
+
+    fn write_keys(&self, k: &StoredKeys) -> Result<()> {
+        let json = Zeroizing::new(
+            serde_json::to_string(k).map_err(|e| anyhow!("cannot encode the keys: {e}"))?,
+        );
+        self.engine.store.set(&store::keys_key(self.profile), &json)
+    }
+
+    fn load_journal(&self) -> Result<Option<Journal>> {
+        let Some(v) = self.engine.store.get(&store::rotation_key(self.profile))? else {
+            return Ok(None);
+        };
+        match serde_json::from_str::<Journal>(&v) {
+            Ok(j) if j.well_formed() => Ok(Some(j)),
+            _ => Err(anyhow!(store::Damaged {
+                location: format!(
+                    "the journal of the key rotation of profile {} in {}",
+                    self.profile,
+                    self.engine.store.describe()
+                ),
+                why: "it is not a journal awsenv wrote".into(),
+            })),
+        }
+    }
+
+    fn save_journal(&self, j: &Journal) -> Result<()> {
+        let json = Zeroizing::new(
+            serde_json::to_string(j).map_err(|e| anyhow!("cannot encode the journal: {e}"))?,
+        );
+        self.engine
+            .store
+            .set(&store::rotation_key(self.profile), &json)
+    }
+
+    fn drop_journal(&self) -> Result<()> {
+        self.engine
+            .store
+            .delete(&store::rotation_key(self.profile))
+            .map(|_| ())
+    }
+
+    /// An IAM client for the keys `keys`: signed with the MFA session when an MFA device
+    /// guards them (unless `--no-session`), else with the keys. `None` in `list` when the MFA
+    /// session is not cached (it never asks for a code).
+    async fn iam(&self, keys: &StoredKeys) -> Result<Option<Iam>> {
+        let timeout = self.engine.settings.sts_timeout;
+        let url = self.iam_url.as_deref();
+        let direct = || Iam::new(url, &self.region, &creds_of(keys), timeout);
+        if self.no_session || self.engine.keys_mfa_serial(self.profile).is_none() {
+            return Ok(Some(direct()));
+        }
+        if let Some(s) = self.session.borrow().as_ref() {
+            return Ok(Some(Iam::new(url, &self.region, s, timeout)));
+        }
+        let found = self
+            .engine
+            .keys_session(
+                self.profile,
+                &creds_of(keys),
+                self.mfa_token,
+                self.mode == Mode::Rotate,
+            )
+            .await?;
+        Ok(found.map(|s| {
+            let iam = Iam::new(url, &self.region, &s, timeout);
+            *self.session.borrow_mut() = Some(s);
+            iam
+        }))
+    }
+
+    /// The ARN STS names for `creds`, asked once (no retries); the error says why not.
+    async fn caller_arn(
+        &self,
+        creds: &Creds,
+        timeout: Duration,
+    ) -> std::result::Result<String, String> {
+        use aws_sdk_sts::config::retry::RetryConfig;
+        use aws_sdk_sts::config::timeout::TimeoutConfig;
+        use aws_sdk_sts::config::{BehaviorVersion, Credentials, Region};
+        let mut b = aws_sdk_sts::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(self.sts.region.clone()))
+            .credentials_provider(Credentials::new(
+                creds.access_key_id.clone(),
+                creds.secret_access_key.clone(),
+                None,
+                None,
+                "awsenv",
+            ))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(timeout.min(Duration::from_secs(5)))
+                    .operation_timeout(timeout)
+                    .build(),
+            )
+            .retry_config(RetryConfig::disabled());
+        if let Some(u) = &self.sts.url {
+            b = b.endpoint_url(u.clone());
+        }
+        let client = aws_sdk_sts::Client::from_conf(b.build());
+        match client.get_caller_identity().send().await {
+            Ok(out) => Ok(printable(out.arn().unwrap_or_default().as_bytes(), 300)),
+            Err(SdkError::ServiceError(se)) => Err(format!(
+                "STS refuses it: {}",
+                printable(se.err().code().unwrap_or("Unknown").as_bytes(), 60)
+            )),
+            Err(SdkError::TimeoutError(_)) => Err(format!(
+                "STS at {} did not answer in time",
+                self.sts.describe()
+            )),
+            Err(SdkError::DispatchFailure(_)) => {
+                Err(format!("cannot reach STS at {}", self.sts.describe()))
+            }
+            Err(_) => Err(format!(
+                "unexpected answer from STS at {}",
+                self.sts.describe()
+            )),
+        }
+    }
+
+    /// Waits (at most `wait`; one try when it is zero) until the new key answers as `arn`.
+    async fn verify(
+        &self,
+        new: &Creds,
+        arn: &str,
+        wait: Duration,
+    ) -> std::result::Result<(), String> {
+        let start = Instant::now();
+        let pause = Duration::from_secs(2);
+        let mut said = false;
+        loop {
+            let left = wait.saturating_sub(start.elapsed());
+            let per_try = left
+                .min(self.engine.settings.sts_timeout)
+                .max(Duration::from_secs(3));
+            let why = match self.caller_arn(new, per_try).await {
+                Ok(a) if a == arn => return Ok(()),
+                Ok(a) => format!("STS answers for it as {a}, not as {arn}"),
+                Err(why) => why,
+            };
+            if start.elapsed() + pause >= wait {
+                return Err(why);
+            }
+            if !said {
+                eprintln!(
+                    "awsenv: waiting for the new key {} to start working (IAM takes a few seconds to spread a new key; at most {})",
+                    new.access_key_id,
+                    remaining(wait.as_secs() as i64)
+                );
+                said = true;
+            }
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    /// `awsenv rotate`: recover what an interrupted rotation left, then rotate (unless the
+    /// recovery finished a rotation). Returns the success line.
+    async fn run(&self) -> Result<String> {
+        if self.stored()?.is_none() {
+            bail!("{}", self.no_keys());
+        }
+        let _lock = lock::acquire(&lock_name(self.profile))?;
+        lock::announce_held(&format!(
+            "a key rotation of profile {} in another terminal",
+            self.profile
+        ));
+        match self.recover().await? {
+            Some(Outcome::Finished(tail)) => {
+                return Ok(format!(
+                    "Finished an interrupted key rotation of profile {}: {tail}",
+                    self.profile
+                ));
+            }
+            Some(Outcome::RolledBack(m)) => eprintln!("awsenv: {m}"),
+            Some(Outcome::Pending(m)) => bail!("{m}"),
+            None => {}
+        }
+        let tail = self.rotate().await?;
+        Ok(format!(
+            "Rotated the keys of profile {}: {tail}",
+            self.profile
+        ))
+    }
+
+    fn no_keys(&self) -> String {
+        let p = self.profile;
+        if let Ok(chain) = self.engine.config.chain(p)
+            && let Some(root) = chain.first()
+            && root.name != p
+        {
+            return format!(
+                "profile {p} signs with the keys of profile {} (its source_profile): rotate those with 'awsenv rotate {}'",
+                root.name, root.name
+            );
+        }
+        format!(
+            "no keys stored for profile {p}: awsenv rotates the keys it stores ('awsenv add {p}' stores them)"
+        )
+    }
+
+    async fn rotate(&self) -> Result<String> {
+        let p = self.profile;
+        let old = self
+            .stored()?
+            .ok_or_else(|| anyhow!("{}", self.no_keys()))?;
+        let (_, arn) = sts::caller_identity(
+            &self.sts,
+            &creds_of(&old),
+            &sts::Context {
+                profile: p,
+                root: p,
+                mfa_serial: None,
+                what: "GetCallerIdentity".into(),
+            },
+        )
+        .await?;
+        let user = user_name_of(&arn).ok_or_else(|| {
+            anyhow!(
+                "profile {p}: its keys belong to {arn}, which is not an IAM user; awsenv rotates the access keys of IAM users"
+            )
+        })?;
+        let iam = self
+            .iam(&old)
+            .await?
+            .ok_or_else(|| anyhow!("profile {p}: no MFA session for IAM"))?;
+        let keys = iam.list_keys(user).await.map_err(|e| anyhow!("{e}"))?;
+        let old_id = old.access_key_id.as_str();
+        if !keys.iter().any(|k| k.id == old_id) {
+            bail!(
+                "IAM does not list the stored key {old_id} of profile {p} among the keys of user {user}; nothing was changed"
+            );
+        }
+        if keys.len() >= 2 {
+            let others: Vec<String> = keys
+                .iter()
+                .filter(|k| k.id != old_id)
+                .map(|k| {
+                    format!(
+                        "{} ({}{})",
+                        k.id,
+                        if k.active { "active" } else { "inactive" },
+                        k.created
+                            .map(|c| format!(", created {}", rfc3339(c)))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect();
+            let first = keys
+                .iter()
+                .find(|k| k.id != old_id)
+                .map(|k| k.id.clone())
+                .unwrap_or_default();
+            bail!(
+                "IAM user {user} already has two access keys, its limit: {old_id} (stored for profile {p}) and {}; delete the one you do not use, e.g. {}, then run 'awsenv rotate {p}' again; nothing was changed",
+                others.join(", "),
+                delete_hint(user, &first)
+            );
+        }
+        let mut j = Journal {
+            phase: Phase::Begun,
+            user_name: user.to_string(),
+            user_arn: arn.clone(),
+            old_key_id: old_id.to_string(),
+            started: now_epoch(),
+            new_key_id: None,
+            new_secret: None,
+            new_created: None,
+        };
+        self.save_journal(&j).map_err(|e| {
+            anyhow!(
+                "cannot start the rotation of profile {p}: cannot write its journal to {}: {}; nothing was changed",
+                self.engine.store.describe(),
+                one_line(&format!("{e:#}"))
+            )
+        })?;
+        pause("begin");
+        let new = match iam.create_key(user).await {
+            Ok(k) => k,
+            Err(e) => {
+                let after = match self.roll_back_begun(&iam, &j, old_id).await {
+                    Ok(text) => text,
+                    Err(e2) => format!(
+                        "could not check whether IAM made a key anyway ({e2}); the next 'awsenv rotate {p}' or 'awsenv list' checks again"
+                    ),
+                };
+                bail!("{e}; {after}; the key {old_id} stays in the store and in use");
+            }
+        };
+        pause("create");
+        j.phase = Phase::Created;
+        j.new_key_id = Some(new.id.clone());
+        j.new_secret = Some(new.secret.to_string());
+        j.new_created = new.created;
+        if let Err(e) = self.save_journal(&j) {
+            return Err(self.undo_new_key(&iam, &j, &e).await);
+        }
+        pause("record");
+        if let Err(why) = self.verify(&j.new_creds(), &arn, self.wait).await {
+            bail!("{}", self.not_working(&j, &why));
+        }
+        pause("verify");
+        match self.finish_created(&mut j, Some(&iam)).await? {
+            Outcome::Finished(tail) => Ok(tail),
+            Outcome::RolledBack(m) | Outcome::Pending(m) => bail!("{m}"),
+        }
+    }
+
+    fn not_working(&self, j: &Journal, why: &str) -> String {
+        format!(
+            "the new key {} of IAM user {} did not start working within {} ({why}): both keys stay in IAM and the old key {} stays in the store and in use; run 'awsenv rotate {}' again later to finish, or delete the new key with {} to give it up",
+            j.new_id(),
+            j.user_name,
+            remaining(self.wait.as_secs() as i64),
+            j.old_key_id,
+            self.profile,
+            delete_hint(&j.user_name, j.new_id())
+        )
+    }
+
+    /// Storing the new key failed (`why`): delete it again, and say so.
+    async fn undo_new_key(&self, iam: &Iam, j: &Journal, why: &anyhow::Error) -> anyhow::Error {
+        let undo = match iam.delete_key(&j.user_name, j.new_id()).await {
+            Ok(_) => format!("deleted the new key {} again", j.new_id()),
+            Err(e) => format!(
+                "could not delete the new key {} again ({e}): delete it with {}",
+                j.new_id(),
+                delete_hint(&j.user_name, j.new_id())
+            ),
+        };
+        // The store is failing; when this fails too, the next rotate or list cleans up.
+        let _ = self.drop_journal();
+        anyhow!(
+            "storing the new key of profile {} failed ({}); {undo}; the old key {} stays in the store and in use",
+            self.profile,
+            one_line(&format!("{why:#}")),
+            j.old_key_id
+        )
+    }
+
+    /// Undoes a rotation that got no further than [`Phase::Begun`]: deletes any key IAM made
+    /// for it (its secret was never stored), keeps every other key, removes the journal.
+    async fn roll_back_begun(&self, iam: &Iam, j: &Journal, stored_id: &str) -> Result<String> {
+        let keys = iam
+            .list_keys(&j.user_name)
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
+        let mut deleted = Vec::new();
+        let mut left = Vec::new();
+        for k in keys
+            .iter()
+            .filter(|k| k.id != j.old_key_id && k.id != stored_id)
+        {
+            if k.created
+                .is_some_and(|c| (c - j.started).abs() <= STRAY_WINDOW)
+            {
+                iam.delete_key(&j.user_name, &k.id)
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?;
+                deleted.push(k.id.clone());
+            } else {
+                left.push(k.id.clone());
+            }
+        }
+        self.drop_journal()?;
+        let mut text = if deleted.is_empty() {
+            "IAM holds no new key from it".to_string()
+        } else {
+            format!(
+                "deleted the key {} that it had created (its secret was never stored)",
+                deleted.join(" and ")
+            )
+        };
+        if !left.is_empty() {
+            text.push_str(&format!(
+                "; IAM also lists {} for user {}, which awsenv did not create: left alone",
+                left.join(" and "),
+                j.user_name
+            ));
+        }
+        Ok(text)
+    }
+
+    /// From a recorded new key (verified, or verified now by the caller) to the end: carry the
+    /// MFA sessions, store the new key, mark the journal, delete the old key.
+    async fn finish_created(&self, j: &mut Journal, iam: Option<&Iam>) -> Result<Outcome> {
+        let p = self.profile;
+        if let Err(e) = self.engine.carry_sessions(p, &j.old_key_id, j.new_id()) {
+            eprintln!(
+                "awsenv: note: the cached MFA session could not be kept for the new key ({}); the next use asks for a code",
+                one_line(&format!("{e:#}"))
+            );
+        }
+        pause("carry");
+        let now = now_epoch();
+        let keys = StoredKeys {
+            access_key_id: j.new_id().to_string(),
+            secret_access_key: j.new_secret.clone().unwrap_or_default(),
+            created: j.new_created.or(Some(now)),
+            added: Some(now),
+        };
+        if let Err(e) = self.write_keys(&keys) {
+            let own: Option<Iam>;
+            let iam = match iam {
+                Some(i) => Some(i),
+                None => {
+                    own = match self.stored().ok().flatten() {
+                        Some(o) => self.iam(&o).await.ok().flatten(),
+                        None => None,
+                    };
+                    own.as_ref()
+                }
+            };
+            return Err(match iam {
+                Some(i) => self.undo_new_key(i, j, &e).await,
+                None => anyhow!(
+                    "storing the new key of profile {p} failed ({}); the old key {} stays in the store and in use; run 'awsenv rotate {p}' to finish or undo the rotation",
+                    one_line(&format!("{e:#}")),
+                    j.old_key_id
+                ),
+            });
+        }
+        pause("store");
+        j.phase = Phase::Stored;
+        if let Some(s) = &mut j.new_secret {
+            s.zeroize();
+        }
+        j.new_secret = None;
+        // When this fails the journal still says Created; the next rotate or list sees the new
+        // key stored and finishes from there.
+        let _ = self.save_journal(j);
+        pause("mark");
+        self.finish_stored(j).await
+    }
+
+    /// From a stored new key to the end: delete the old key, remove the journal.
+    async fn finish_stored(&self, j: &Journal) -> Result<Outcome> {
+        let p = self.profile;
+        let new_id = j.new_id();
+        let old_id = j.old_key_id.as_str();
+        let stored = self
+            .stored()?
+            .ok_or_else(|| anyhow!("{}", self.no_keys()))?;
+        let Some(iam) = self.iam(&stored).await? else {
+            return Ok(Outcome::Pending(format!(
+                "an interrupted key rotation of profile {p} stored the new key {new_id}, which is in use; deleting the old key {old_id} needs the MFA session: run 'awsenv rotate {p}' to finish"
+            )));
+        };
+        match iam.delete_key(&j.user_name, old_id).await {
+            Ok(_) => {}
+            Err(e @ IamError::NoAnswer(_)) if self.mode == Mode::List => {
+                return Ok(Outcome::Pending(format!(
+                    "the new key {new_id} of profile {p} is stored and in use, but the old key {old_id} is not deleted yet ({e}); the next 'awsenv list' or 'awsenv rotate {p}' tries again"
+                )));
+            }
+            Err(e) => {
+                let _ = self.drop_journal();
+                bail!(
+                    "profile {p} now uses the new key {new_id} (stored and in use), but deleting the old key failed ({e}); the old key {old_id} is left in IAM: delete it with {}",
+                    delete_hint(&j.user_name, old_id)
+                );
+            }
+        }
+        pause("delete");
+        if let Err(e) = self.drop_journal() {
+            eprintln!(
+                "awsenv: note: cannot remove the journal of the rotation ({}); the next 'awsenv list' removes it",
+                one_line(&format!("{e:#}"))
+            );
+        }
+        Ok(Outcome::Finished(format!(
+            "the new key {new_id} is stored and in use, the old key {old_id} is deleted"
+        )))
+    }
+
+    /// Finds the journal of an interrupted rotation of this profile and finishes it or rolls
+    /// it back. `None`: there is none.
+    async fn recover(&self) -> Result<Option<Outcome>> {
+        let p = self.profile;
+        let mut j = match self.load_journal() {
+            Ok(None) => return Ok(None),
+            Ok(Some(j)) => j,
+            Err(e) => match store::damaged(&e) {
+                Some(d) => {
+                    let why = d.why.clone();
+                    return self.recover_damaged(&why).await.map(Some);
+                }
+                None => return Err(e),
+            },
+        };
+        let Some(stored) = self.stored()? else {
+            self.drop_journal()?;
+            return Ok(Some(Outcome::RolledBack(format!(
+                "dropped the journal of an interrupted key rotation of profile {p}: its keys are no longer stored{}",
+                self.leftover(&j)
+            ))));
+        };
+        let sid = stored.access_key_id.as_str();
+        let new_id = j.new_key_id.clone();
+        match j.phase {
+            Phase::Begun if sid == j.old_key_id => {
+                let Some(iam) = self.iam(&stored).await? else {
+                    return Ok(Some(self.needs_session(&j)));
+                };
+                let text = self.roll_back_begun(&iam, &j, sid).await?;
+                Ok(Some(Outcome::RolledBack(format!(
+                    "rolled back an interrupted key rotation of profile {p}: {text}; the key {sid} stays in use"
+                ))))
+            }
+            Phase::Created | Phase::Stored if new_id.as_deref() == Some(sid) => {
+                self.finish_stored(&j).await.map(Some)
+            }
+            Phase::Created if sid == j.old_key_id => {
+                let iam = self.iam(&stored).await?;
+                if let Some(iam) = &iam {
+                    let keys = iam
+                        .list_keys(&j.user_name)
+                        .await
+                        .map_err(|e| anyhow!("{e}"))?;
+                    if !keys.iter().any(|k| k.id == j.new_id()) {
+                        self.drop_journal()?;
+                        return Ok(Some(Outcome::RolledBack(format!(
+                            "the new key {} of an interrupted key rotation of profile {p} no longer exists in IAM; dropped its journal, the key {sid} stays in use",
+                            j.new_id()
+                        ))));
+                    }
+                }
+                if let Err(why) = self.verify(&j.new_creds(), &j.user_arn, self.wait).await {
+                    let text = self.not_working(&j, &why);
+                    return match self.mode {
+                        Mode::Rotate => Err(anyhow!("{text}")),
+                        Mode::List => Ok(Some(Outcome::Pending(text))),
+                    };
+                }
+                self.finish_created(&mut j, iam.as_ref()).await.map(Some)
+            }
+            _ => {
+                self.drop_journal()?;
+                Ok(Some(Outcome::RolledBack(format!(
+                    "dropped the journal of an interrupted key rotation of profile {p}: the keys of the profile were replaced since (now {sid}){}",
+                    self.leftover(&j)
+                ))))
+            }
+        }
+    }
+
+    fn needs_session(&self, j: &Journal) -> Outcome {
+        Outcome::Pending(format!(
+            "a key rotation of profile {} was interrupted (IAM user {}); finishing it needs the MFA session: run 'awsenv rotate {}'",
+            self.profile, j.user_name, self.profile
+        ))
+    }
+
+    /// What a dropped journal leaves behind in IAM, as a clause.
+    fn leftover(&self, j: &Journal) -> String {
+        match (&j.new_key_id, j.phase) {
+            (Some(n), Phase::Created) => format!(
+                "; its new key {n} is not stored: delete it with {} if you do not use it",
+                delete_hint(&j.user_name, n)
+            ),
+            (Some(_), Phase::Stored) => format!(
+                "; its old key {} may still be in IAM: delete it with {} if you do not use it",
+                j.old_key_id,
+                delete_hint(&j.user_name, &j.old_key_id)
+            ),
+            _ => String::new(),
+        }
+    }
+
+    /// A journal that cannot be read: the stored key is intact (it is what `use` uses). Remove
+    /// the journal when IAM lists no other key for the user; else name that key.
+    async fn recover_damaged(&self, why: &str) -> Result<Outcome> {
+        let p = self.profile;
+        if self.mode == Mode::List {
+            return Ok(Outcome::Pending(format!(
+                "the journal of an interrupted key rotation of profile {p} cannot be read ({}); run 'awsenv rotate {p}' to check IAM and remove it",
+                one_line(why)
+            )));
+        }
+        let stored = self
+            .stored()?
+            .ok_or_else(|| anyhow!("{}", self.no_keys()))?;
+        let (_, arn) = sts::caller_identity(
+            &self.sts,
+            &creds_of(&stored),
+            &sts::Context {
+                profile: p,
+                root: p,
+                mfa_serial: None,
+                what: "GetCallerIdentity".into(),
+            },
+        )
+        .await?;
+        let user = user_name_of(&arn).ok_or_else(|| {
+            anyhow!("profile {p}: its keys belong to {arn}, which is not an IAM user")
+        })?;
+        let iam = self
+            .iam(&stored)
+            .await?
+            .ok_or_else(|| anyhow!("profile {p}: no MFA session for IAM"))?;
+        let keys = iam.list_keys(user).await.map_err(|e| anyhow!("{e}"))?;
+        let others: Vec<&str> = keys
+            .iter()
+            .map(|k| k.id.as_str())
+            .filter(|id| *id != stored.access_key_id)
+            .collect();
+        if let Some(other) = others.first() {
+            bail!(
+                "the journal of an interrupted key rotation of profile {p} cannot be read ({}), and IAM user {user} holds the key {} besides the stored {}: if you do not use it, delete it with {} and run 'awsenv rotate {p}' again",
+                one_line(why),
+                others.join(" and "),
+                stored.access_key_id,
+                delete_hint(user, other)
+            );
+        }
+        self.drop_journal()?;
+        Ok(Outcome::RolledBack(format!(
+            "removed the unreadable journal of an interrupted key rotation of profile {p}: IAM lists only the stored key {}",
+            stored.access_key_id
+        )))
+    }
+}
+
+/// `awsenv rotate PROFILE [--no-session] [--mfa-token CODE]`.
+pub fn command(profile: &str, no_session: bool, mfa_token: Option<&str>) -> Result<i32> {
+    crate::runtime::block_on(async {
+        let engine = Engine::open().await?;
+        let r = Rotation::new(&engine, profile, Mode::Rotate, no_session, mfa_token)?;
+        let line = r.run().await?;
+        eprintln!("{line}");
+        Ok(0)
+    })?
+}
+
+/// For `awsenv list`: finishes or rolls back the interrupted rotations of `profiles` (those
+/// with a journal) as far as possible without asking for anything; says on stderr what it did
+/// or what is left. Never fails: a problem is one line on stderr.
+pub async fn recover_for_list(engine: &Engine, profiles: &[String]) {
+    for p in profiles {
+        let said = async {
+            let r = Rotation::new(engine, p, Mode::List, false, None)?;
+            let Some(_lock) = lock::try_acquire(&lock_name(p))? else {
+                return Ok(Some(format!(
+                    "note: a key rotation of profile {p} is running in another process"
+                )));
+            };
+            Ok::<_, anyhow::Error>(match r.recover().await? {
+                None => None,
+                Some(Outcome::Finished(tail)) => Some(format!(
+                    "finished an interrupted key rotation of profile {p}: {tail}"
+                )),
+                Some(Outcome::RolledBack(m)) | Some(Outcome::Pending(m)) => Some(m),
+            })
+        }
+        .await;
+        match said {
+            Ok(Some(m)) => eprintln!("awsenv: {m}"),
+            Ok(None) => {}
+            Err(e) => eprintln!("awsenv: {}", one_line(&format!("{e:#}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_user_name_comes_from_an_iam_user_arn_only() {
+        assert_eq!(
+            user_name_of("arn:aws:iam::111111111111:user/calvin"),
+            Some("calvin")
+        );
+        assert_eq!(
+            user_name_of("arn:aws:iam::111111111111:user/division/team/jan.work@x"),
+            Some("jan.work@x")
+        );
+        assert_eq!(
+            user_name_of("arn:aws-cn:iam::111111111111:user/a"),
+            Some("a")
+        );
+        for not_a_user in [
+            "arn:aws:iam::111111111111:root",
+            "arn:aws:sts::111111111111:assumed-role/r/s",
+            "arn:aws:sts::123456789012:user/moto",
+            "arn:aws:iam::1111:user/short-account",
+            "arn:aws:iam:eu-west-1:111111111111:user/regional",
+            "arn:aws:iam::111111111111:user/",
+            "arn:aws:iam::111111111111:user/semi;colon",
+            "arn:aws:iam::111111111111:group/g",
+            "",
+        ] {
+            assert_eq!(user_name_of(not_a_user), None, "{not_a_user}");
+        }
+    }
+
+    fn journal(phase: Phase) -> Journal {
+        Journal {
+            phase,
+            user_name: "calvin".into(),
+            user_arn: "arn:aws:iam::111111111111:user/calvin".into(),
+            old_key_id: "AKIAOLDOLDOLDOLD0001".into(),
+            started: 1_800_000_000,
+            new_key_id: Some("AKIANEWNEWNEWNEW0002".into()),
+            new_secret: Some("secret/new+KEY".into()),
+            new_created: Some(1_800_000_001),
+        }
+    }
+
+    #[test]
+    fn journals_are_checked_before_they_are_trusted() {
+        assert!(journal(Phase::Created).well_formed());
+        let mut j = journal(Phase::Created);
+        j.new_secret = None;
+        assert!(!j.well_formed(), "a created key without its secret");
+        let mut j = journal(Phase::Stored);
+        j.new_key_id = Some("AKIA NEW".into());
+        assert!(!j.well_formed(), "a key id that is not one");
+        let mut j = journal(Phase::Begun);
+        j.user_name = "hobbes".into();
+        assert!(!j.well_formed(), "a user name that is not the ARN's");
+        let mut j = journal(Phase::Begun);
+        j.new_key_id = None;
+        j.new_secret = None;
+        assert!(j.well_formed());
+    }
+
+    #[test]
+    fn every_step_is_a_pause_point_once() {
+        let mut s = STEPS.to_vec();
+        s.sort();
+        s.dedup();
+        assert_eq!(s.len(), 8);
+    }
+}
