@@ -91,6 +91,7 @@ pub const KEPT_SETTINGS: &[&str] = &[
     "AWSENV_SSO_WRITE_AWS_CACHE",
     "AWSENV_SSO_SESSION_DURATION",
     "AWSENV_SSO_SIGN_IN_TIMEOUT",
+    "AWSENV_KEY_MAX_AGE",
 ];
 
 /// Whether an environment variable is awsenv state to remove from the command's environment.
