@@ -116,6 +116,50 @@ pub fn refresh_due() -> bool {
         .is_some_and(|at| crate::timefmt::now_epoch() >= at)
 }
 
+/// The most of an `.awsprofile` awsenv reads; a larger file is refused, never read whole.
+pub const MAX_FILE_SIZE: u64 = 64 * 1024;
+
+/// Reads an `.awsprofile` without letting it stall or flood the shell: opened non-blocking
+/// (a FIFO swapped in after [`find`]'s stat cannot block the open or the read), the opened
+/// file's own type checked (regular files only), and at most [`MAX_FILE_SIZE`] bytes read.
+///
+/// The error is one line naming the file.
+pub fn read_file(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let md = file
+        .metadata()
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if !md.is_file() {
+        return Err(format!("{} is not a regular file", path.display()));
+    }
+    if md.len() > MAX_FILE_SIZE {
+        return Err(too_large(path));
+    }
+    let mut content = Vec::with_capacity(md.len() as usize);
+    file.take(MAX_FILE_SIZE + 1)
+        .read_to_end(&mut content)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    // The file may have grown between the fstat and the read.
+    if content.len() as u64 > MAX_FILE_SIZE {
+        return Err(too_large(path));
+    }
+    Ok(content)
+}
+
+fn too_large(path: &Path) -> String {
+    format!(
+        "{} is larger than {} KiB; an .awsprofile holds one profile name",
+        path.display(),
+        MAX_FILE_SIZE / 1024
+    )
+}
+
 /// What an `.awsprofile` asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsProfileFile {
@@ -151,9 +195,18 @@ pub fn parse(text: &str) -> Result<AwsProfileFile, String> {
         if !valid_name(&f.profile) {
             return Err(format!("names an invalid profile {:?}", f.profile));
         }
+        let region = f.region.filter(|r| !r.is_empty());
+        if let Some(r) = &region
+            && !valid_region(r)
+        {
+            // The region becomes part of the STS host name: never let it steer the host.
+            return Err(format!(
+                "names an invalid region {r:?} (a region looks like \"eu-west-1\")"
+            ));
+        }
         return Ok(AwsProfileFile {
             profile: f.profile,
-            region: f.region.filter(|r| !r.is_empty()),
+            region,
         });
     }
     if !valid_name(first) {
@@ -163,6 +216,15 @@ pub fn parse(text: &str) -> Result<AwsProfileFile, String> {
         profile: first.to_string(),
         region: None,
     })
+}
+
+/// A region name as AWS writes them: a lowercase DNS label (`eu-west-1`, `us-gov-east-1`).
+fn valid_region(r: &str) -> bool {
+    (1..=32).contains(&r.len())
+        && r.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !r.starts_with('-')
+        && !r.ends_with('-')
 }
 
 fn valid_name(name: &str) -> bool {
@@ -208,6 +270,23 @@ mod tests {
         assert!(parse("").is_err());
         assert!(parse("profile = 3").is_err());
         assert!(parse("rm -rf /").is_err());
+    }
+
+    #[test]
+    fn a_region_that_is_not_a_region_name_is_refused() {
+        for bad in [
+            "evil.example.com/x",
+            "EU-WEST-1",
+            "eu-west-1\n",
+            "-eu",
+            "eu west",
+            "a@b",
+        ] {
+            let text = format!("profile = \"prod\"\nregion = {bad:?}\n");
+            let e = parse(&text).expect_err(bad);
+            assert!(e.contains("invalid region"), "{bad}: {e}");
+        }
+        assert!(parse("profile = \"prod\"\nregion = \"us-gov-east-1\"\n").is_ok());
     }
 
     #[test]

@@ -267,8 +267,7 @@ pub fn profile_from_directory() -> Result<(String, Option<String>)> {
             cwd.display()
         );
     };
-    let content =
-        std::fs::read(&path).map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
+    let content = crate::activation::read_file(&path).map_err(|e| anyhow!(e))?;
     if !crate::activation::is_trusted(&path, &content) {
         bail!("{} is not allowed; run 'awsenv allow'", path.display());
     }

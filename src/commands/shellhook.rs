@@ -126,14 +126,19 @@ pub fn export(hs: HookShell) -> Result<i32> {
                         Plan::Nothing
                     }
                 };
-                let content = std::fs::read(&path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
+                // Read with a bound, non-blocking: a huge file or a FIFO cannot stall the prompt.
+                let content = activation::read_file(&path);
+                let parsed = content.as_ref().map_err(|e| e.clone()).and_then(|c| {
+                    activation::parse(&String::from_utf8_lossy(c))
+                        .map_err(|e| format!("{} {e}; edit it", path.display()))
+                });
+                let content = content.unwrap_or_default();
                 let same_file = hook_path.as_deref() == Some(path.as_path());
-                match activation::parse(&String::from_utf8_lossy(&content)) {
+                match parsed {
                     // A file that cannot work says what to edit, trusted or not.
                     Err(e) => {
                         if fp_changed {
-                            say(&format!("{} {e}; edit it", path.display()));
+                            say(&e);
                         }
                         leave_or_nothing()
                     }
@@ -323,8 +328,7 @@ fn target_file(path: Option<&Path>) -> Result<PathBuf> {
 /// `awsenv allow [PATH]` (`yes`) and `awsenv deny [PATH]`.
 pub fn allow(path: Option<&Path>, yes: bool) -> Result<i32> {
     let file = target_file(path)?;
-    let content =
-        std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let content = activation::read_file(&file).map_err(|e| anyhow!(e))?;
     let dir =
         activation::trust_dir().ok_or_else(|| anyhow!("neither XDG_DATA_HOME nor HOME is set"))?;
     let entry = dir.join(activation::trust_hash(&file, &content));
@@ -395,18 +399,18 @@ pub fn status() -> Result<i32> {
         if let Ok(cwd) = std::env::current_dir()
             && let Some((path, _)) = activation::find(&cwd)
         {
-            let trusted = std::fs::read(&path)
-                .map(|c| activation::is_trusted(&path, &c))
-                .unwrap_or(false);
-            println!(
-                "{} applies here ({})",
-                path.display(),
-                if trusted {
-                    "allowed"
-                } else {
-                    "not allowed: run 'awsenv allow'"
-                }
-            );
+            match activation::read_file(&path) {
+                Ok(c) => println!(
+                    "{} applies here ({})",
+                    path.display(),
+                    if activation::is_trusted(&path, &c) {
+                        "allowed"
+                    } else {
+                        "not allowed: run 'awsenv allow'"
+                    }
+                ),
+                Err(e) => println!("{e}: it does not apply"),
+            }
         }
         return Ok(0);
     };
