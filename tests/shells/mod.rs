@@ -440,7 +440,15 @@ pub fn run_all(kind: Kind, scenarios: &[Scenario]) {
     }
     let moto = Moto::start();
     let mut failed = Vec::new();
+    // For development: AWSENV_SCENARIOS=name,name runs only those (the test command sets none).
+    let only = std::env::var("AWSENV_SCENARIOS").ok();
     for (name, f) in scenarios {
+        if only
+            .as_deref()
+            .is_some_and(|o| !o.split(',').any(|n| n == *name))
+        {
+            continue;
+        }
         let start = Instant::now();
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(kind, &moto)));
         eprintln!(
@@ -1010,6 +1018,70 @@ pub fn cd_then_command(kind: Kind, moto: &Moto) {
     assert!(out.contains("assumed-role/terraform/"), "{kind:?}: {out}");
 }
 
+/// Region (issue 8, item 6): a profile with no region of its own (the second seed's
+/// `security-auditor`, region only on its `source_profile`) gets the chain's region, the AWS CLI
+/// works without `--region`, `status` says where the region came from, and an `.awsprofile`
+/// region wins.
+pub fn region_from_the_chain(kind: Kind, moto: &Moto) {
+    let w = World::new(
+        kind,
+        moto,
+        "region",
+        "\n[profile auditor]\nsource_profile = calvin\n\
+         role_arn = arn:aws:iam::444444444444:role/security-auditor\n",
+    );
+    let mut p = w.shell(&[]);
+    let asked = p.count("Enter MFA code");
+    p.line("awsenv use auditor");
+    p.wait_for(&format!("Enter MFA code for {}:", w.serial), asked);
+    p.line(CODE);
+    p.sync();
+    let env = p.env();
+    assert_eq!(
+        env.get("AWS_REGION").map(String::as_str),
+        Some("eu-west-1"),
+        "{kind:?}: the source_profile's region"
+    );
+    assert_eq!(
+        env.get("AWSENV_REGION_SOURCE").map(String::as_str),
+        Some("profile calvin"),
+        "{kind:?}"
+    );
+    let arn = p.capture("aws sts get-caller-identity --query Arn --output text");
+    assert!(
+        arn.contains("assumed-role/security-auditor/"),
+        "{kind:?}: the CLI needs no --region: {arn}"
+    );
+    let status = p.capture("awsenv status");
+    assert!(
+        status.contains("eu-west-1") && status.contains("profile calvin"),
+        "{kind:?}: status says where the region came from: {status}"
+    );
+    p.line("awsenv unset");
+    p.sync();
+    // An .awsprofile region wins over the chain's.
+    let repo = w.fixture("repo", "profile = \"auditor\"\nregion = \"ap-south-1\"\n");
+    w.allow(&repo);
+    p.cd(&repo);
+    p.sync();
+    let env = p.env();
+    assert_eq!(
+        env.get("AWS_REGION").map(String::as_str),
+        Some("ap-south-1"),
+        "{kind:?}: the .awsprofile's region"
+    );
+    assert_eq!(
+        env.get("AWSENV_REGION_SOURCE").map(String::as_str),
+        Some(".awsprofile"),
+        "{kind:?}"
+    );
+    assert_eq!(
+        w.session_tokens(),
+        1,
+        "{kind:?}: one MFA session served both"
+    );
+}
+
 /// An IAM Identity Center profile from `.awsprofile`: the hook signs in in the browser while
 /// activating (the test browser approves), the AWS CLI sees the SSO role, leaving restores,
 /// and re-entering needs neither a new sign-in nor a new GetRoleCredentials.
@@ -1133,6 +1205,7 @@ pub const ALL: &[Scenario] = &[
         waits_are_said_and_cancellable,
     ),
     ("cd_then_command", cd_then_command),
+    ("region_from_the_chain", region_from_the_chain),
     ("sso_profile", sso_profile),
     ("exec_server_shell", exec_server_shell),
 ];
