@@ -6,11 +6,43 @@
 # Ctrl-C at an MFA prompt cancels only awsenv, whose output (recording the failure, so that it
 # does not ask again at every prompt) is still sourced.
 function __awsenv_export_eval --on-event fish_prompt --on-variable PWD
+    __awsenv_unchanged; and return
     function __awsenv_sigint --on-signal SIGINT
     end
     set -l out (__AWSENV_EXE__ export fish)
     functions --erase __awsenv_sigint
     string join \n -- $out | source
+end
+
+# The no-fork fast path: true when nothing `awsenv export` looks at has changed since it last
+# handed over its key (the __awsenv_fk_* variables): the directory, awsenv's state variables,
+# the .awsprofile candidates, the modification times of the nearest .awsprofile, its
+# directory, the trust directory and the reload marker, and the refresh time. Builtins only
+# (test, path mtime, math); anything missing or different means "ask awsenv".
+function __awsenv_unchanged
+    set -q __awsenv_fk_pwd[1] __awsenv_fk_watch[1] __awsenv_fk_source[1] __awsenv_fk_refresh[1] __awsenv_fk_until[1]
+    or return 1
+    test "$PWD" = "$__awsenv_fk_pwd[1]"
+    and test "$AWSENV_WATCH" = "$__awsenv_fk_watch[1]"
+    and test "$AWSENV_SOURCE" = "$__awsenv_fk_source[1]"
+    and test "$AWSENV_REFRESH_AT" = "$__awsenv_fk_refresh[1]"
+    or return 1
+    if test "$__awsenv_fk_until[1]" != 9999999999
+        string match -qr '^[0-9]{1,12}$' -- $__awsenv_fk_until[1]; or return 1
+        set -l m (path mtime -- /); or return 1
+        set -l r (path mtime --relative -- /); or return 1
+        test (math $m + $r) -lt $__awsenv_fk_until[1]; or return 1
+    end
+    for f in $__awsenv_fk_absent
+        test -f "$f"; and return 1
+    end
+    for f in $__awsenv_fk_gone
+        test -e "$f"; and return 1
+    end
+    # One call for every stamp; a path that is gone prints nothing, so the lists differ.
+    set -q __awsenv_fk_spath[1]; or return 0
+    set -l t (path mtime -- $__awsenv_fk_spath); or return 1
+    test "$t" = "$__awsenv_fk_stime"
 end
 
 # `awsenv use` and `awsenv unset` change this shell and return awsenv's own exit status, so
@@ -121,3 +153,13 @@ function awsenv_prompt
     test -n "$f"; or return 0
     printf '%s' "$pre$f$suf"
 end
+
+# A key inherited from anywhere is dropped; without the `path` builtin (fish < 3.5) there is no
+# fast path and awsenv runs at every prompt.
+set -e __awsenv_fk_pwd __awsenv_fk_watch __awsenv_fk_source __awsenv_fk_refresh __awsenv_fk_until __awsenv_fk_absent __awsenv_fk_gone __awsenv_fk_spath __awsenv_fk_stime
+if not contains path (builtin -n)
+    function __awsenv_unchanged
+        return 1
+    end
+end
+true

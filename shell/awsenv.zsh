@@ -6,11 +6,41 @@
 # awsenv, which records the failure so it does not ask again at every prompt.
 _awsenv_hook() {
   local _awsenv_status=$? _awsenv_out
+  _awsenv_unchanged && return $_awsenv_status
   setopt localoptions localtraps
   trap -- '' INT
   _awsenv_out=$(__AWSENV_EXE__ export zsh)
   [[ -n $_awsenv_out ]] && eval "$_awsenv_out"
   return $_awsenv_status
+}
+
+# The no-fork fast path: true when nothing `awsenv export` looks at has changed since it last
+# handed over its key (the __awsenv_fk_* variables): the directory, awsenv's state variables,
+# the .awsprofile candidates, the change times of the nearest .awsprofile, its directory, the
+# trust directory and the reload marker, and the refresh time. Builtins only (zstat,
+# EPOCHSECONDS); anything missing or different means "ask awsenv".
+# shellcheck disable=SC2154  # the __awsenv_fk_* variables come from awsenv's output
+_awsenv_unchanged() {
+  emulate -L zsh
+  (( ${+__awsenv_fk_pwd} && ${+__awsenv_fk_watch} && ${+__awsenv_fk_source} && ${+__awsenv_fk_refresh} && ${+__awsenv_fk_until} && ${+__awsenv_fk_absent} && ${+__awsenv_fk_gone} && ${+__awsenv_fk_spath} && ${+__awsenv_fk_stime} && ${+EPOCHSECONDS} )) || return 1
+  local _awsenv_until=${__awsenv_fk_until[1]-}
+  [[ $PWD == "${__awsenv_fk_pwd[1]-}" && ${AWSENV_WATCH-} == "${__awsenv_fk_watch[1]-}" && ${AWSENV_SOURCE-} == "${__awsenv_fk_source[1]-}" && ${AWSENV_REFRESH_AT-} == "${__awsenv_fk_refresh[1]-}" && -n $_awsenv_until && -z ${_awsenv_until//[0-9]/} ]] || return 1
+  (( EPOCHSECONDS < _awsenv_until )) || return 1
+  local _awsenv_f
+  local -i _awsenv_i
+  local -a _awsenv_s
+  for _awsenv_f in "${__awsenv_fk_absent[@]}"; do
+    [[ -f $_awsenv_f ]] && return 1
+  done
+  for _awsenv_f in "${__awsenv_fk_gone[@]}"; do
+    [[ -e $_awsenv_f ]] && return 1
+  done
+  (( ${#__awsenv_fk_spath} == ${#__awsenv_fk_stime} )) || return 1
+  for (( _awsenv_i = 1; _awsenv_i <= ${#__awsenv_fk_spath}; _awsenv_i++ )); do
+    zstat -A _awsenv_s +ctime -- "${__awsenv_fk_spath[_awsenv_i]}" 2>/dev/null || return 1
+    [[ ${_awsenv_s[1]} == "${__awsenv_fk_stime[_awsenv_i]}" ]] || return 1
+  done
+  return 0
 }
 
 # `awsenv use` and `awsenv unset` change this shell and return awsenv's own exit status, so
@@ -92,7 +122,11 @@ awsenv_prompt() {
   print -rn -- "$pre$f$suf"
 }
 
-# Install once, however often this is evaluated.
+# Install once, however often this is evaluated. A key inherited from anywhere is dropped; the
+# fast path needs zstat (only that builtin: loading all of zsh/stat would shadow stat(1)).
+unset __awsenv_fk_pwd __awsenv_fk_watch __awsenv_fk_source __awsenv_fk_refresh __awsenv_fk_until __awsenv_fk_absent __awsenv_fk_gone __awsenv_fk_spath __awsenv_fk_stime 2>/dev/null
+zmodload -F zsh/stat b:zstat 2>/dev/null
+zmodload -F zsh/datetime p:EPOCHSECONDS 2>/dev/null
 autoload -Uz add-zsh-hook
 add-zsh-hook -d precmd _awsenv_hook
 add-zsh-hook -d chpwd _awsenv_hook

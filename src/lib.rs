@@ -2,7 +2,7 @@
 //!
 //! Two layers, pointing one way:
 //! - the hot path (the per-prompt hook and the prompt segment): [`shell`], [`timefmt`],
-//!   [`envstate`], [`activation`], [`prompt`], [`hook`] — no AWS SDK, no secret store, no
+//!   [`envstate`], [`activation`], [`fastpath`] (the hooks' no-fork check), [`prompt`], [`hook`] — no AWS SDK, no secret store, no
 //!   async runtime. The front binary (`src/main.rs`) uses only these.
 //! - the credential engine: [`settings`], [`awsconfig`], [`store`], [`sts`], [`resolve`],
 //!   [`mfa`], [`tty`], [`server`], [`runtime`], [`rotate`] (key rotation), [`sso`] (IAM
@@ -11,6 +11,7 @@
 
 pub mod activation;
 pub mod envstate;
+pub mod fastpath;
 pub mod hook;
 pub mod prompt;
 pub mod shell;

@@ -16,9 +16,16 @@ fn main() {
         .collect();
     match words.as_slice() {
         // A terminal on stdout means a person typed it: the engine prints a hint instead.
-        ["export", "bash" | "zsh" | "fish"]
+        ["export", shell @ ("bash" | "zsh" | "fish")]
             if !std::io::stdout().is_terminal() && awsenv::activation::hook_is_noop() =>
         {
+            // Nothing to do; zsh and fish also get the key that lets them skip this process
+            // at the next prompts (see awsenv::fastpath).
+            if let Some(shell) = awsenv::shell::Shell::parse(shell)
+                && let Some(key) = awsenv::fastpath::key(shell, awsenv::timefmt::now_epoch())
+            {
+                let _ = std::io::stdout().write_all(&awsenv::fastpath::render(shell, &key));
+            }
             return;
         }
         ["prompt", rest @ ..] => {

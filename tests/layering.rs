@@ -7,6 +7,7 @@ const HOT_MODULES: &[&str] = &[
     "main.rs",
     "activation.rs",
     "envstate.rs",
+    "fastpath.rs",
     "hook.rs",
     "prompt.rs",
     "shell.rs",
