@@ -122,7 +122,8 @@ pub fn key(shell: Shell, now: i64) -> Option<Key> {
 /// key only once that is set. The stamps are two parallel lists (`spath`, `stime`) for the
 /// paths that exist and one (`gone`) for those that must not.
 pub fn render(shell: Shell, key: &Key) -> Vec<u8> {
-    let (quote, list_open, list_close): (fn(&mut Vec<u8>, &[u8]), &str, &str) = match shell {
+    type Quote = fn(&mut Vec<u8>, &[u8]);
+    let (quote, list_open, list_close): (Quote, &str, &str) = match shell {
         Shell::Zsh => (posix_quote, "typeset -ga {}; {}=(", " );\n"),
         Shell::Fish => (fish_quote, "set -g {}", ";\n"),
         _ => return Vec::new(),
