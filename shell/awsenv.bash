@@ -2,15 +2,43 @@
 # shellcheck shell=bash
 
 # Runs at each prompt (first in PROMPT_COMMAND) and right after cd/pushd/popd. Keeps $? (bash
-# restores $? and PIPESTATUS for PS1 itself). Costs one process when nothing changed, no trap
-# and no subshell of its own: when awsenv must ask for a code it takes the terminal into a
-# process group of its own, so Ctrl-C reaches only awsenv, which records the failure in what
-# it prints instead of bash abandoning this function.
+# restores $? and PIPESTATUS for PS1 itself). Starts no process when nothing changed (see
+# _awsenv_unchanged), and has no trap and no subshell of its own: when awsenv must ask for a
+# code it takes the terminal into a process group of its own, so Ctrl-C reaches only awsenv,
+# which records the failure in what it prints instead of bash abandoning this function.
 _awsenv_hook() {
   local _awsenv_status=$? _awsenv_out
+  _awsenv_unchanged && return "$_awsenv_status"
   _awsenv_out=$(__AWSENV_EXE__ export bash)
   if [[ -n $_awsenv_out ]]; then eval "$_awsenv_out"; fi
   return "$_awsenv_status"
+}
+
+# The no-fork fast path: true when nothing `awsenv export` looks at has changed since it last
+# handed over its key (the __awsenv_fk_* variables): the directory, awsenv's state variables,
+# the .awsprofile candidates, the nearest .awsprofile, its directory, the trust directory and
+# the reload marker (none newer than the reference file awsenv dated for this key), and the
+# refresh time. Builtins only; anything missing or different means "ask awsenv".
+# shellcheck disable=SC2154  # the __awsenv_fk_* variables come from awsenv's output
+_awsenv_unchanged() {
+  [[ -n ${__awsenv_fk_pwd-} && -n ${__awsenv_fk_ref-} && $PWD == "$__awsenv_fk_pwd" &&
+    ${AWSENV_WATCH-} == "${__awsenv_fk_watch-}" && ${AWSENV_SOURCE-} == "${__awsenv_fk_source-}" &&
+    ${AWSENV_REFRESH_AT-} == "${__awsenv_fk_refresh-}" ]] || return 1
+  local _awsenv_until=${__awsenv_fk_until-} _awsenv_now _awsenv_f
+  [[ -n $_awsenv_until && -z ${_awsenv_until//[0-9]/} ]] || return 1
+  printf -v _awsenv_now '%(%s)T' -1 2>/dev/null || return 1
+  [[ -n $_awsenv_now && -z ${_awsenv_now//[0-9]/} ]] || return 1
+  ((10#$_awsenv_now < 10#$_awsenv_until)) || return 1
+  for _awsenv_f in ${__awsenv_fk_absent[@]+"${__awsenv_fk_absent[@]}"}; do
+    [[ -f $_awsenv_f ]] && return 1
+  done
+  for _awsenv_f in ${__awsenv_fk_gone[@]+"${__awsenv_fk_gone[@]}"}; do
+    [[ -e $_awsenv_f ]] && return 1
+  done
+  for _awsenv_f in ${__awsenv_fk_spath[@]+"${__awsenv_fk_spath[@]}"}; do
+    [[ -e $_awsenv_f && ! $_awsenv_f -nt $__awsenv_fk_ref ]] || return 1
+  done
+  return 0
 }
 
 # `awsenv use` and `awsenv unset` change this shell and return awsenv's own exit status, so
@@ -30,6 +58,10 @@ awsenv() {
   *) __AWSENV_EXE__ "$@" ;;
   esac
 }
+
+# A key inherited from anywhere is dropped: only awsenv's output in this shell sets one.
+unset __awsenv_fk_pwd __awsenv_fk_watch __awsenv_fk_source __awsenv_fk_refresh __awsenv_fk_until \
+  __awsenv_fk_absent __awsenv_fk_gone __awsenv_fk_spath __awsenv_fk_stime __awsenv_fk_ref
 
 # bash has no hook on a directory change: activate right after cd, pushd and popd (so that
 # `cd repo && terraform plan` runs with the repo's role), unless they are already functions

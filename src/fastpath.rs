@@ -7,14 +7,18 @@
 //! variables, the `.awsprofile` candidates that must stay absent, the change times of the
 //! nearest `.awsprofile`, its directory, the trust directory and the reload marker, and the
 //! time the session is due for refresh. The hook compares these with builtins only (zsh:
-//! `zstat`, `EPOCHSECONDS`; fish: `test`, `path mtime`) and starts `awsenv` only when one of
-//! them differs. bash has no builtin `stat`, so its hook starts the binary at every prompt.
+//! `zstat`, `EPOCHSECONDS`; fish: `test`, `path mtime`; bash: `test -nt`, `printf '%(%s)T'`)
+//! and starts `awsenv` only when one of them differs.
 //!
 //! A time stamp has one-second resolution in the shell; a key is handed out only when every
-//! stamp is at least two seconds old, so that any later change gets a different stamp. zsh
-//! compares change times (ctime, which no tool can set back); fish can only read modification
-//! times, so there a file put back with an old mtime in place (`cp -p`, `touch -d`) is noticed
-//! at the next `cd` instead (like direnv, which compares mtimes too).
+//! stamp is at least [`SETTLED`] seconds old, so that any later change gets a different stamp
+//! (the kernel's file clock may lag the wall clock by a tick). zsh compares change times
+//! (ctime, which no tool can set back); fish reads modification times; bash has no builtin
+//! `stat` and asks `[[ FILE -nt REF ]]` instead, where REF is a file in awsenv's state
+//! directory whose mtime awsenv set to a second after every stamp and before any later change
+//! (`ref-SECONDS`, shared by all shells; one removed early only costs one run of awsenv). So in
+//! fish and bash a file put back in place with an old mtime (`cp -p`, `touch -d`) is noticed at
+//! the next `cd` instead (like direnv, which compares mtimes too).
 //!
 //! The key is unexported shell variables (`__awsenv_fk_*`): a child shell starts without one
 //! and asks `awsenv` once. This module is on the hot path's side.
@@ -30,7 +34,9 @@ use crate::envstate;
 use crate::shell::{Shell, fish_quote, posix_quote};
 
 /// How old (seconds) every stamp must be before the shell may rely on it.
-const SETTLED: i64 = 2;
+const SETTLED: i64 = 3;
+/// Reference files older than this (seconds) are removed when a new one is made.
+const REF_KEEP: i64 = 86_400;
 /// `until` when no refresh is due ever (year 2286).
 const NEVER: i64 = 9_999_999_999;
 
@@ -48,12 +54,14 @@ pub struct Key {
     pub stamps: Vec<(PathBuf, Option<i64>)>,
     /// The shell skips `awsenv` only while its clock is before this (epoch seconds).
     pub until: i64,
+    /// bash: the file every existing stamped path must not be newer than.
+    pub reference: Option<PathBuf>,
 }
 
-/// The key for `shell` as things are now, or `None` when the shell has no fast path (bash),
-/// `$PWD` is not this directory, or a stamp is too fresh to rely on.
+/// The key for `shell` as things are now, or `None` when the shell has no fast path, `$PWD` is
+/// not this directory, a stamp is too fresh to rely on, or (bash) no reference file can be made.
 pub fn key(shell: Shell, now: i64) -> Option<Key> {
-    if !matches!(shell, Shell::Zsh | Shell::Fish) {
+    if !matches!(shell, Shell::Zsh | Shell::Fish | Shell::Bash) {
         return None;
     }
     let cwd = std::env::current_dir().ok()?;
@@ -65,6 +73,15 @@ pub fn key(shell: Shell, now: i64) -> Option<Key> {
         Shell::Zsh => md.ctime(),
         _ => md.mtime(),
     };
+    // Both times must be settled, whichever the shell compares (an mtime can be set ahead).
+    let settled = |md: &fs::Metadata| md.mtime().max(md.ctime()) + SETTLED <= now;
+    let stamped = |p: &Path| -> Result<Option<i64>, ()> {
+        match fs::metadata(p) {
+            Ok(md) if settled(&md) => Ok(Some(stamp(&md))),
+            Ok(_) => Err(()),
+            Err(_) => Ok(None),
+        }
+    };
     let mut absent = Vec::new();
     let mut stamps = Vec::new();
     let mut dir = Some(cwd.as_path());
@@ -72,14 +89,16 @@ pub fn key(shell: Shell, now: i64) -> Option<Key> {
         let candidate = d.join(activation::FILE_NAME);
         match fs::metadata(&candidate) {
             Ok(md) if md.is_file() => {
-                stamps.push((candidate, Some(stamp(&md))));
+                let file = stamped(&candidate).ok()?;
+                stamps.push((candidate, file));
                 // Renaming or replacing the file changes its directory.
-                stamps.push((d.to_path_buf(), Some(stamp(&fs::metadata(d).ok()?))));
+                let parent = stamped(d).ok()?;
+                stamps.push((d.to_path_buf(), Some(parent?)));
                 for p in [activation::trust_dir(), activation::reload_marker()]
                     .into_iter()
                     .flatten()
                 {
-                    let s = fs::metadata(&p).ok().map(|m| stamp(&m));
+                    let s = stamped(&p).ok()?;
                     stamps.push((p, s));
                 }
                 break;
@@ -87,12 +106,6 @@ pub fn key(shell: Shell, now: i64) -> Option<Key> {
             _ => absent.push(candidate),
         }
         dir = d.parent();
-    }
-    if stamps
-        .iter()
-        .any(|(_, s)| s.is_some_and(|s| s + SETTLED > now))
-    {
-        return None;
     }
     let var = |n: &str| std::env::var_os(n).unwrap_or_default();
     let until = if var(envstate::SOURCE).is_empty() {
@@ -102,6 +115,11 @@ pub fn key(shell: Shell, now: i64) -> Option<Key> {
             .to_str()
             .and_then(|v| v.parse::<i64>().ok())
             .map_or(NEVER, |at| at.clamp(0, NEVER))
+    };
+    let reference = if shell == Shell::Bash {
+        Some(reference(now - SETTLED + 1)?)
+    } else {
+        None
     };
     Some(Key {
         pwd,
@@ -113,7 +131,47 @@ pub fn key(shell: Shell, now: i64) -> Option<Key> {
         absent,
         stamps,
         until,
+        reference,
     })
+}
+
+/// `STATE/awsenv/ref-AT` with its mtime set to `AT` (made if missing); older ones are removed.
+fn reference(at: i64) -> Option<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let dir = activation::state_dir()?;
+    let path = dir.join(format!("ref-{at}"));
+    if fs::metadata(&path).is_ok_and(|m| m.is_file() && m.mtime() == at) {
+        return Some(path);
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .ok()?;
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(&path)
+        .ok()?;
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(at).ok()?);
+    f.set_modified(t).ok()?;
+    if let Ok(entries) = fs::read_dir(&dir) {
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let old = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("ref-"))
+                .and_then(|n| n.parse::<i64>().ok())
+                .is_some_and(|t| t < at - REF_KEEP);
+            if old {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+    Some(path)
 }
 
 /// The statements that hand `key` to the hook of `shell` (zsh or fish; empty otherwise).
@@ -125,6 +183,8 @@ pub fn render(shell: Shell, key: &Key) -> Vec<u8> {
     type Quote = fn(&mut Vec<u8>, &[u8]);
     let (quote, list_open, list_close): (Quote, &str, &str) = match shell {
         Shell::Zsh => (posix_quote, "typeset -ga {}; {}=(", " );\n"),
+        // Plain assignments are global from inside the hook function (nothing there is local).
+        Shell::Bash => (posix_quote, "{}=(", " );\n"),
         Shell::Fish => (fish_quote, "set -g {}", ";\n"),
         _ => return Vec::new(),
     };
@@ -159,6 +219,9 @@ pub fn render(shell: Shell, key: &Key) -> Vec<u8> {
     list("__awsenv_fk_gone", &gone);
     list("__awsenv_fk_spath", &paths);
     list("__awsenv_fk_stime", &times);
+    if let Some(r) = &key.reference {
+        list("__awsenv_fk_ref", &one(r.as_os_str().as_bytes()));
+    }
     list("__awsenv_fk_pwd", &one(key.pwd.as_bytes()));
     if shell == Shell::Fish {
         out.extend_from_slice(b"true;\n");
@@ -177,6 +240,7 @@ mod tests {
             absent: vec!["/h/it's/a b/.awsprofile".into()],
             stamps: vec![("/h/it's/.awsprofile".into(), Some(5)), ("/m".into(), None)],
             until: 12,
+            reference: None,
         }
     }
 
@@ -207,6 +271,6 @@ mod tests {
         assert!(out.contains("set -g __awsenv_fk_stime '5';"), "{out}");
         assert!(out.contains("set -g __awsenv_fk_gone '/m';"), "{out}");
         assert!(out.ends_with("true;\n"), "{out}");
-        assert!(render(Shell::Bash, &sample()).is_empty());
+        assert!(render(Shell::Sh, &sample()).is_empty());
     }
 }

@@ -1,5 +1,5 @@
-//! The no-fork hook (issue 8, item 9): in zsh and fish a prompt where nothing changed starts no
-//! process at all — the hook compares the key `awsenv export` handed over with builtins — and
+//! The no-fork hook (issue 8, item 9): in bash, zsh and fish a prompt where nothing changed
+//! starts no process at all — the hook compares the key `awsenv export` handed over with builtins — and
 //! every change the binary would notice still reaches it: the refresh time, `awsenv reload`, an
 //! edit of the `.awsprofile` within the same second, `cd`.
 //!
@@ -41,7 +41,7 @@ fn awsenv_execs(trace: &str, segments: usize) -> Vec<usize> {
 }
 
 fn world() -> Option<(TestEnv, Moto, std::path::PathBuf)> {
-    if !common::require_tools(&["strace", "zsh", "fish", "moto_server"]) {
+    if !common::require_tools(&["strace", "bash", "zsh", "fish", "moto_server"]) {
         return None;
     }
     let moto = Moto::start();
@@ -76,8 +76,14 @@ fn run_traced(env: &TestEnv, dir: &Path, shell: &str, script: &str) -> (String, 
     cmd.args(["-f", "-qq", "-s", "256", "-e", "trace=execve", "-o"])
         .arg(&trace)
         .arg(common::find_tool(shell).expect("shell"));
-    if shell == "zsh" {
-        cmd.arg("-f");
+    match shell {
+        "zsh" => {
+            cmd.arg("-f");
+        }
+        "bash" => {
+            cmd.args(["--norc", "--noprofile"]);
+        }
+        _ => {}
     }
     cmd.arg("-c").arg(script).current_dir(dir);
     let out = common::detach(&mut cmd)
@@ -127,6 +133,20 @@ fn check(shell: &str, out: &str, trace: &str) {
         out.contains("is not allowed"),
         "{shell}: the edited file is not trusted any more: {out}"
     );
+}
+
+#[test]
+fn bash_prompts_with_nothing_changed_start_no_process_and_changes_still_reach_awsenv() {
+    let Some((env, _moto, _repo)) = world() else {
+        return;
+    };
+    let s = script(
+        "eval \"$(awsenv hook bash)\"",
+        "_awsenv_hook",
+        "for i in 1 2 3 4 5 6 7 8 9 10; do _awsenv_hook; done",
+    );
+    let (out, trace) = run_traced(&env, &env.home, "bash", &s);
+    check("bash", &out, &trace);
 }
 
 #[test]
