@@ -135,46 +135,43 @@ fn check(shell: &str, out: &str, trace: &str) {
     );
 }
 
-#[test]
-fn bash_prompts_with_nothing_changed_start_no_process_and_changes_still_reach_awsenv() {
+/// One shell: its hook line, the hook function its prompt runs, and ten prompts.
+fn case(shell: &str, install: &str, h: &str, loop10: &str) {
     let Some((env, _moto, _repo)) = world() else {
         return;
     };
-    let s = script(
+    let (out, trace) = run_traced(&env, &env.home, shell, &script(install, h, loop10));
+    check(shell, &out, &trace);
+}
+
+#[test]
+fn bash_prompts_with_nothing_changed_start_no_process_and_changes_still_reach_awsenv() {
+    case(
+        "bash",
         "eval \"$(awsenv hook bash)\"",
         "_awsenv_hook",
         "for i in 1 2 3 4 5 6 7 8 9 10; do _awsenv_hook; done",
     );
-    let (out, trace) = run_traced(&env, &env.home, "bash", &s);
-    check("bash", &out, &trace);
 }
 
 #[test]
 fn zsh_prompts_with_nothing_changed_start_no_process_and_changes_still_reach_awsenv() {
-    let Some((env, _moto, _repo)) = world() else {
-        return;
-    };
-    let s = script(
+    case(
+        "zsh",
         "eval \"$(awsenv hook zsh)\"",
         "_awsenv_hook",
         "repeat 10 _awsenv_hook",
     );
-    let (out, trace) = run_traced(&env, &env.home, "zsh", &s);
-    check("zsh", &out, &trace);
 }
 
 #[test]
 fn fish_prompts_with_nothing_changed_start_no_process_and_changes_still_reach_awsenv() {
-    let Some((env, _moto, _repo)) = world() else {
-        return;
-    };
-    let s = script(
+    case(
+        "fish",
         "awsenv hook fish | source",
         "__awsenv_export_eval",
         "for i in 1 2 3 4 5 6 7 8 9 10; __awsenv_export_eval; end",
     );
-    let (out, trace) = run_traced(&env, &env.home, "fish", &s);
-    check("fish", &out, &trace);
 }
 
 #[test]
