@@ -83,7 +83,7 @@ fi
 # only when there is something to show: PS1='$(awsenv_prompt --suffix " ")\w \$ '.
 # Values are read as data: the expiry must be RFC 3339, digit by digit, or no time is shown.
 awsenv_prompt() {
-  local _f='{profile} {remaining}' _pre='' _suf='' _p _r='' _l _m _e _re _d _y _mo _era _yoe _doy _doe
+  local _f='{profile} {remaining}' _pre='' _suf='' _p _r='' _l _m _e _g _o _re _d _y _mo _era _yoe _doy _doe
   while (($#)); do
     case $1 in
     --prefix) _pre=${2-} && shift 2 || return 2 ;;
@@ -121,10 +121,22 @@ awsenv_prompt() {
     fi
   fi
   _e=${_e//[[:cntrl:]]/}
-  _f=${_f//'{profile}'/$_p}
-  _f=${_f//'{region}'/${AWS_REGION:-${AWS_DEFAULT_REGION:-}}}
-  _f=${_f//'{remaining}'/$_r}
-  _f=${_f//'{expiration}'/$_e}
+  _g=${AWS_REGION:-${AWS_DEFAULT_REGION:-}}
+  _g=${_g//[[:cntrl:]]/}
+  # One pass: a value is never searched for placeholders itself.
+  _o=
+  while [[ $_f == *'{'* ]]; do
+    _o+=${_f%%'{'*}
+    _f=${_f#*'{'}
+    case $_f in
+    'profile}'*) _o+=$_p _f=${_f#'profile}'} ;;
+    'region}'*) _o+=$_g _f=${_f#'region}'} ;;
+    'remaining}'*) _o+=$_r _f=${_f#'remaining}'} ;;
+    'expiration}'*) _o+=$_e _f=${_f#'expiration}'} ;;
+    *) _o+='{' ;;
+    esac
+  done
+  _f=$_o$_f
   _f=${_f#"${_f%%[![:space:]]*}"}
   _f=${_f%"${_f##*[![:space:]]}"}
   [[ -n $_f ]] || return 0

@@ -145,11 +145,30 @@ function awsenv_prompt
         set region "$AWS_DEFAULT_REGION"
     end
     set e (string replace -ra '[[:cntrl:]]' '' -- $e)
-    set f (string replace -a '{profile}' "$p" -- $f)
-    set f (string replace -a '{region}' "$region" -- $f)
-    set f (string replace -a '{remaining}' "$r" -- $f)
-    set f (string replace -a '{expiration}' "$e" -- $f)
-    set f (string trim -- "$f")
+    set region (string replace -ra '[[:cntrl:]]' '' -- $region)
+    # One pass: a value is never searched for placeholders itself.
+    set -l o ''
+    while string match -q -- '*{*' "$f"
+        set -l parts (string split -m1 -- '{' "$f")
+        set o "$o$parts[1]"
+        set f "$parts[2]"
+        if string match -q -- 'profile}*' "$f"
+            set o "$o$p"
+            set f (string sub -s 9 -- "$f")
+        else if string match -q -- 'region}*' "$f"
+            set o "$o$region"
+            set f (string sub -s 8 -- "$f")
+        else if string match -q -- 'remaining}*' "$f"
+            set o "$o$r"
+            set f (string sub -s 11 -- "$f")
+        else if string match -q -- 'expiration}*' "$f"
+            set o "$o$e"
+            set f (string sub -s 12 -- "$f")
+        else
+            set o "$o{"
+        end
+    end
+    set f (string trim -- "$o$f")
     test -n "$f"; or return 0
     printf '%s' "$pre$f$suf"
 end

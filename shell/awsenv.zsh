@@ -72,7 +72,7 @@ awsenv_prompt() {
   zmodload -F zsh/datetime p:EPOCHSECONDS 2>/dev/null
   # =~ sets these; keep them local to this function.
   # shellcheck disable=SC2034
-  local f='{profile} {remaining}' pre='' suf='' p r='' l m e y mo d era yoe doy doe MATCH MBEGIN MEND
+  local f='{profile} {remaining}' pre='' suf='' p r='' l m e g o y mo d era yoe doy doe MATCH MBEGIN MEND
   # shellcheck disable=SC2034
   local -a match mbegin mend
   local re='^([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?([Zz]|([+-])([0-9]{2}):([0-9]{2}))$'
@@ -112,10 +112,22 @@ awsenv_prompt() {
     fi
   fi
   e=${e//[[:cntrl:]]/}
-  f=${f//'{profile}'/$p}
-  f=${f//'{region}'/${AWS_REGION:-${AWS_DEFAULT_REGION:-}}}
-  f=${f//'{remaining}'/$r}
-  f=${f//'{expiration}'/$e}
+  g=${AWS_REGION:-${AWS_DEFAULT_REGION:-}}
+  g=${g//[[:cntrl:]]/}
+  # One pass: a value is never searched for placeholders itself.
+  o=
+  while [[ $f == *'{'* ]]; do
+    o+=${f%%'{'*}
+    f=${f#*'{'}
+    case $f in
+    ('profile}'*) o+=$p f=${f#'profile}'} ;;
+    ('region}'*) o+=$g f=${f#'region}'} ;;
+    ('remaining}'*) o+=$r f=${f#'remaining}'} ;;
+    ('expiration}'*) o+=$e f=${f#'expiration}'} ;;
+    (*) o+='{' ;;
+    esac
+  done
+  f=$o$f
   f=${f##[[:space:]]#}
   f=${f%%[[:space:]]#}
   [[ -n $f ]] || return 0

@@ -49,6 +49,30 @@ impl Options {
     }
 }
 
+/// Replaces each placeholder in `format` by its value in one pass: a value is never searched
+/// for placeholders itself, so a variable holding `{region}` shows as such and a few of them
+/// cannot multiply the segment's length.
+fn substitute(format: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(format.len());
+    let mut rest = format;
+    while let Some(i) = rest.find('{') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        match values.iter().find(|(p, _)| rest.starts_with(p)) {
+            Some((p, v)) => {
+                out.push_str(v);
+                rest = &rest[p.len()..];
+            }
+            None => {
+                out.push('{');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 fn without_controls(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).collect()
 }
@@ -79,14 +103,15 @@ pub fn render(opts: &Options, now: i64) -> String {
         .or_else(|| var("AWS_DEFAULT_REGION"))
         .map(|r| without_controls(&r))
         .unwrap_or_default();
-    let out = opts
-        .format
-        .as_deref()
-        .unwrap_or(DEFAULT_FORMAT)
-        .replace("{profile}", &profile)
-        .replace("{region}", &region)
-        .replace("{remaining}", &remaining)
-        .replace("{expiration}", expiration.as_deref().unwrap_or(""));
+    let out = substitute(
+        opts.format.as_deref().unwrap_or(DEFAULT_FORMAT),
+        &[
+            ("{profile}", &profile),
+            ("{region}", &region),
+            ("{remaining}", &remaining),
+            ("{expiration}", expiration.as_deref().unwrap_or("")),
+        ],
+    );
     let out = out.trim();
     if out.is_empty() {
         return String::new();
@@ -110,6 +135,10 @@ mod tests {
             })
         );
         assert_eq!(Options::parse(["--bogus"].into_iter()), None);
+        assert_eq!(
+            substitute("{a}{b} {{a}} {c", &[("{a}", "{b}"), ("{b}", "B")]),
+            "{b}B {{b}} {c"
+        );
         assert_eq!(Options::parse(["--prefix"].into_iter()), None);
     }
 }

@@ -255,7 +255,11 @@ fn convert(
 
 /// What came back, for a reply that awsenv cannot read: status, content type, size and the
 /// first bytes — unless it looks like it holds a credential, then the parser's complaint.
-fn describe_reply(resp: &HttpResponse, why: &str) -> (bool, String) {
+/// Returns whether it looked like that, and the text.
+///
+/// Public only for the fuzz target `sts_answer` (`fuzz/`); awsenv calls it on STS replies its
+/// SDK could not parse.
+pub fn describe_reply(resp: &HttpResponse, why: &str) -> (bool, String) {
     let status = resp.status().as_u16();
     let ctype = resp
         .headers()

@@ -2,11 +2,15 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// The last second RFC 3339's four-digit years can show: 9999-12-31T23:59:59Z.
+pub const MAX_RFC3339: i64 = 253_402_300_799;
+
 /// Formats epoch seconds as RFC 3339 UTC with a `Z`, e.g. `2026-11-21T22:17:50Z` (times
-/// before the epoch clamp to it).
+/// before the epoch clamp to it, times after [`MAX_RFC3339`] to that).
 pub fn rfc3339(epoch: i64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(epoch.max(0) as u64))
-        .to_string()
+    // humantime's Display fails past the year 9999, and `to_string` would then panic.
+    let secs = epoch.clamp(0, MAX_RFC3339) as u64;
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
 }
 
 /// Parses RFC 3339 (`Z` or a numeric offset, optional fraction) to seconds since the epoch.
@@ -93,6 +97,16 @@ mod tests {
         let s = rfc3339(1_800_000_000);
         assert_eq!(s, "2027-01-15T08:00:00Z");
         assert_eq!(parse_rfc3339(&s), Some(1_800_000_000));
+    }
+
+    #[test]
+    fn times_past_the_year_9999_clamp_instead_of_panicking() {
+        // Found by fuzz/fuzz_targets/rfc3339.rs: `rfc3339(i64::MAX)` panicked ("a Display
+        // implementation returned an error unexpectedly").
+        assert_eq!(rfc3339(MAX_RFC3339), "9999-12-31T23:59:59Z");
+        assert_eq!(rfc3339(MAX_RFC3339 + 1), "9999-12-31T23:59:59Z");
+        assert_eq!(rfc3339(i64::MAX), "9999-12-31T23:59:59Z");
+        assert_eq!(rfc3339(i64::MIN), "1970-01-01T00:00:00Z");
     }
 
     #[test]

@@ -382,6 +382,24 @@ fn prompt_separators_only_when_there_is_text() {
     assert_all(&prompts_with(&[], &["--prefix", "[", "--suffix", "] "]), "");
 }
 
+/// Values are data in the binary and in every shell function alike: a placeholder inside a
+/// value is shown, not replaced again (a few such values used to multiply the segment's
+/// length), and control characters of the region never reach the terminal.
+#[test]
+fn prompt_values_are_data() {
+    assert_all(
+        &prompts(
+            &[
+                ("AWS_VAULT", "{region}x".into()),
+                ("AWS_REGION", "eu\x1b]0;t\x07-1{expiration}".into()),
+                ("AWS_SESSION_EXPIRATION", "{profile}".into()),
+            ],
+            Some("{profile}|{region}|{expiration}|{x}{{remaining}}"),
+        ),
+        "{region}x|eu]0;t-1{expiration}|{profile}|{x}{}",
+    );
+}
+
 #[test]
 fn prompt_expired() {
     assert_all(&prompts(&session_vars(-5), None), "calvin expired");
