@@ -66,15 +66,10 @@ fn mtime_key(path: Option<PathBuf>) -> String {
     }
 }
 
-/// The fingerprint of the hook's world, as seen from `dir`: empty when no `.awsprofile`
-/// applies; otherwise the file's path and identity (device, inode, mtime, size) plus the
-/// modification times of the trust directory and the reload marker, so that an edit, an
-/// `awsenv allow`/`deny` or an `awsenv reload` each changes it.
-pub fn fingerprint(dir: &Path) -> OsString {
-    fingerprint_of(find(dir).as_ref())
-}
-
-/// [`fingerprint`] of an already [`find`]-ed file, for callers that need the file too.
+/// The fingerprint of the hook's world, from the nearest `.awsprofile` as [`find`] returned
+/// it: empty when none applies; otherwise the file's path and identity (device, inode, mtime,
+/// size) plus the modification times of the trust directory and the reload marker, so that an
+/// edit, an `awsenv allow`/`deny` or an `awsenv reload` each changes it.
 pub fn fingerprint_of(found: Option<&(PathBuf, fs::Metadata)>) -> OsString {
     let Some((path, md)) = found else {
         return OsString::new();
@@ -93,27 +88,38 @@ pub fn fingerprint_of(found: Option<&(PathBuf, fs::Metadata)>) -> OsString {
     s
 }
 
-/// The hot path: true when `awsenv export` has nothing to do — the fingerprint matches the one
-/// recorded in the environment and no session is due for refresh.
-pub fn hook_is_noop() -> bool {
-    let Ok(cwd) = std::env::current_dir() else {
-        return false;
-    };
-    let fp = fingerprint(&cwd);
-    let recorded = std::env::var_os(envstate::WATCH).unwrap_or_default();
-    fp == recorded && !refresh_due()
+/// What the no-op check looked at: the working directory and its nearest `.awsprofile`.
+pub struct NoOp {
+    /// The (physical) working directory.
+    pub cwd: PathBuf,
+    /// The nearest `.awsprofile` from it, with its metadata, as [`find`] returned it.
+    pub found: Option<(PathBuf, fs::Metadata)>,
 }
 
-/// Whether the active session (hook-activated or chosen with `awsenv use`) has reached its
-/// refresh time.
-pub fn refresh_due() -> bool {
+/// The hot path: `Some` when `awsenv export` has nothing to do — the fingerprint matches the
+/// one recorded in the environment and no session is due for refresh.
+pub fn hook_noop() -> Option<NoOp> {
+    let cwd = std::env::current_dir().ok()?;
+    let found = find(&cwd);
+    let recorded = std::env::var_os(envstate::WATCH).unwrap_or_default();
+    (fingerprint_of(found.as_ref()) == recorded && !refresh_due()).then_some(NoOp { cwd, found })
+}
+
+/// The active session's refresh time (epoch seconds), if a session (hook-activated or chosen
+/// with `awsenv use`) is active and its `AWSENV_REFRESH_AT` is a number.
+pub fn refresh_at() -> Option<i64> {
     if std::env::var_os(envstate::SOURCE).is_none_or(|s| s.is_empty()) {
-        return false;
+        return None;
     }
     std::env::var(envstate::REFRESH_AT)
+        .ok()?
+        .parse::<i64>()
         .ok()
-        .and_then(|v| v.parse::<i64>().ok())
-        .is_some_and(|at| crate::timefmt::now_epoch() >= at)
+}
+
+/// Whether the active session has reached its refresh time.
+pub fn refresh_due() -> bool {
+    refresh_at().is_some_and(|at| crate::timefmt::now_epoch() >= at)
 }
 
 /// The most of an `.awsprofile` awsenv reads; a larger file is refused, never read whole.

@@ -11,7 +11,7 @@
 //! and starts `awsenv` only when one of them differs.
 //!
 //! A time stamp has one-second resolution in the shell; a key is handed out only when every
-//! stamp is at least [`SETTLED`] seconds old, so that any later change gets a different stamp
+//! stamp is at least three seconds old (`SETTLED`), so that any later change gets a different stamp
 //! (the kernel's file clock may lag the wall clock by a tick). zsh compares change times
 //! (ctime, which no tool can set back); fish reads modification times; bash has no builtin
 //! `stat` and asks `[[ FILE -nt REF ]]` instead, where REF is a file in awsenv's state
@@ -60,13 +60,16 @@ pub struct Key {
 
 /// The key for `shell` as things are now, or `None` when the shell has no fast path, `$PWD` is
 /// not this directory, a stamp is too fresh to rely on, or (bash) no reference file can be made.
-pub fn key(shell: Shell, now: i64) -> Option<Key> {
+///
+/// `noop` is what [`activation::hook_noop`] looked at; the key is built from it, so the walk
+/// up the directories is done once.
+pub fn key(shell: Shell, now: i64, noop: &activation::NoOp) -> Option<Key> {
     if !matches!(shell, Shell::Zsh | Shell::Fish | Shell::Bash) {
         return None;
     }
-    let cwd = std::env::current_dir().ok()?;
+    let cwd = &noop.cwd;
     let pwd = std::env::var_os("PWD").filter(|p| Path::new(p).is_absolute())?;
-    if fs::canonicalize(&pwd).ok()? != cwd {
+    if fs::canonicalize(&pwd).ok()? != *cwd {
         return None;
     }
     let stamp = |md: &fs::Metadata| match shell {
@@ -82,40 +85,32 @@ pub fn key(shell: Shell, now: i64) -> Option<Key> {
             Err(_) => Ok(None),
         }
     };
-    let mut absent = Vec::new();
+    // The candidates `find` saw as no file: every directory below the one holding the file.
+    let holder = noop.found.as_ref().and_then(|(f, _)| f.parent());
+    let absent = cwd
+        .ancestors()
+        .take_while(|d| Some(*d) != holder)
+        .map(|d| d.join(activation::FILE_NAME))
+        .collect();
     let mut stamps = Vec::new();
-    let mut dir = Some(cwd.as_path());
-    while let Some(d) = dir {
-        let candidate = d.join(activation::FILE_NAME);
-        match fs::metadata(&candidate) {
-            Ok(md) if md.is_file() => {
-                let file = stamped(&candidate).ok()?;
-                stamps.push((candidate, file));
-                // Renaming or replacing the file changes its directory.
-                let parent = stamped(d).ok()?;
-                stamps.push((d.to_path_buf(), Some(parent?)));
-                for p in [activation::trust_dir(), activation::reload_marker()]
-                    .into_iter()
-                    .flatten()
-                {
-                    let s = stamped(&p).ok()?;
-                    stamps.push((p, s));
-                }
-                break;
-            }
-            _ => absent.push(candidate),
+    if let (Some((file, md)), Some(d)) = (&noop.found, holder) {
+        if !settled(md) {
+            return None;
         }
-        dir = d.parent();
+        stamps.push((file.clone(), Some(stamp(md))));
+        // Renaming or replacing the file changes its directory.
+        stamps.push((d.to_path_buf(), Some(stamped(d).ok()??)));
+        for p in [activation::trust_dir(), activation::reload_marker()]
+            .into_iter()
+            .flatten()
+        {
+            let s = stamped(&p).ok()?;
+            stamps.push((p, s));
+        }
     }
     let var = |n: &str| std::env::var_os(n).unwrap_or_default();
-    let until = if var(envstate::SOURCE).is_empty() {
-        NEVER
-    } else {
-        var(envstate::REFRESH_AT)
-            .to_str()
-            .and_then(|v| v.parse::<i64>().ok())
-            .map_or(NEVER, |at| at.clamp(0, NEVER))
-    };
+    // Never due without a session or with a refresh time that is no number (as refresh_due).
+    let until = activation::refresh_at().map_or(NEVER, |at| at.clamp(0, NEVER));
     let reference = if shell == Shell::Bash {
         Some(reference(now - SETTLED + 1)?)
     } else {

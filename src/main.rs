@@ -16,17 +16,18 @@ fn main() {
         .collect();
     match words.as_slice() {
         // A terminal on stdout means a person typed it: the engine prints a hint instead.
-        ["export", shell @ ("bash" | "zsh" | "fish")]
-            if !std::io::stdout().is_terminal() && awsenv::activation::hook_is_noop() =>
-        {
-            // Nothing to do; zsh and fish also get the key that lets them skip this process
-            // at the next prompts (see awsenv::fastpath).
-            if let Some(shell) = awsenv::shell::Shell::parse(shell)
-                && let Some(key) = awsenv::fastpath::key(shell, awsenv::timefmt::now_epoch())
-            {
-                let _ = std::io::stdout().write_all(&awsenv::fastpath::render(shell, &key));
+        ["export", shell @ ("bash" | "zsh" | "fish")] if !std::io::stdout().is_terminal() => {
+            if let Some(noop) = awsenv::activation::hook_noop() {
+                // Nothing to do; the shell also gets the key that lets it skip this process at
+                // the next prompts (see awsenv::fastpath).
+                if let Some(shell) = awsenv::shell::Shell::parse(shell)
+                    && let Some(key) =
+                        awsenv::fastpath::key(shell, awsenv::timefmt::now_epoch(), &noop)
+                {
+                    let _ = std::io::stdout().write_all(&awsenv::fastpath::render(shell, &key));
+                }
+                return;
             }
-            return;
         }
         ["prompt", rest @ ..] => {
             if let Some(opts) = awsenv::prompt::Options::parse(rest.iter().copied()) {

@@ -1,7 +1,7 @@
 //! `hook`, `export`, `allow`, `deny`, `reload`, `status`: per-directory activation.
 //!
 //! `export` is the state machine of SPEC §5. The front binary answers "nothing changed" itself
-//! (see `activation::hook_is_noop`); this runs only when the `.awsprofile` fingerprint changed
+//! (see `activation::hook_noop`); this runs only when the `.awsprofile` fingerprint changed
 //! or a hook-activated session is due for refresh.
 
 use std::io::Write;
