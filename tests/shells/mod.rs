@@ -478,6 +478,16 @@ pub fn enter_with_code(w: &World, p: &mut Pane, dir: &Path) {
     let _ = w;
 }
 
+/// Types `awsenv use PROFILE` (the hook's function) and the MFA code it asks for; asserts the
+/// prompt named this world's MFA device.
+pub fn use_with_code(w: &World, p: &mut Pane, profile: &str) {
+    let asked = p.count("Enter MFA code");
+    p.line(&format!("awsenv use {profile}"));
+    p.wait_for(&format!("Enter MFA code for {}:", w.serial), asked);
+    p.line(CODE);
+    p.sync();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Scenarios
 // ---------------------------------------------------------------------------------------------
@@ -830,11 +840,7 @@ fn status_var(kind: Kind) -> &'static str {
 pub fn function_use_and_unset(kind: Kind, moto: &Moto) {
     let w = World::new(kind, moto, "fn", "");
     let mut p = w.shell(&[("AWS_PROFILE", "dev")]);
-    let asked = p.count("Enter MFA code");
-    p.line("awsenv use calvin");
-    p.wait_for(&format!("Enter MFA code for {}:", w.serial), asked);
-    p.line(CODE);
-    p.sync();
+    use_with_code(&w, &mut p, "calvin");
     let env = p.env();
     assert_eq!(
         env.get("AWSENV_SOURCE").map(String::as_str),
@@ -937,11 +943,7 @@ pub fn manual_refresh(kind: Kind, moto: &Moto) {
     let mut w = World::new(kind, moto, "mrefresh", "duration_seconds = 900");
     w.env.set_var("AWSENV_REFRESH_WINDOW", "899");
     let mut p = w.shell(&[]);
-    let asked = p.count("Enter MFA code");
-    p.line("awsenv use calvin");
-    p.wait_for("Enter MFA code", asked);
-    p.line(CODE);
-    p.sync();
+    use_with_code(&w, &mut p, "calvin");
     let first = p.env();
     assert_eq!(
         first.get("AWSENV_SOURCE").map(String::as_str),
@@ -1031,11 +1033,7 @@ pub fn region_from_the_chain(kind: Kind, moto: &Moto) {
          role_arn = arn:aws:iam::444444444444:role/security-auditor\n",
     );
     let mut p = w.shell(&[]);
-    let asked = p.count("Enter MFA code");
-    p.line("awsenv use auditor");
-    p.wait_for(&format!("Enter MFA code for {}:", w.serial), asked);
-    p.line(CODE);
-    p.sync();
+    use_with_code(&w, &mut p, "auditor");
     let env = p.env();
     assert_eq!(
         env.get("AWS_REGION").map(String::as_str),
