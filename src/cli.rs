@@ -170,10 +170,14 @@ pub enum Command {
         /// exporting static keys.
         #[arg(long)]
         server: bool,
-        /// With --server: run even when the [default] profile has credentials of its own
-        /// (static keys, role_arn, credential_process, an SSO role), which SDKs use before the
-        /// endpoint.
-        #[arg(long, requires = "server")]
+        // The help as an attribute, not a doc comment: rustdoc would read `[default]` as a link.
+        #[arg(
+            long,
+            requires = "server",
+            help = "With --server: run even when the [default] profile has credentials of its \
+                    own (static keys, role_arn, credential_process, an SSO role), which SDKs use \
+                    before the endpoint"
+        )]
         allow_default_keys: bool,
         #[command(flatten)]
         opts: ResolveOpts,

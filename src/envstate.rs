@@ -8,7 +8,8 @@
 //! - The record ([`RESTORE`], exported so that subshells and tmux panes inherit it) holds, for
 //!   every variable an activation touched, the value it found — except for the credential
 //!   variables ([`PRIVATE`]): their previous values are kept in **unexported** shell variables
-//!   (`__awsenv_prev_AWS_SECRET_ACCESS_KEY`, …), so no child process (terraform, `exec`'s
+//!   (`__awsenv_prev_AWS_SECRET_ACCESS_KEY`, …; unexported explicitly, so that `set -a` or an
+//!   inherited export of that name changes nothing), so no child process (terraform, `exec`'s
 //!   command) can read a previous secret while a profile is active. The record only notes that
 //!   such a value is "held". Restoring it is a fixed statement that copies the shell variable
 //!   back (`export X="$__awsenv_prev_X"`): the value is expanded as data, never evaluated. A

@@ -541,7 +541,7 @@ fn connection_cap_for(soft: u64) -> usize {
         .clamp(MIN_CONNECTIONS as u64, MAX_CONNECTIONS as u64) as usize
 }
 
-/// How many connections to hold: [`MAX_CONNECTIONS`], or fewer so that [`RESERVED_FDS`]
+/// How many connections to hold: [`MAX_CONNECTIONS`], or fewer so that `RESERVED_FDS`
 /// descriptors stay free under this process's soft limit on open files.
 pub fn connection_cap() -> usize {
     let mut lim = libc::rlimit {

@@ -231,10 +231,28 @@ fn render_one(shell: Shell, change: &Change, out: &mut Vec<u8>) {
             out.push(b'\n');
         }
         (Shell::Env, Change::Unset(_)) => {}
-        (Shell::Bash | Shell::Zsh | Shell::Sh, Change::SetPrivate(n, v)) => {
+        // The held copy must stay unexported even under `set -a` (allexport), which exports
+        // every assignment, and even if a variable of that name came exported from outside.
+        (Shell::Bash, Change::SetPrivate(n, v)) => {
             out.extend_from_slice(format!("{n}=").as_bytes());
             posix_quote(out, v.as_bytes());
-            out.extend_from_slice(b";\n");
+            out.extend_from_slice(format!("; export -n {n};\n").as_bytes());
+        }
+        (Shell::Zsh, Change::SetPrivate(n, v)) => {
+            out.extend_from_slice(format!("{n}=").as_bytes());
+            posix_quote(out, v.as_bytes());
+            out.extend_from_slice(format!("; typeset -g +x {n};\n").as_bytes());
+        }
+        // POSIX sh cannot unexport: `unset` drops an inherited export, and allexport is off
+        // for the unset and the assignment (dash marks a name it unsets under `set -a`).
+        (Shell::Sh, Change::SetPrivate(n, v)) => {
+            let mut quoted = Vec::new();
+            posix_quote(&mut quoted, v.as_bytes());
+            out.extend_from_slice(format!("case $- in *a*) set +a; unset {n}; {n}=").as_bytes());
+            out.extend_from_slice(&quoted);
+            out.extend_from_slice(format!("; set -a;; *) unset {n}; {n}=").as_bytes());
+            out.extend_from_slice(&quoted);
+            out.extend_from_slice(b";; esac;\n");
         }
         (Shell::Bash | Shell::Zsh | Shell::Sh, Change::RestorePrivate(n, h)) => {
             out.extend_from_slice(
@@ -248,7 +266,7 @@ fn render_one(shell: Shell, change: &Change, out: &mut Vec<u8>) {
             out.extend_from_slice(format!("unset {h};\n").as_bytes());
         }
         (Shell::Fish, Change::SetPrivate(n, v)) => {
-            out.extend_from_slice(format!("set -g {n} ").as_bytes());
+            out.extend_from_slice(format!("set -gu {n} ").as_bytes());
             fish_quote(out, v.as_bytes());
             out.extend_from_slice(b";\n");
         }

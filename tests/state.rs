@@ -316,7 +316,17 @@ fn a_replaced_secret_never_reaches_a_child_and_comes_back_exactly() {
         ("AWS_ACCESS_KEY_ID", OLD_ID),
         ("AWS_SECRET_ACCESS_KEY", OLD_SECRET),
     ];
-    for (shell, prog, args) in SHELLS {
+    // Each shell twice: as usual, and with a variable of the held copy's name already
+    // exported from outside, under `set -a` (allexport exports every assignment) where the
+    // shell has it (fish has not).
+    let passes = SHELLS.iter().flat_map(|s| [(s, false), (s, true)]);
+    for ((shell, prog, args), exporting) in passes {
+        let allexport = exporting && *shell != "fish";
+        let label = match (exporting, allexport) {
+            (false, _) => shell.to_string(),
+            (true, false) => format!("{shell} (held name exported)"),
+            (true, true) => format!("{shell} (set -a, held name exported)"),
+        };
         let dir = tempfile::tempdir().expect("tmp");
         let dump = dir.path().join("child-env");
         let sub = dir.path().join("subshell");
@@ -332,7 +342,8 @@ fn a_replaced_secret_never_reaches_a_child_and_comes_back_exactly() {
             ),
         };
         let script = format!(
-            "{}; env > {}; {subshell}; {}; {}",
+            "{}{}; env > {}; {subshell}; {}; {}",
+            if allexport { "set -a; " } else { "" },
             apply(shell, "use q"),
             q(&dump),
             apply(shell, "unset"),
@@ -345,28 +356,32 @@ fn a_replaced_secret_never_reaches_a_child_and_comes_back_exactly() {
                 ]
             )
         );
-        let o = run(&env, prog, args, &script, dir.path(), &creds);
+        let mut vars = creds.to_vec();
+        if exporting {
+            vars.push(("__awsenv_prev_AWS_SECRET_ACCESS_KEY", "stale"));
+        }
+        let o = run(&env, prog, args, &script, dir.path(), &vars);
         let out = text(&o.stdout);
-        assert!(o.status.success(), "{shell}: {}\n{out}", text(&o.stderr));
+        assert!(o.status.success(), "{label}: {}\n{out}", text(&o.stderr));
         let child = std::fs::read_to_string(&dump).expect("child env");
         assert!(
             child.contains("AWS_SESSION_TOKEN="),
-            "{shell}: the profile is active in the child"
+            "{label}: the profile is active in the child"
         );
-        assert_no_old_secret(shell, &child);
+        assert_no_old_secret(&label, &child);
         // A subshell cannot get the held copy: leaving there drops the credentials.
         let inner = std::fs::read_to_string(&sub).expect("subshell env");
-        assert_no_old_secret(&format!("{shell} subshell"), &inner);
+        assert_no_old_secret(&format!("{label} subshell"), &inner);
         assert!(
             !inner.contains("AWS_SECRET_ACCESS_KEY="),
-            "{shell} subshell:\n{inner}"
+            "{label} subshell:\n{inner}"
         );
         assert_eq!(
             out,
             format!(
                 "AWS_ACCESS_KEY_ID={OLD_ID}\nAWS_SECRET_ACCESS_KEY={OLD_SECRET}\nAWS_SESSION_TOKEN=<unset>\n"
             ),
-            "{shell}: exact restore"
+            "{label}: exact restore"
         );
     }
     // exec's command gets the new session only.

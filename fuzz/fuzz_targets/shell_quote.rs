@@ -192,14 +192,30 @@ fn expect<'a>(s: &'a [u8], prefix: &[u8]) -> &'a [u8] {
 fn check_one<'a>(shell: Shell, c: &Change, out: &'a [u8]) -> &'a [u8] {
     use Change::*;
     match (shell, c) {
-        (Shell::Bash | Shell::Zsh | Shell::Sh, Set(n, v) | SetPrivate(n, v)) => {
-            let head = match c {
-                Set(..) => format!("export {n}="),
-                _ => format!("{n}="),
-            };
-            let (val, rest) = posix_unquote(expect(out, head.as_bytes()));
+        (Shell::Bash | Shell::Zsh | Shell::Sh, Set(n, v)) => {
+            let (val, rest) = posix_unquote(expect(out, format!("export {n}=").as_bytes()));
             assert_eq!(val, v.as_encoded_bytes());
             expect(rest, b";\n")
+        }
+        // The held copy is assigned, then unexported (bash, zsh); sh assigns it with allexport
+        // off, once in each branch of a `case` on `$-`.
+        (Shell::Bash | Shell::Zsh, SetPrivate(n, v)) => {
+            let (val, rest) = posix_unquote(expect(out, format!("{n}=").as_bytes()));
+            assert_eq!(val, v.as_encoded_bytes());
+            let unexport = match shell {
+                Shell::Bash => format!("; export -n {n};\n"),
+                _ => format!("; typeset -g +x {n};\n"),
+            };
+            expect(rest, unexport.as_bytes())
+        }
+        (Shell::Sh, SetPrivate(n, v)) => {
+            let head = format!("case $- in *a*) set +a; unset {n}; {n}=");
+            let (val, rest) = posix_unquote(expect(out, head.as_bytes()));
+            assert_eq!(val, v.as_encoded_bytes());
+            let middle = format!("; set -a;; *) unset {n}; {n}=");
+            let (val, rest) = posix_unquote(expect(rest, middle.as_bytes()));
+            assert_eq!(val, v.as_encoded_bytes());
+            expect(rest, b";; esac;\n")
         }
         (Shell::Bash | Shell::Zsh | Shell::Sh, Unset(n) | DropPrivate(n)) => {
             expect(out, format!("unset {n};\n").as_bytes())
@@ -214,7 +230,7 @@ fn check_one<'a>(shell: Shell, c: &Change, out: &'a [u8]) -> &'a [u8] {
         (Shell::Fish, Set(n, v) | SetPrivate(n, v)) => {
             let head = match c {
                 Set(..) => format!("set -gx {n} "),
-                _ => format!("set -g {n} "),
+                _ => format!("set -gu {n} "),
             };
             let (val, rest) = fish_unquote(expect(out, head.as_bytes()));
             assert_eq!(val, v.as_encoded_bytes());

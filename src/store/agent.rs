@@ -814,7 +814,7 @@ pub fn foreground_command() -> Result<i32> {
     Ok(0)
 }
 
-/// `awsenv agent --detached`: what [`spawn`] runs. Forks (the started process exits at once),
+/// `awsenv agent --detached`: what `spawn` runs. Forks (the started process exits at once),
 /// reads the passphrase from stdin, unlocks, binds, answers `ok` / `wrong …` / `error …` on
 /// stdout, closes its stdio and serves.
 pub fn detached_command() -> Result<i32> {
