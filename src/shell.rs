@@ -233,15 +233,15 @@ fn render_one(shell: Shell, change: &Change, out: &mut Vec<u8>) {
         (Shell::Env, Change::Unset(_)) => {}
         // The held copy must stay unexported even under `set -a` (allexport), which exports
         // every assignment, and even if a variable of that name came exported from outside.
-        (Shell::Bash, Change::SetPrivate(n, v)) => {
+        (Shell::Bash | Shell::Zsh, Change::SetPrivate(n, v)) => {
+            let unexport = if shell == Shell::Bash {
+                "export -n"
+            } else {
+                "typeset -g +x"
+            };
             out.extend_from_slice(format!("{n}=").as_bytes());
             posix_quote(out, v.as_bytes());
-            out.extend_from_slice(format!("; export -n {n};\n").as_bytes());
-        }
-        (Shell::Zsh, Change::SetPrivate(n, v)) => {
-            out.extend_from_slice(format!("{n}=").as_bytes());
-            posix_quote(out, v.as_bytes());
-            out.extend_from_slice(format!("; typeset -g +x {n};\n").as_bytes());
+            out.extend_from_slice(format!("; {unexport} {n};\n").as_bytes());
         }
         // POSIX sh cannot unexport: `unset` drops an inherited export, and allexport is off
         // for the unset and the assignment (dash marks a name it unsets under `set -a`).
