@@ -41,12 +41,18 @@ _awsenv_unchanged() {
   return 0
 }
 
-# `awsenv use` and `awsenv unset` change this shell and return awsenv's own exit status, so
-# `awsenv use calvin && terraform plan` stops when it fails; everything else runs the binary.
+# `awsenv use` and `awsenv unset` typed at the prompt change this shell and return awsenv's own
+# exit status, so `awsenv use calvin && terraform plan` stops when it fails. When the output is
+# captured or piped (`eval "$(awsenv use calvin)"`, `| tee`), the statements are printed as the
+# binary prints them, so the caller's eval applies them. Everything else runs the binary.
 awsenv() {
   local _awsenv_out _awsenv_rc
   case ${1-} in
   use | unset)
+    [[ -t 1 ]] || {
+      __AWSENV_EXE__ "$@"
+      return
+    }
     _awsenv_out=$(AWSENV_SHELL_FN=bash __AWSENV_EXE__ "$@")
     _awsenv_rc=$?
     case $_awsenv_out in

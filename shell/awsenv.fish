@@ -50,6 +50,12 @@ end
 function awsenv --description 'AWS credentials in your shell'
     switch "$argv[1]"
         case use unset
+            # Captured or piped (`awsenv use calvin | source`, `(awsenv use calvin)`): print the
+            # statements as the binary does, for the caller to apply.
+            if not isatty stdout
+                command __AWSENV_EXE__ $argv
+                return
+            end
             set -l out (AWSENV_SHELL_FN=fish __AWSENV_EXE__ $argv)
             set -l rc $status
             if string match -q -- '# awsenv: eval' "$out[1]"

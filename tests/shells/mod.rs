@@ -883,8 +883,10 @@ pub fn function_use_and_unset(kind: Kind, moto: &Moto) {
         Some("calvin"),
         "a failed use changes nothing"
     );
-    let out = p.capture(&format!("awsenv unset{and} echo unset-ok"));
-    assert!(out.contains("unset-ok"), "{kind:?}: {out}");
+    let seen = p.count("unset-ok");
+    p.line(&format!("awsenv unset{and} echo unset-ok"));
+    p.wait_for("unset-ok", seen + 1);
+    p.sync();
     let env = p.env();
     assert_inactive(kind, &env, "after awsenv unset");
     assert_eq!(
@@ -904,6 +906,56 @@ pub fn function_use_and_unset(kind: Kind, moto: &Moto) {
         Some("calvin"),
         "{kind:?}: eval"
     );
+    assert_eq!(w.session_tokens(), 1, "one MFA session served both");
+}
+
+/// The mission's own line with the hook installed: `eval "$(awsenv use calvin)"` (fish:
+/// `awsenv use calvin | source`) goes through the `awsenv` shell function, which must print the
+/// statements when its output is captured or piped instead of applying them to the command
+/// substitution's subshell; the MFA code is asked on the terminal all the same. `unset` too, and
+/// a piped `use` prints statements, never applying them somewhere invisible.
+pub fn eval_line_with_hook(kind: Kind, moto: &Moto) {
+    let w = World::new(kind, moto, "evalline", "");
+    let mut p = w.shell(&[("AWS_PROFILE", "dev")]);
+    let (use_line, unset_line) = match kind {
+        Kind::Fish => (
+            "awsenv use hobbes | source; echo \"[$AWS_VAULT]\"",
+            "awsenv unset | source; echo \"[unset:$AWS_PROFILE]\"",
+        ),
+        _ => (
+            "eval \"$(awsenv use hobbes)\"; echo \"[$AWS_VAULT]\"",
+            "eval \"$(awsenv unset)\"; echo \"[unset:$AWS_PROFILE]\"",
+        ),
+    };
+    let asked = p.count("Enter MFA code");
+    p.line(use_line);
+    p.wait_for(&format!("Enter MFA code for {}:", w.serial), asked);
+    p.line(CODE);
+    p.wait_for("[hobbes]", 0);
+    p.sync();
+    let env = p.env();
+    assert_eq!(
+        env.get("AWS_VAULT").map(String::as_str),
+        Some("hobbes"),
+        "{kind:?}: the eval line applied the profile"
+    );
+    assert!(
+        !env.contains_key("AWS_PROFILE"),
+        "{kind:?}: AWS_PROFILE unset"
+    );
+    let arn = p.capture("aws sts get-caller-identity --query Arn --output text");
+    assert!(arn.contains("assumed-role/admin/"), "{kind:?}: {arn}");
+    p.line(unset_line);
+    p.wait_for("[unset:dev]", 0);
+    p.sync();
+    assert_inactive(kind, &p.env(), "after the eval'd unset");
+    // A captured `use` (here into a file) prints the statements: the shell itself is unchanged.
+    let out = p.capture("awsenv use calvin");
+    assert!(
+        out.contains("AWS_SECRET_ACCESS_KEY"),
+        "{kind:?}: captured output holds the statements: {out}"
+    );
+    assert_inactive(kind, &p.env(), "a captured use changes nothing here");
     assert_eq!(w.session_tokens(), 1, "one MFA session served both");
 }
 
@@ -1193,6 +1245,7 @@ pub const ALL: &[Scenario] = &[
     ("ctrl_c", ctrl_c),
     ("refresh", refresh),
     ("function_use_and_unset", function_use_and_unset),
+    ("eval_line_with_hook", eval_line_with_hook),
     (
         "unset_hands_back_to_the_directory",
         unset_hands_back_to_the_directory,
