@@ -81,7 +81,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
         Command::Allow { path } => commands::shellhook::allow(path.as_deref(), true),
         Command::Deny { path } => commands::shellhook::allow(path.as_deref(), false),
         Command::Reload => commands::shellhook::reload(),
-        Command::Status => commands::shellhook::status(),
+        Command::Status => commands::status::status(),
         Command::Prompt {
             format,
             prefix,
@@ -94,7 +94,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
             };
             let text = crate::prompt::render(&opts, crate::timefmt::now_epoch());
             if !text.is_empty() {
-                println!("{text}");
+                crate::outln!("{text}")?;
             }
             Ok(0)
         }

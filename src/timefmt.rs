@@ -63,6 +63,47 @@ pub fn now_epoch() -> i64 {
         .unwrap_or(0)
 }
 
+/// Epoch seconds as the local wall-clock time for a person, e.g. `17:42 CET` (today) or
+/// `2026-12-08 09:05 CET`; `None` when the C library cannot convert it (the time zone comes from
+/// `TZ` and `/etc/localtime`, as for `date`).
+pub fn local_clock(epoch: i64, now: i64) -> Option<String> {
+    fn tm_of(t: i64) -> Option<libc::tm> {
+        let t = libc::time_t::try_from(t).ok()?;
+        // SAFETY: localtime_r writes only into the tm we pass; a zeroed tm is a valid value.
+        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+        let r = unsafe { libc::localtime_r(&t, &mut tm) };
+        (!r.is_null()).then_some(tm)
+    }
+    let tm = tm_of(epoch)?;
+    let today = tm_of(now)?;
+    let zone = if tm.tm_zone.is_null() {
+        String::new()
+    } else {
+        // SAFETY: tm_zone points at a NUL-terminated name owned by the C library.
+        let z = unsafe { std::ffi::CStr::from_ptr(tm.tm_zone) }.to_string_lossy();
+        z.chars()
+            .filter(|c| c.is_ascii_graphic())
+            .take(16)
+            .collect()
+    };
+    let clock = format!("{:02}:{:02}", tm.tm_hour, tm.tm_min);
+    let when = if (tm.tm_year, tm.tm_yday) == (today.tm_year, today.tm_yday) {
+        clock
+    } else {
+        format!(
+            "{:04}-{:02}-{:02} {clock}",
+            tm.tm_year + 1900,
+            tm.tm_mon + 1,
+            tm.tm_mday
+        )
+    };
+    Some(if zone.is_empty() {
+        when
+    } else {
+        format!("{when} {zone}")
+    })
+}
+
 /// A compact remaining-time text: `3h12m`, `42m`, `59s`.
 pub fn remaining(secs: i64) -> String {
     if secs >= 3600 {
@@ -91,6 +132,19 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_clock_shows_the_time_and_the_date_when_not_today() {
+        // The test process's zone is whatever the machine has; UTC makes it exact.
+        // SAFETY: tests in this module do not read TZ concurrently.
+        unsafe { std::env::set_var("TZ", "UTC") };
+        let now = 1_796_644_800; // 2026-12-07T12:00:00Z
+        assert_eq!(local_clock(now + 3600, now).as_deref(), Some("13:00 UTC"));
+        assert_eq!(
+            local_clock(now + 86_400, now).as_deref(),
+            Some("2026-12-08 12:00 UTC")
+        );
+    }
 
     #[test]
     fn round_trip() {

@@ -72,3 +72,47 @@ fn the_shipped_manual_page_is_the_generated_one() {
         assert!(text.contains(section), "{section} missing");
     }
 }
+
+/// A stdout whose reader is already gone: the write end of a pipe whose read end is closed.
+fn closed_pipe() -> std::process::Stdio {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: pipe writes two new descriptors into the array.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
+    // SAFETY: fds[0] is ours and used nowhere else; fds[1] moves into the Stdio.
+    unsafe {
+        libc::close(fds[0]);
+        std::process::Stdio::from(std::os::fd::OwnedFd::from_raw_fd(fds[1]))
+    }
+}
+
+/// `awsenv status | head -1` and friends: a reader that closes early ends the command quietly
+/// (status 0, nothing on stderr), as any Unix filter — no panic, no "Broken pipe" line.
+#[test]
+fn a_closed_pipe_ends_a_command_quietly() {
+    let env = TestEnv::new();
+    env.write_aws_config("[profile calvin]\nregion = eu-west-1\n");
+    for args in [
+        &["status"][..],
+        &["list"],
+        &["man"],
+        &["completions", "bash"],
+        &["hook", "bash"],
+        &["--help"],
+        &["unset", "--shell", "bash"],
+    ] {
+        let o = env
+            .awsenv()
+            .args(args)
+            .env("AWS_PROFILE", "calvin")
+            .env("AWSENV_PROFILE", "calvin")
+            .env("AWS_VAULT", "calvin")
+            .stdin(std::process::Stdio::null())
+            .stdout(closed_pipe())
+            .output()
+            .expect("run awsenv");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?} said: {err}");
+    }
+}

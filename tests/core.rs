@@ -956,7 +956,7 @@ fn status_shows_profile_source_expiry_and_identity() {
     };
     let idle = awsenv(&env, &["status"]);
     assert!(
-        stdout(&idle).contains("No AWS profile is active"),
+        stdout(&idle).contains("No AWS credentials or profile are set"),
         "{}",
         stdout(&idle)
     );

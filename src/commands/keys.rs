@@ -1,8 +1,6 @@
 //! `add`, `remove`, `list`, `clear`: long-term keys and the session cache; `unlock`, `lock`,
 //! `agent`: the file store's unlock agent.
 
-use std::io::Write;
-
 use anyhow::{Result, anyhow, bail};
 use zeroize::Zeroizing;
 
@@ -359,9 +357,7 @@ pub fn list() -> Result<i32> {
             &*engine.store,
             &engine.settings,
         ));
-        std::io::stdout()
-            .write_all(out.as_bytes())
-            .map_err(|e| anyhow!("cannot write: {e}"))?;
+        super::write_stdout(out.as_bytes())?;
         for w in warnings {
             eprintln!("awsenv: {w}");
         }

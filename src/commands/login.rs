@@ -48,10 +48,8 @@ pub fn login(profile: Option<&str>, stdout: bool, opts: &ResolveOpts) -> Result<
     })??;
     match browser {
         None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(format!("{}\n", *url).as_bytes())
-                .and_then(|_| out.flush())
-                .map_err(|e| anyhow!("cannot write to stdout: {e}"))?;
+            let line = zeroize::Zeroizing::new(format!("{}\n", *url));
+            super::write_stdout(line.as_bytes())?;
         }
         Some(b) => open_via_redirect(&b, &url)?,
     }

@@ -4,6 +4,7 @@ pub mod keys;
 pub mod login;
 pub mod session;
 pub mod shellhook;
+pub mod status;
 
 use anyhow::{Result, bail};
 use clap::CommandFactory;
@@ -12,7 +13,7 @@ use clap::CommandFactory;
 /// so profile names complete from the AWS config at the time you press Tab.
 pub fn completions(shell: &str) -> Result<i32> {
     use clap_complete::env::EnvCompleter;
-    let mut out = std::io::stdout();
+    let mut out = Vec::new();
     let cmd = crate::cli::Cli::command();
     let name = cmd.get_name().to_string();
     let completer = "awsenv";
@@ -30,6 +31,7 @@ pub fn completions(shell: &str) -> Result<i32> {
         other => bail!("unknown shell {other:?}: use bash, zsh, fish, elvish or powershell"),
     };
     r.map_err(|e| anyhow::anyhow!("cannot write the completion script: {e}"))?;
+    write_stdout(&out)?;
     Ok(0)
 }
 
@@ -50,11 +52,28 @@ pub fn man_page() -> Result<i32> {
         let sub = sub.clone().name(name).bin_name(name);
         render(&sub, &mut out)?;
     }
-    use std::io::Write;
-    std::io::stdout()
-        .write_all(&out)
-        .map_err(|e| anyhow::anyhow!("cannot write to stdout: {e}"))?;
+    write_stdout(&out)?;
     Ok(0)
+}
+
+/// Writes `bytes` to stdout and flushes. A closed pipe (`awsenv list | head -1`) ends the
+/// process quietly with status 0, as a Unix filter does; any other failure is an error.
+pub fn write_stdout(bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|_| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => Err(anyhow::anyhow!("cannot write to stdout: {e}")),
+    }
+}
+
+/// `println!` through [`write_stdout`]: `outln!("…", …)?`.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::commands::write_stdout(format!("{}\n", format_args!($($arg)*)).as_bytes())
+    };
 }
 
 /// Whether stdout is a terminal (then secrets are not printed).

@@ -2,7 +2,6 @@
 //! or a process.
 
 use std::ffi::OsString;
-use std::io::Write;
 use std::os::unix::process::CommandExt;
 
 use anyhow::{Result, anyhow, bail};
@@ -148,10 +147,7 @@ fn pick_shell(name: Option<&str>) -> Result<(Shell, bool)> {
 }
 
 fn write_out(bytes: &[u8]) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(bytes)
-        .and_then(|_| out.flush())
-        .map_err(|e| anyhow!("cannot write to stdout: {e}"))
+    super::write_stdout(bytes)
 }
 
 /// Prints `changes` for `shell`, after the marker when the shell function asked.
@@ -178,17 +174,17 @@ pub fn eval_hint(shell: Shell, args: &str) -> String {
 }
 
 /// What `use`/`unset`/`export` print instead of statements when stdout is a terminal.
-fn terminal_hint(shell: Shell, what: &str, args: &str) {
-    println!("awsenv prints shell statements{what}; to apply them to this shell run:");
-    println!("  {}", eval_hint(shell, args));
-    println!(
+fn terminal_hint(shell: Shell, what: &str, args: &str) -> Result<()> {
+    crate::outln!("awsenv prints shell statements{what}; to apply them to this shell run:")?;
+    crate::outln!("  {}", eval_hint(shell, args))?;
+    crate::outln!(
         "or install the shell hook (eval \"$(awsenv hook {})\" in your rc file): then 'awsenv {args}' works as typed",
         match shell {
             Shell::Zsh => "zsh",
             Shell::Fish => "fish",
             _ => "bash",
         }
-    );
+    )
 }
 
 /// `awsenv use PROFILE`.
@@ -200,7 +196,7 @@ pub fn use_profile(profile: &str, shell_name: Option<&str>, opts: &ResolveOpts) 
         if !config.has(profile) {
             return Err(config.unknown(profile));
         }
-        terminal_hint(shell, " with credentials", &format!("use {profile}"));
+        terminal_hint(shell, " with credentials", &format!("use {profile}"))?;
         return Ok(0);
     }
     let (r, refresh_at) = resolve_for_shell(profile, opts)?;
@@ -223,7 +219,7 @@ pub fn use_profile(profile: &str, shell_name: Option<&str>, opts: &ResolveOpts) 
 pub fn unset(shell_name: Option<&str>) -> Result<i32> {
     let (shell, for_function) = pick_shell(shell_name)?;
     if !for_function && super::stdout_is_terminal() {
-        terminal_hint(shell, "", "unset");
+        terminal_hint(shell, "", "unset")?;
         return Ok(0);
     }
     let changes = envstate::deactivate(&EnvView::new());

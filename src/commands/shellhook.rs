@@ -4,7 +4,6 @@
 //! (see `activation::hook_noop`); this runs only when the `.awsprofile` fingerprint changed
 //! or a hook-activated session is due for refresh.
 
-use std::io::Write;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
@@ -25,7 +24,7 @@ pub fn hook(hs: HookShell) -> Result<i32> {
         .filter(|p| p.is_file())
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|| "awsenv".to_string());
-    print!("{}", crate::hook::render(hs.shell(), &exe));
+    super::write_stdout(crate::hook::render(hs.shell(), &exe).as_bytes())?;
     Ok(0)
 }
 
@@ -63,13 +62,13 @@ const RETRY: &str = "run 'awsenv reload' to try again";
 /// "nothing changed" case itself).
 pub fn export(hs: HookShell) -> Result<i32> {
     if super::stdout_is_terminal() {
-        println!(
+        crate::outln!(
             "awsenv export prints the statements the shell hook applies at each prompt; it is not for typing."
-        );
-        println!(
+        )?;
+        crate::outln!(
             "Install the hook instead: eval \"$(awsenv hook {0})\" in your rc file (fish: awsenv hook fish | source)",
             hs.shell()
-        );
+        )?;
         return Ok(0);
     }
     if hs == HookShell::Bash {
@@ -239,10 +238,7 @@ pub fn export(hs: HookShell) -> Result<i32> {
         });
     }
     if !changes.is_empty() {
-        let mut out = std::io::stdout().lock();
-        out.write_all(&shell::render(hs.shell(), &changes))
-            .and_then(|_| out.flush())
-            .map_err(|e| anyhow!("cannot write to stdout: {e}"))?;
+        super::write_stdout(&shell::render(hs.shell(), &changes))?;
     }
     Ok(0)
 }
@@ -385,93 +381,5 @@ pub fn reload() -> Result<i32> {
     std::fs::write(&marker, format!("{}\n", timefmt::now_epoch()))
         .with_context(|| format!("cannot write {}", marker.display()))?;
     eprintln!("awsenv: the next prompt retries activation");
-    Ok(0)
-}
-
-/// How long `status` waits for GetCallerIdentity.
-const STATUS_STS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
-
-/// `awsenv status`.
-pub fn status() -> Result<i32> {
-    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
-    let Some(profile) = var(envstate::PROFILE) else {
-        println!("No AWS profile is active in this shell.");
-        if let Ok(cwd) = std::env::current_dir()
-            && let Some((path, _)) = activation::find(&cwd)
-        {
-            match activation::read_file(&path) {
-                Ok(c) => println!(
-                    "{} applies here ({})",
-                    path.display(),
-                    if activation::is_trusted(&path, &c) {
-                        "allowed"
-                    } else {
-                        "not allowed: run 'awsenv allow'"
-                    }
-                ),
-                Err(e) => println!("{e}: it does not apply"),
-            }
-        }
-        return Ok(0);
-    };
-    let source = var(envstate::SOURCE).unwrap_or_default();
-    let show = |v: &str| crate::sts::printable(v.as_bytes(), 300);
-    println!("profile:  {}", show(&profile));
-    println!(
-        "from:     {}",
-        if source == envstate::MANUAL {
-            "awsenv use (manual)".to_string()
-        } else {
-            show(&source)
-        }
-    );
-    if let Some(r) = var("AWS_REGION") {
-        let from = match var(envstate::REGION_SOURCE) {
-            Some(f) => crate::sts::printable(f.as_bytes(), 80),
-            None => "the environment, not awsenv".to_string(),
-        };
-        println!(
-            "region:   {} (from {from})",
-            crate::sts::printable(r.as_bytes(), 64)
-        );
-    }
-    if let Some(exp) = var("AWS_CREDENTIAL_EXPIRATION") {
-        let left = timefmt::parse_rfc3339(&exp).map(|e| e - timefmt::now_epoch());
-        let text = match left {
-            Some(l) if l > 0 => format!("{} left", timefmt::remaining(l)),
-            _ => "expired".into(),
-        };
-        println!("expires:  {exp} ({text})");
-    }
-    if let Some(line) = crate::sso::commands::status_line(&profile) {
-        println!("{line}");
-    }
-    if let (Some(ak), Some(sk)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
-        let creds = crate::sts::Creds {
-            access_key_id: ak,
-            secret_access_key: sk,
-            session_token: var("AWS_SESSION_TOKEN"),
-            expiration: None,
-        };
-        // A status line must come at once: one short attempt, no retries.
-        let ep = crate::sts::Endpoint::new(var("AWS_REGION").as_deref(), None)
-            .with_limits(STATUS_STS_TIMEOUT, 1);
-        let ctx = crate::sts::Context {
-            profile: &profile,
-            root: &profile,
-            mfa_serial: None,
-            what: "GetCallerIdentity".into(),
-        };
-        match block_on(crate::sts::caller_identity(&ep, &creds, &ctx))? {
-            Ok((account, arn)) => {
-                println!("account:  {account}");
-                println!("identity: {arn}");
-            }
-            Err(e) => match e.downcast_ref::<crate::sts::NoAnswer>() {
-                Some(t) => println!("identity: unknown (STS did not answer within {})", t.within),
-                None => println!("identity: unknown ({e:#})"),
-            },
-        }
-    }
     Ok(0)
 }

@@ -364,9 +364,7 @@ fn profiles(name: Option<&str>, write: bool) -> Result<i32> {
                 }
             ));
         }
-        std::io::stdout()
-            .write_all(out.as_bytes())
-            .map_err(|e| anyhow!("cannot write to stdout: {e}"))?;
+        crate::commands::write_stdout(out.as_bytes())?;
 
         if write {
             let Some(sname) = session.name.as_deref() else {
