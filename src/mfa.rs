@@ -30,8 +30,28 @@ fn check(code: &str, from: &str) -> Result<Zeroizing<String>> {
 /// How often the terminal prompt asks again after an input that is not a code.
 const TERMINAL_ATTEMPTS: usize = 3;
 
+/// Set once this process has obtained an MFA code from any source: a refresh that needed a new
+/// code is announced, one served from the cache is not.
+static CODE_OBTAINED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this process has obtained an MFA code (see [`code`]).
+pub fn code_obtained() -> bool {
+    CODE_OBTAINED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A code for `serial`.
 pub fn code(
+    serial: &str,
+    given: Option<&str>,
+    mfa_process: Option<&str>,
+    profile: &str,
+) -> Result<Zeroizing<String>> {
+    let c = code_from_somewhere(serial, given, mfa_process, profile)?;
+    CODE_OBTAINED.store(true, std::sync::atomic::Ordering::Relaxed);
+    Ok(c)
+}
+
+fn code_from_somewhere(
     serial: &str,
     given: Option<&str>,
     mfa_process: Option<&str>,

@@ -74,6 +74,31 @@ pub struct Settings {
     pub key_max_age: Duration,
     /// IAM Identity Center settings (the `[sso]` table).
     pub sso: SsoSettings,
+    /// When to say on stderr that a profile activated, switched, refreshed with a new code or
+    /// deactivated (`announce`, `AWSENV_ANNOUNCE`).
+    pub announce: Announce,
+}
+
+/// The `announce` setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Announce {
+    /// When stderr is a terminal (the default).
+    Auto,
+    /// Always, also when stderr is a file or a pipe.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl Announce {
+    fn parse(s: &str) -> Option<Announce> {
+        match s {
+            "auto" => Some(Announce::Auto),
+            "always" | "true" | "yes" | "on" => Some(Announce::Always),
+            "never" | "false" | "no" | "off" => Some(Announce::Never),
+            _ => None,
+        }
+    }
 }
 
 /// The `[sso]` table: IAM Identity Center behaviour.
@@ -110,6 +135,7 @@ struct FileSettings {
     unlock_ttl: Option<toml::Value>,
     unlock_max: Option<toml::Value>,
     key_max_age: Option<toml::Value>,
+    announce: Option<toml::Value>,
     sso: Option<FileSsoSettings>,
 }
 
@@ -382,6 +408,28 @@ impl Settings {
             90 * 86_400,
             (1, 100 * 365 * 86_400),
         )?;
+        let announce = match var("AWSENV_ANNOUNCE") {
+            Some(v) => Announce::parse(&v).ok_or_else(|| {
+                anyhow!(
+                    "AWSENV_ANNOUNCE={:?} is not a choice: use auto, always or never",
+                    crate::awsconfig::printable(v.as_bytes(), 40)
+                )
+            })?,
+            None => match &fs.announce {
+                None => Announce::Auto,
+                Some(toml::Value::Boolean(true)) => Announce::Always,
+                Some(toml::Value::Boolean(false)) => Announce::Never,
+                Some(toml::Value::String(v)) => Announce::parse(v).ok_or_else(|| {
+                    file_err("announce", "must be \"auto\", \"always\" or \"never\"")
+                })?,
+                Some(_) => {
+                    return Err(file_err(
+                        "announce",
+                        "must be \"auto\", \"always\" or \"never\"",
+                    ));
+                }
+            },
+        };
         let fsso = fs.sso.unwrap_or_default();
         let write_aws_cache = match var("AWSENV_SSO_WRITE_AWS_CACHE").as_deref() {
             Some("1" | "true" | "yes") => true,
@@ -412,6 +460,7 @@ impl Settings {
             .0,
         };
         Ok(Settings {
+            announce,
             unlock_ttl,
             unlock_max,
             key_max_age,
@@ -481,6 +530,19 @@ mod tests {
         assert!(e.contains("line 1") && e.contains("role_ttl"), "{e}");
         assert!(parse(None, &[("AWSENV_SESSION_TTL", "36h")]).is_ok());
         assert!(parse(None, &[("AWSENV_ROLE_TTL", "12h")]).is_ok());
+    }
+
+    #[test]
+    fn announce_from_the_file_or_the_variable() {
+        assert_eq!(parse(None, &[]).expect("default").announce, Announce::Auto);
+        let s = parse(Some("announce = \"never\"\n"), &[]).expect("file");
+        assert_eq!(s.announce, Announce::Never);
+        let s = parse(Some("announce = false\n"), &[("AWSENV_ANNOUNCE", "always")]);
+        assert_eq!(s.expect("env wins").announce, Announce::Always);
+        let Err(e) = parse(Some("announce = \"loud\"\n"), &[]) else {
+            panic!("a bad value is an error")
+        };
+        assert!(format!("{e}").contains("line 1: key `announce`"), "{e}");
     }
 
     #[test]

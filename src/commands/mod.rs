@@ -1,5 +1,6 @@
 //! The engine's command implementations, one module per group.
 
+pub mod announce;
 pub mod keys;
 pub mod login;
 pub mod session;

@@ -187,6 +187,24 @@ fn terminal_hint(shell: Shell, what: &str, args: &str) -> Result<()> {
     )
 }
 
+/// Says that `r` is now active in a shell whose environment was `before`: activated, or
+/// switched from the profile that was active.
+pub fn announce_switch(before: &EnvView, r: &Resolved) {
+    use super::announce::{Event, say};
+    let settings = crate::settings::Settings::load().ok();
+    let was = before
+        .get(envstate::PROFILE)
+        .map(|p| p.to_string_lossy().into_owned());
+    match was.as_deref() {
+        Some(from) if from != r.profile => say(settings.as_ref(), Event::Switched { from, to: r }),
+        Some(_) if crate::mfa::code_obtained() => {
+            say(settings.as_ref(), Event::RefreshedWithCode(r))
+        }
+        Some(_) => {}
+        None => say(settings.as_ref(), Event::Activated(r)),
+    }
+}
+
 /// `awsenv use PROFILE`.
 pub fn use_profile(profile: &str, shell_name: Option<&str>, opts: &ResolveOpts) -> Result<i32> {
     let (shell, for_function) = pick_shell(shell_name)?;
@@ -212,6 +230,7 @@ pub fn use_profile(profile: &str, shell_name: Option<&str>, opts: &ResolveOpts) 
         },
     );
     print_changes(shell, for_function, &changes)?;
+    announce_switch(&view, &r);
     Ok(0)
 }
 
@@ -222,8 +241,16 @@ pub fn unset(shell_name: Option<&str>) -> Result<i32> {
         terminal_hint(shell, "", "unset")?;
         return Ok(0);
     }
-    let changes = envstate::deactivate(&EnvView::new());
+    let view = EnvView::new();
+    let changes = envstate::deactivate(&view);
     print_changes(shell, for_function, &changes)?;
+    if let Some(p) = view.get(envstate::PROFILE) {
+        let settings = crate::settings::Settings::load().ok();
+        super::announce::say(
+            settings.as_ref(),
+            super::announce::Event::Deactivated(&p.to_string_lossy()),
+        );
+    }
     Ok(0)
 }
 

@@ -171,7 +171,13 @@ pub fn export(hs: HookShell) -> Result<i32> {
     let mut changes = Vec::new();
     match plan {
         Plan::Nothing => {}
-        Plan::Leave => changes = envstate::deactivate(&view),
+        Plan::Leave => {
+            changes = envstate::deactivate(&view);
+            if let Some(p) = &active_profile {
+                let settings = crate::settings::Settings::load().ok();
+                super::announce::say(settings.as_ref(), super::announce::Event::Deactivated(p));
+            }
+        }
         Plan::Activate { path, file } => {
             let refreshing = hook_path.as_deref() == Some(path.as_path());
             let opts = ResolveOpts {
@@ -192,6 +198,7 @@ pub fn export(hs: HookShell) -> Result<i32> {
                             opts: None,
                         },
                     );
+                    super::session::announce_switch(&view, &r);
                 }
                 Err(f) => {
                     report_failure(&f, &file.profile, Some(&path));
@@ -222,6 +229,7 @@ pub fn export(hs: HookShell) -> Result<i32> {
                             opts: super::session::UseOpts::record(&opts),
                         },
                     );
+                    super::session::announce_switch(&view, &r);
                 }
                 Err(f) => {
                     report_failure(&f, &profile, None);

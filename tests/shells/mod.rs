@@ -945,9 +945,18 @@ pub fn eval_line_with_hook(kind: Kind, moto: &Moto) {
     );
     let arn = p.capture("aws sts get-caller-identity --query Arn --output text");
     assert!(arn.contains("assumed-role/admin/"), "{kind:?}: {arn}");
+    // Success is said, once, on the terminal (stderr), with role, account, region, time left.
+    let said = "awsenv: hobbes → admin (333333333333), us-east-2, ";
+    assert_eq!(p.count(said), 1, "{kind:?}: {}", p.screen());
     p.line(unset_line);
     p.wait_for("[unset:dev]", 0);
     p.sync();
+    assert_eq!(
+        p.count("awsenv: hobbes deactivated"),
+        1,
+        "{kind:?}: {}",
+        p.screen()
+    );
     assert_inactive(kind, &p.env(), "after the eval'd unset");
     // A captured `use` (here into a file) prints the statements: the shell itself is unchanged.
     let out = p.capture("awsenv use calvin");
