@@ -250,6 +250,36 @@ pub fn trust_hash(path: &Path, content: &[u8]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Whether some earlier content of the file at `path` was allowed (an `awsenv allow` entry
+/// names it): then a file that is not trusted now was edited since. Reads at most 4,096 small
+/// entries of the trust directory; not on the per-prompt path.
+pub fn was_allowed_before(path: &Path) -> bool {
+    let Some(dir) = trust_dir() else { return false };
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return false;
+    };
+    let want = path.as_os_str().as_bytes();
+    entries.flatten().take(4096).any(|e| {
+        let mut buf = Vec::new();
+        fs::File::open(e.path())
+            .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, 4097), &mut buf))
+            .is_ok()
+            && buf.strip_suffix(b"\n") == Some(want)
+    })
+}
+
+/// What to say about the file at `path` that is not trusted: never allowed, or edited since.
+pub fn untrusted_message(path: &Path) -> String {
+    if was_allowed_before(path) {
+        format!(
+            "{} has changed since you allowed it; review it, then run 'awsenv allow'",
+            path.display()
+        )
+    } else {
+        format!("{} is not allowed; run 'awsenv allow'", path.display())
+    }
+}
+
 /// Whether the file at `path` with `content` is allowed.
 pub fn is_trusted(path: &Path, content: &[u8]) -> bool {
     trust_dir().is_some_and(|d| d.join(trust_hash(path, content)).is_file())

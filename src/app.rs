@@ -27,7 +27,8 @@ pub fn run() -> i32 {
         Ok(code) => code,
         Err(e) => {
             report(&e);
-            1
+            e.downcast_ref::<commands::session::CannotRun>()
+                .map_or(1, |c| c.code)
         }
     }
 }
@@ -58,7 +59,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
             profile,
             shell,
             opts,
-        } => commands::session::use_profile(&profile, shell.as_deref(), &opts),
+        } => commands::session::use_profile(profile.as_deref(), shell.as_deref(), &opts),
         Command::Unset { shell } => commands::session::unset(shell.as_deref()),
         Command::CredentialProcess { profile, opts } => {
             commands::session::credential_process(&profile, &opts)
@@ -68,13 +69,14 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
             server,
             allow_default_keys,
             opts,
+            args,
             command,
         } => commands::session::exec(
             profile.as_deref(),
             server,
             allow_default_keys,
             &opts,
-            command,
+            if command.is_empty() { args } else { command },
         ),
         Command::Hook { shell } => commands::shellhook::hook(shell),
         Command::Export { shell } => commands::shellhook::export(shell),

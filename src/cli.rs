@@ -146,9 +146,9 @@ pub enum Command {
     },
     /// Print the statements that activate PROFILE: eval "$(awsenv use PROFILE)".
     Use {
-        /// The profile.
+        /// The profile (default: the trusted .awsprofile of the current directory).
         #[arg(add = ArgValueCompleter::new(profiles))]
-        profile: String,
+        profile: Option<String>,
         /// Output for this shell: bash, zsh, fish, sh, powershell, env, json (default: detected).
         #[arg(long, value_name = "SHELL")]
         shell: Option<String>,
@@ -181,8 +181,15 @@ pub enum Command {
         allow_default_keys: bool,
         #[command(flatten)]
         opts: ResolveOpts,
-        /// The command and its arguments, after `--`.
-        #[arg(last = true, required = true, value_name = "CMD")]
+        /// The command and its arguments, after the profile (as aws-vault takes them).
+        #[arg(
+            value_name = "CMD",
+            allow_hyphen_values = true,
+            conflicts_with = "command"
+        )]
+        args: Vec<OsString>,
+        /// The command and its arguments, after `--` (without either: your $SHELL).
+        #[arg(last = true, value_name = "CMD")]
         command: Vec<OsString>,
     },
     /// Print the shell init code for bash, zsh or fish.

@@ -1119,7 +1119,7 @@ pub fn exec_with_server(
     unsafe { cmd.pre_exec(move || child_setup(parent)) };
     let mut child = cmd
         .spawn()
-        .map_err(|e| anyhow!("cannot run {}: {e}", program.to_string_lossy()))?;
+        .map_err(|e| crate::commands::session::cannot_run(program, e))?;
     CHILD.store(child.id() as i32, Ordering::SeqCst);
     let early = PENDING.swap(0, Ordering::SeqCst);
     if early > 0 {

@@ -511,6 +511,99 @@ fn exec_runs_the_command_with_the_session_and_returns_its_status() {
     assert_eq!(stdout(&o).trim(), "calvin ASIA none");
 }
 
+/// aws-vault's habits: the command straight after the profile (no `--`), no command at all
+/// (your `$SHELL` with the session), and a missing command ending with the shell's 127.
+#[test]
+fn exec_takes_aws_vault_forms() {
+    let Some((env, _moto)) = setup(
+        &CALVIN
+            .replace("productionEC2Full", "exec-habits")
+            .replace("mfa/calvin", "mfa/habits"),
+        "calvin",
+    ) else {
+        return;
+    };
+    let o = awsenv(
+        &env,
+        &[
+            "exec",
+            "calvin",
+            "--mfa-token",
+            "123456",
+            "sh",
+            "-c",
+            "echo \"no-dashes $AWS_VAULT\"; exit 3",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "no-dashes calvin");
+    let mut c = env.awsenv();
+    common::detach(&mut c)
+        .args(["exec", "calvin"])
+        .env("SHELL", "/bin/sh")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().expect("spawn");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(b"echo \"shell $AWS_VAULT\"\n")
+            .expect("write to the shell");
+    }
+    let o = child.wait_with_output().expect("wait");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "shell calvin", "{}", stderr(&o));
+    let o = awsenv(&env, &["exec", "calvin", "--", "no-such-command-awsenv"]);
+    assert_eq!(o.status.code(), Some(127), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).trim(),
+        "awsenv: no-such-command-awsenv: command not found"
+    );
+}
+
+/// `awsenv use` with no profile takes the trusted `.awsprofile` of the directory, as `exec` and
+/// `login` do; an edited one says so.
+#[test]
+fn use_without_a_profile_takes_the_directory_s() {
+    let Some((env, _moto)) = setup(
+        &CALVIN
+            .replace("productionEC2Full", "use-dir")
+            .replace("mfa/calvin", "mfa/usedir"),
+        "calvin",
+    ) else {
+        return;
+    };
+    let repo = env.home.join("repo");
+    std::fs::create_dir_all(&repo).expect("mkdir");
+    std::fs::write(repo.join(".awsprofile"), "calvin\n").expect("write");
+    let mut c = env.awsenv();
+    c.args(["allow", &repo.to_string_lossy()]);
+    assert!(run(c).status.success());
+    let mut c = env.awsenv();
+    c.args(["use", "--shell", "bash", "--mfa-token", "123456"])
+        .current_dir(&repo);
+    let o = run(c);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("export AWS_VAULT='calvin'"),
+        "{}",
+        stdout(&o)
+    );
+    std::fs::write(repo.join(".awsprofile"), "hobbes\n").expect("edit");
+    let mut c = env.awsenv();
+    c.args(["use", "--shell", "bash"]).current_dir(&repo);
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stdout.is_empty());
+    assert!(
+        stderr(&o).contains("has changed since you allowed it; review it, then run 'awsenv allow'"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn mfa_process_supplies_the_code() {
     let cfg = CALVIN

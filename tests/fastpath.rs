@@ -133,7 +133,7 @@ fn check(shell: &str, out: &str, trace: &str) {
         "{shell}: an edit of the same size in the same second runs it ({c:?})"
     );
     assert!(
-        out.contains("is not allowed"),
+        out.contains("has changed since you allowed it"),
         "{shell}: the edited file is not trusted any more: {out}"
     );
 }

@@ -206,8 +206,14 @@ pub fn announce_switch(before: &EnvView, r: &Resolved) {
 }
 
 /// `awsenv use PROFILE`.
-pub fn use_profile(profile: &str, shell_name: Option<&str>, opts: &ResolveOpts) -> Result<i32> {
+pub fn use_profile(
+    profile: Option<&str>,
+    shell_name: Option<&str>,
+    opts: &ResolveOpts,
+) -> Result<i32> {
     let (shell, for_function) = pick_shell(shell_name)?;
+    let (profile, opts) = profile_or_directory(profile, opts)?;
+    let (profile, opts) = (profile.as_str(), &opts);
     if !for_function && super::stdout_is_terminal() {
         // Say at once when the profile does not exist, instead of a hint that cannot work.
         let config = block_on(crate::awsconfig::AwsConfig::load())??;
@@ -292,7 +298,7 @@ pub fn profile_from_directory() -> Result<(String, Option<String>)> {
     };
     let content = crate::activation::read_file(&path).map_err(|e| anyhow!(e))?;
     if !crate::activation::is_trusted(&path, &content) {
-        bail!("{} is not allowed; run 'awsenv allow'", path.display());
+        bail!("{}", crate::activation::untrusted_message(&path));
     }
     let f = crate::activation::parse(&String::from_utf8_lossy(&content))
         .map_err(|e| anyhow!("{} {e}", path.display()))?;
@@ -326,8 +332,18 @@ pub fn exec(
     command: Vec<OsString>,
 ) -> Result<i32> {
     let (profile, opts) = profile_or_directory(profile, opts)?;
+    // No command: an interactive shell with the session, as aws-vault does.
+    let command = if command.is_empty() {
+        vec![
+            std::env::var_os("SHELL")
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "/bin/sh".into()),
+        ]
+    } else {
+        command
+    };
     let Some((program, args)) = command.split_first() else {
-        bail!("no command given after --");
+        bail!("no command to run");
     };
     if server {
         return crate::server::exec_with_server(&profile, &opts, allow_default_keys, program, args);
@@ -356,7 +372,35 @@ pub fn exec(
     // execve: the credentials exist only in the new program's environment, and its exit status
     // and signals are its own.
     let err = cmd.exec();
-    bail!("cannot run {}: {err}", program.to_string_lossy())
+    Err(cannot_run(program, err))
+}
+
+/// A command `exec` could not start; the exit status is the shell's for the same failure
+/// (127: not found, 126: found but not executable).
+#[derive(Debug)]
+pub struct CannotRun {
+    /// The exit status to end with.
+    pub code: i32,
+    message: String,
+}
+
+impl std::fmt::Display for CannotRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CannotRun {}
+
+/// The error for a command that could not be started.
+pub fn cannot_run(program: &std::ffi::OsStr, err: std::io::Error) -> anyhow::Error {
+    let shown = crate::sts::printable(program.as_encoded_bytes(), 200);
+    let (code, message) = match err.kind() {
+        std::io::ErrorKind::NotFound => (127, format!("{shown}: command not found")),
+        std::io::ErrorKind::PermissionDenied => (126, format!("cannot run {shown}: {err}")),
+        _ => (126, format!("cannot run {shown}: {err}")),
+    };
+    anyhow::Error::new(CannotRun { code, message })
 }
 
 /// Applies environment changes to a command. Held copies of replaced secrets are shell state

@@ -143,10 +143,7 @@ pub fn export(hs: HookShell) -> Result<i32> {
                     }
                     Ok(_) if !activation::is_trusted(&path, &content) => {
                         if fp_changed {
-                            say(&format!(
-                                "{} is not allowed; run 'awsenv allow'",
-                                path.display()
-                            ));
+                            say(&activation::untrusted_message(&path));
                         }
                         leave_or_nothing()
                     }

@@ -661,7 +661,10 @@ pub fn edit_revokes_trust(kind: Kind, moto: &Moto) {
     assert_active(kind, &p.env(), "calvin", &repo, "before edit");
     p.line("echo hobbes > .awsprofile");
     p.sync();
-    let notice = format!("{}/.awsprofile is not allowed", repo.display());
+    let notice = format!(
+        "{}/.awsprofile has changed since you allowed it; review it, then run 'awsenv allow'",
+        repo.display()
+    );
     assert_eq!(
         p.count(&notice),
         1,
