@@ -181,15 +181,16 @@ pub enum Command {
         allow_default_keys: bool,
         #[command(flatten)]
         opts: ResolveOpts,
-        /// The command and its arguments, after the profile (as aws-vault takes them).
+        /// The command and its arguments, after the profile or after `--` (with no command:
+        /// your $SHELL with the session).
         #[arg(
             value_name = "CMD",
             allow_hyphen_values = true,
             conflicts_with = "command"
         )]
         args: Vec<OsString>,
-        /// The command and its arguments, after `--` (without either: your $SHELL).
-        #[arg(last = true, value_name = "CMD")]
+        /// The command after `--` (described with the one above).
+        #[arg(last = true, value_name = "CMD", hide = true)]
         command: Vec<OsString>,
     },
     /// Print the shell init code for bash, zsh or fish.
