@@ -212,6 +212,15 @@ pub fn open() -> Option<File> {
         .ok()
 }
 
+/// Discards whatever was typed ahead on the terminal and not read yet, so that a command that
+/// gives up mid-dialogue never hands the user's type-ahead (a secret, say) to the shell.
+pub fn discard_typeahead() {
+    if let Some(tty) = open() {
+        // SAFETY: tcflush on an open descriptor.
+        unsafe { libc::tcflush(tty.as_raw_fd(), libc::TCIFLUSH) };
+    }
+}
+
 /// Whether a controlling terminal can be opened.
 pub fn available() -> bool {
     open().is_some()

@@ -481,38 +481,106 @@ fn add_warns_when_the_profile_never_uses_its_own_keys() {
     assert!(!stderr(&o).contains("never used"), "{}", stderr(&o));
 }
 
+/// A mistyped key id or secret is said and asked again — never a silent exit that would hand
+/// the secret typed ahead to the shell; three bad answers end with one line and nothing stored.
 #[test]
-fn interactive_add_checks_the_key_id_before_asking_for_the_secret() {
+fn interactive_add_asks_again_for_a_bad_key_id_or_secret() {
     let env = TestEnv::new();
     env.write_aws_config("[profile plain]\nregion = us-east-1\n");
-    for (typed, says) in [
-        ("ASIATEMPORARYKEY0001", "temporary credentials"),
-        ("not-a-key", "does not look like an AWS access key id"),
-    ] {
-        let mut c = env.awsenv();
-        c.args(["add", "plain"]).stdin(Stdio::null());
-        let mut p = pty::Pty::spawn(c);
-        if !p.wait_for("Enter Access Key ID: ", Duration::from_secs(20)) {
-            let (o, screen) = p.finish(Duration::from_secs(1));
-            panic!("no prompt; screen {screen:?}; stderr {}", stderr(&o));
-        }
-        p.send(&format!("{typed}\r"));
-        let (o, screen) = p.finish(Duration::from_secs(20));
-        assert_one_line_failure(&o, &[says]);
-        assert!(!screen.contains("Secret Access Key"), "{screen}");
-    }
-    // A good id goes on to the secret.
     let mut c = env.awsenv();
     c.args(["add", "plain"]).stdin(Stdio::null());
-    let mut p = pty::Pty::spawn(c);
+    let mut p = pty::Pty::spawn_stderr_on_tty(c);
     assert!(p.wait_for("Enter Access Key ID: ", Duration::from_secs(20)));
+    p.send("ASIATEMPORARYKEY0001\r");
+    assert!(p.wait_for("temporary credentials", Duration::from_secs(20)));
+    p.send("not-a-key\r");
+    assert!(p.wait_for(
+        "does not look like an AWS access key id",
+        Duration::from_secs(20)
+    ));
     p.send(&format!("{KEY_ID}\r"));
     assert!(p.wait_for("Enter Secret Access Key: ", Duration::from_secs(20)));
+    p.send("abc\r");
+    assert!(p.wait_for(
+        "does not look like a secret access key (3 characters",
+        Duration::from_secs(20)
+    ));
     p.send(&format!("{SECRET}\r"));
     let (o, screen) = p.finish(Duration::from_secs(20));
     assert_ok(&o);
     assert!(!screen.contains(SECRET), "the secret is not echoed");
+    assert!(!screen.contains("abc"), "the bad secret is not echoed");
     assert!(stored_keys_of(&env, "plain").contains(SECRET));
+    // Three bad ids: one closing line, the secret prompt never shown, nothing stored.
+    let mut c = env.awsenv();
+    c.args(["add", "other", "--force"]).stdin(Stdio::null());
+    let mut p = pty::Pty::spawn_stderr_on_tty(c);
+    for i in 1..=3 {
+        assert!(p.wait_for_n("Enter Access Key ID: ", i, Duration::from_secs(20)));
+        p.send("nope\r");
+    }
+    let (o, screen) = p.finish(Duration::from_secs(20));
+    assert_eq!(o.status.code(), Some(1), "{screen}");
+    assert!(screen.contains("no keys stored after 3 tries"), "{screen}");
+    assert!(!screen.contains("Secret Access Key"), "{screen}");
+}
+
+/// On a new file store, an empty or mistyped passphrase is asked again: the keys typed just
+/// before are kept and stored once the passphrase is chosen.
+#[test]
+fn a_new_store_passphrase_slip_is_asked_again_keeping_the_keys() {
+    let env = TestEnv::new();
+    env.write_aws_config("[profile plain]\nregion = us-east-1\n");
+    let mut c = env.awsenv();
+    c.args(["add", "plain"])
+        .env("AWSENV_BACKEND", "file")
+        .env_remove("AWSENV_FILE_PASSPHRASE")
+        .stdin(Stdio::null());
+    let mut p = pty::Pty::spawn_stderr_on_tty(c);
+    let t = Duration::from_secs(20);
+    let mut answered = (0, 0);
+    // The store is created when it is first needed: answer the prompts in whatever order.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(std::time::Instant::now() < deadline, "{}", p.screen());
+        if p.count("Enter Access Key ID: ") > answered.0 {
+            answered.0 += 1;
+            p.send(&format!("{KEY_ID}\r"));
+            assert!(p.wait_for("Enter Secret Access Key: ", t));
+            p.send(&format!("{SECRET}\r"));
+        }
+        let chosen = p.count("Choose a passphrase");
+        if chosen > answered.1 {
+            answered.1 += 1;
+            match answered.1 {
+                1 => p.send("\r"),
+                2 => {
+                    p.send("first-try\r");
+                    assert!(p.wait_for_n("Repeat the passphrase: ", 1, t));
+                    p.send("frist-try\r");
+                }
+                _ => {
+                    p.send("third-try\r");
+                    assert!(p.wait_for_n("Repeat the passphrase: ", 2, t));
+                    p.send("third-try\r");
+                    break;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (o, screen) = p.finish(t);
+    assert_ok(&o);
+    assert_eq!(answered.0, 1, "the keys were asked once: {screen}");
+    assert!(
+        screen.contains("the passphrase is empty; try again"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("the passphrases do not match; try again"),
+        "{screen}"
+    );
+    assert!(screen.contains("Added keys for profile plain"), "{screen}");
 }
 
 /// The keyring entries awsenv keeps cached sessions under (`secret-tool search`).

@@ -40,6 +40,10 @@ fn keys_from_env() -> Result<StoredKeys> {
     check_key_id(&id)?;
     let secret = std::env::var("AWS_SECRET_ACCESS_KEY")
         .map_err(|_| anyhow!("--env: AWS_SECRET_ACCESS_KEY is not set"))?;
+    // Scripts may hold keys of an emulator or a partner cloud: a warning, not a refusal.
+    if let Err(e) = check_secret(secret.trim()) {
+        eprintln!("awsenv: warning: --env: AWS_SECRET_ACCESS_KEY: {e:#}; stored as given");
+    }
     Ok(StoredKeys {
         access_key_id: id,
         secret_access_key: secret,
@@ -48,21 +52,64 @@ fn keys_from_env() -> Result<StoredKeys> {
     })
 }
 
-/// Asks for the keys on the terminal; the key id is checked before the secret is asked for.
-fn keys_from_terminal() -> Result<StoredKeys> {
+/// Checks a secret access key's shape: AWS's are 40 characters of base64 (`A-Z a-z 0-9 + /`).
+fn check_secret(secret: &str) -> Result<()> {
+    let ok_chars = secret
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
+    if secret.len() != 40 || !ok_chars {
+        bail!(
+            "that does not look like a secret access key ({} characters; AWS's have 40 letters, digits, + and /)",
+            secret.chars().count()
+        );
+    }
+    Ok(())
+}
+
+/// How often `add` asks again for a key id or a secret that does not look like one.
+const KEY_ATTEMPTS: usize = 3;
+
+/// Asks on the terminal until `check` accepts the answer, at most [`KEY_ATTEMPTS`] times. Each
+/// refusal is said and the question asked again; on giving up, whatever was typed ahead is
+/// discarded so it never reaches the shell as a command.
+fn ask_until(
+    prompt: &str,
+    hidden: bool,
+    check: impl Fn(&str) -> Result<()>,
+) -> Result<Zeroizing<String>> {
     let no_tty = || {
         anyhow!(
             "no terminal to ask for the keys on: use --env with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
         )
     };
-    let id = crate::tty::read_line("Enter Access Key ID: ", false)
-        .map_err(|e| e.or_else_no_tty(no_tty))?;
-    let id = id.trim().to_string();
-    check_key_id(&id)?;
-    let secret = crate::tty::read_line("Enter Secret Access Key: ", true)
-        .map_err(|e| e.or_else_no_tty(no_tty))?;
+    for attempt in 1..=KEY_ATTEMPTS {
+        let answer = match crate::tty::read_line(prompt, hidden) {
+            Ok(a) => a,
+            Err(crate::tty::TtyError::Interrupted | crate::tty::TtyError::Eof) => {
+                crate::tty::discard_typeahead();
+                return Err(anyhow::Error::new(crate::tty::Cancelled::new("key prompt")));
+            }
+            Err(e) => return Err(e.or_else_no_tty(no_tty)),
+        };
+        match check(answer.trim()) {
+            Ok(()) => return Ok(Zeroizing::new(answer.trim().to_string())),
+            Err(e) if attempt < KEY_ATTEMPTS => eprintln!("awsenv: {e:#}; try again"),
+            Err(e) => {
+                crate::tty::discard_typeahead();
+                return Err(e.context(format!("no keys stored after {KEY_ATTEMPTS} tries")));
+            }
+        }
+    }
+    bail!("no keys stored")
+}
+
+/// Asks for the keys on the terminal; the key id is checked (and asked again) before the
+/// secret is asked for, and the secret's shape too.
+fn keys_from_terminal() -> Result<StoredKeys> {
+    let id = ask_until("Enter Access Key ID: ", false, check_key_id)?;
+    let secret = ask_until("Enter Secret Access Key: ", true, check_secret)?;
     Ok(StoredKeys {
-        access_key_id: id,
+        access_key_id: id.to_string(),
         secret_access_key: secret.to_string(),
         created: None,
         added: None,

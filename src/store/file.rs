@@ -120,15 +120,22 @@ fn new_passphrase(dir: &Path) -> Result<SecretString> {
         "Choose a passphrase for the new file store at {}: ",
         dir.display()
     );
-    let first = read_secret(&prompt, no_tty)?;
-    if first.is_empty() {
-        bail!("empty passphrase");
+    // Asked again on a slip: what the user typed before (the keys `add` is storing) stays.
+    for attempt in 1..=3 {
+        let first = read_secret(&prompt, no_tty)?;
+        let problem = if first.is_empty() {
+            "the passphrase is empty"
+        } else if *read_secret("Repeat the passphrase: ", no_tty)? != *first {
+            "the passphrases do not match"
+        } else {
+            return Ok(SecretString::from(first.to_string()));
+        };
+        if attempt == 3 {
+            bail!("{problem}; no file store was created");
+        }
+        eprintln!("awsenv: {problem}; try again");
     }
-    let again = read_secret("Repeat the passphrase: ", no_tty)?;
-    if *again != *first {
-        bail!("the passphrases do not match");
-    }
-    Ok(SecretString::from(first.to_string()))
+    bail!("no passphrase chosen")
 }
 
 /// Reads a hidden line on the terminal; Ctrl-C or end of input is [`crate::tty::Cancelled`].
