@@ -175,53 +175,110 @@ pub struct AwsProfileFile {
     pub region: Option<String>,
 }
 
-/// Parses an `.awsprofile`: TOML with `profile = "…"` and optional `region = "…"`, or a bare
-/// profile name on the first non-blank, non-`#` line.
+/// Parses an `.awsprofile` the way people write one: a bare profile name on the first
+/// non-blank, non-`#` line, and/or `key = value` lines with `profile` and `region` (TOML's
+/// `profile = "calvin"`, or unquoted). A byte-order mark, CRLF line ends and `#` comments are
+/// fine. Anything else is refused with a sentence naming the line and the fix.
 pub fn parse(text: &str) -> Result<AwsProfileFile, String> {
-    let first = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with('#'));
-    let Some(first) = first else {
-        return Err("is empty: write a profile name in it".to_string());
-    };
-    if first.contains('=') {
-        #[derive(serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct File {
-            profile: String,
-            region: Option<String>,
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let shown = |v: &str| format!("\"{}\"", printable_text(v, 60));
+    let mut profile: Option<(String, usize)> = None;
+    let mut region: Option<String> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let n = i + 1;
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
         }
-        let f: File = toml::from_str(text).map_err(|e| {
-            format!(
-                "is not valid: {}",
-                e.message().lines().next().unwrap_or("parse error")
-            )
-        })?;
-        if !valid_name(&f.profile) {
-            return Err(format!("names an invalid profile {:?}", f.profile));
+        let (key, value) = match line.split_once('=') {
+            Some((k, v)) => (Some(k.trim()), unquote(v.trim())),
+            None => (None, Ok(line)),
+        };
+        let value = value.map_err(|why| format!("line {n}: {why}"))?;
+        match key {
+            None | Some("profile") => {
+                if let Some((_, first)) = &profile {
+                    return Err(format!(
+                        "line {n}: a second profile name ({}) after the one on line {first}; keep one",
+                        shown(value)
+                    ));
+                }
+                if !valid_name(value) {
+                    return Err(format!(
+                        "line {n}: {} is not a profile name (letters, digits and - _ . @ + /, at most 128)",
+                        shown(value)
+                    ));
+                }
+                profile = Some((value.to_string(), n));
+            }
+            Some("region") => {
+                if !value.is_empty() && !valid_region(value) {
+                    // The region becomes part of the STS host name: never let it steer the host.
+                    return Err(format!(
+                        "line {n}: {} is not a region name (a region looks like eu-west-1)",
+                        shown(value)
+                    ));
+                }
+                region = (!value.is_empty()).then(|| value.to_string());
+            }
+            Some(other) => {
+                return Err(format!(
+                    "line {n}: unknown key {}; an .awsprofile holds a profile name and optionally region = \"eu-west-1\"",
+                    shown(other)
+                ));
+            }
         }
-        let region = f.region.filter(|r| !r.is_empty());
-        if let Some(r) = &region
-            && !valid_region(r)
+    }
+    match profile {
+        Some((profile, _)) => Ok(AwsProfileFile { profile, region }),
+        None if region.is_some() => {
+            Err("names a region but no profile: add a line with the profile name".to_string())
+        }
+        None => Err("is empty: write a profile name in it".to_string()),
+    }
+}
+
+/// A value as written after `=`: `"calvin"`, `'calvin'` or `calvin`, with an optional trailing
+/// `# comment` after it.
+fn unquote(v: &str) -> Result<&str, String> {
+    for q in ['"', '\''] {
+        if let Some(rest) = v.strip_prefix(q) {
+            let Some(end) = rest.find(q) else {
+                return Err(format!("a quote ({q}) is not closed; close it"));
+            };
+            let after = rest[end + 1..].trim();
+            if !(after.is_empty() || after.starts_with('#')) {
+                return Err("text after the closing quote; remove it".to_string());
+            }
+            return Ok(&rest[..end]);
+        }
+    }
+    Ok(v.split(" #").next().unwrap_or(v).trim())
+}
+
+/// Outside text made printable for a message (controls shown as escapes, cut at `max` bytes).
+fn printable_text(v: &str, max: usize) -> String {
+    let mut out = String::new();
+    for c in v.chars() {
+        let piece = if c.is_control()
+            || ('\u{2028}'..='\u{202e}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
         {
-            // The region becomes part of the STS host name: never let it steer the host.
-            return Err(format!(
-                "names an invalid region {r:?} (a region looks like \"eu-west-1\")"
-            ));
+            if (c as u32) < 0x100 {
+                format!("\\x{:02x}", c as u32)
+            } else {
+                format!("\\u{{{:04x}}}", c as u32)
+            }
+        } else {
+            c.to_string()
+        };
+        if out.len() + piece.len() > max {
+            out.push('…');
+            break;
         }
-        return Ok(AwsProfileFile {
-            profile: f.profile,
-            region,
-        });
+        out.push_str(&piece);
     }
-    if !valid_name(first) {
-        return Err(format!("names an invalid profile {first:?}"));
-    }
-    Ok(AwsProfileFile {
-        profile: first.to_string(),
-        region: None,
-    })
+    out
 }
 
 /// A region name as AWS writes them: a lowercase DNS label (`eu-west-1`, `us-gov-east-1`).
@@ -304,8 +361,38 @@ mod tests {
             })
         );
         assert!(parse("").is_err());
-        assert!(parse("profile = 3").is_err());
+        assert!(parse("profile = \"a\" \"b\"").is_err());
         assert!(parse("rm -rf /").is_err());
+    }
+
+    /// What people write: a name and then a region line, quoted or not; a BOM; CRLF; and
+    /// sentences that name the line and the fix for the rest.
+    #[test]
+    fn accepts_what_people_write_and_says_what_is_wrong() {
+        let want = Ok(AwsProfileFile {
+            profile: "calvin".into(),
+            region: Some("eu-west-1".into()),
+        });
+        assert_eq!(parse("calvin\nregion = \"eu-west-1\"\n"), want);
+        assert_eq!(parse("calvin\r\nregion = eu-west-1 # Ireland\r\n"), want);
+        assert_eq!(parse("\u{feff}profile = calvin\nregion='eu-west-1'"), want);
+        assert_eq!(
+            parse("calvin\nhobbes\n"),
+            Err(
+                "line 2: a second profile name (\"hobbes\") after the one on line 1; keep one"
+                    .into()
+            )
+        );
+        assert_eq!(
+            parse("calvin\nbackend = file\n"),
+            Err("line 2: unknown key \"backend\"; an .awsprofile holds a profile name and optionally region = \"eu-west-1\"".into())
+        );
+        assert_eq!(
+            parse("profile = \"calvin\n"),
+            Err("line 1: a quote (\") is not closed; close it".into())
+        );
+        let e = parse("pro\x1bfile\n").expect_err("control byte");
+        assert!(!e.contains('\x1b'), "{e:?}");
     }
 
     #[test]
@@ -320,7 +407,7 @@ mod tests {
         ] {
             let text = format!("profile = \"prod\"\nregion = {bad:?}\n");
             let e = parse(&text).expect_err(bad);
-            assert!(e.contains("invalid region"), "{bad}: {e}");
+            assert!(e.contains("is not a region name"), "{bad}: {e}");
         }
         assert!(parse("profile = \"prod\"\nregion = \"us-gov-east-1\"\n").is_ok());
     }

@@ -176,6 +176,44 @@ pub fn sts_timeout(text: &str) -> Result<Duration> {
     Ok(d)
 }
 
+/// A TOML parser message as a sentence with the fix, given the line it is about.
+fn toml_in_words(msg: &str, line: &str) -> String {
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim())
+        .filter(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+    let unquoted = msg.contains("string values must be quoted")
+        || msg.contains("invalid boolean")
+        || msg.contains("expected literal string")
+        || msg.contains("invalid string");
+    match key {
+        Some(k) if unquoted => {
+            let v = line.split_once('=').map_or("", |(_, v)| v.trim());
+            format!(
+                "the value of `{k}` must be in double quotes: {k} = \"{}\"",
+                crate::awsconfig::printable(v.trim_matches(['"', '\'']).as_bytes(), 60)
+            )
+        }
+        _ if msg.starts_with("unknown field `") => {
+            let known = msg.split_once("expected").map_or(String::new(), |(_, k)| {
+                format!("; known keys:{}", k.trim_start_matches(" one of"))
+            });
+            format!(
+                "unknown key `{}`{}",
+                msg.trim_start_matches("unknown field `")
+                    .split('`')
+                    .next()
+                    .unwrap_or(""),
+                crate::awsconfig::printable(known.as_bytes(), 300)
+            )
+        }
+        _ => format!(
+            "not valid TOML ({}); a setting is written key = \"value\"",
+            crate::awsconfig::printable(msg.as_bytes(), 200)
+        ),
+    }
+}
+
 /// Where a value came from, for messages: the variable, or the file and line.
 enum Origin<'a> {
     Env(&'a str, String),
@@ -214,6 +252,8 @@ impl Settings {
             Some((p, t)) => (p.display().to_string(), t),
             None => (String::new(), ""),
         };
+        // A byte-order mark (Windows editors write one) is not part of the settings.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let fs: FileSettings = if file.is_some() {
             toml::from_str(text).map_err(|e| {
                 let msg = e
@@ -235,7 +275,7 @@ impl Settings {
                 };
                 anyhow!(
                     "bad settings file {shown_path}, line {line}: {}",
-                    crate::awsconfig::printable(msg.as_bytes(), 200)
+                    toml_in_words(&msg, text.lines().nth(line - 1).unwrap_or(""))
                 )
             })?
         } else {
@@ -530,6 +570,21 @@ mod tests {
         assert!(e.contains("line 1") && e.contains("role_ttl"), "{e}");
         assert!(parse(None, &[("AWSENV_SESSION_TTL", "36h")]).is_ok());
         assert!(parse(None, &[("AWSENV_ROLE_TTL", "12h")]).is_ok());
+    }
+
+    #[test]
+    fn parser_jargon_becomes_a_sentence_with_the_fix() {
+        let Err(e) = parse(Some("\u{feff}session_ttl = \"8h\"\nbackend = file\n"), &[]) else {
+            panic!("unquoted value accepted")
+        };
+        assert_eq!(
+            format!("{e}"),
+            "bad settings file /c/config.toml, line 2: the value of `backend` must be in double quotes: backend = \"file\""
+        );
+        let Err(e) = parse(Some("backend = keyring\n"), &[]) else {
+            panic!("unquoted value accepted")
+        };
+        assert!(format!("{e}").contains("backend = \"keyring\""), "{e}");
     }
 
     #[test]
