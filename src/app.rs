@@ -78,7 +78,12 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
             &opts,
             if command.is_empty() { args } else { command },
         ),
-        Command::Hook { shell } => commands::shellhook::hook(shell),
+        Command::Hook { shell } => match shell.or_else(crate::cli::HookShell::detect) {
+            Some(s) => commands::shellhook::hook(s),
+            None => anyhow::bail!(
+                "cannot tell which shell this is: name it, as in eval \"$(awsenv hook bash)\" (bash, zsh or fish)"
+            ),
+        },
         Command::Export { shell } => commands::shellhook::export(shell),
         Command::Allow { path } => commands::shellhook::allow(path.as_deref(), true),
         Command::Deny { path } => commands::shellhook::allow(path.as_deref(), false),
@@ -89,6 +94,13 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
             prefix,
             suffix,
         } => {
+            if let Some(p) = format
+                .as_deref()
+                .and_then(crate::prompt::unknown_placeholder)
+            {
+                eprintln!("awsenv: {}", crate::prompt::unknown_placeholder_message(p));
+                return Ok(2);
+            }
             let opts = crate::prompt::Options {
                 format,
                 prefix: prefix.unwrap_or_default(),

@@ -22,6 +22,9 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The values of `--shell` (offered by completion, checked by clap).
+const SHELLS: [&str; 7] = ["bash", "zsh", "fish", "sh", "powershell", "env", "json"];
+
 /// A shell the hook supports.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HookShell {
@@ -34,6 +37,17 @@ pub enum HookShell {
 }
 
 impl HookShell {
+    /// The hook shell this process runs in (parent process, then `$SHELL`); `None` for one
+    /// without a hook.
+    pub fn detect() -> Option<HookShell> {
+        match crate::shell::Shell::detect() {
+            crate::shell::Shell::Bash => Some(HookShell::Bash),
+            crate::shell::Shell::Zsh => Some(HookShell::Zsh),
+            crate::shell::Shell::Fish => Some(HookShell::Fish),
+            _ => None,
+        }
+    }
+
     /// The matching output shell.
     pub fn shell(self) -> crate::shell::Shell {
         match self {
@@ -150,7 +164,7 @@ pub enum Command {
         #[arg(add = ArgValueCompleter::new(profiles))]
         profile: Option<String>,
         /// Output for this shell: bash, zsh, fish, sh, powershell, env, json (default: detected).
-        #[arg(long, value_name = "SHELL")]
+        #[arg(long, value_name = "SHELL", value_parser = SHELLS)]
         shell: Option<String>,
         #[command(flatten)]
         opts: ResolveOpts,
@@ -158,7 +172,7 @@ pub enum Command {
     /// Print the statements that deactivate and restore what `use` replaced.
     Unset {
         /// Output for this shell (default: detected).
-        #[arg(long, value_name = "SHELL")]
+        #[arg(long, value_name = "SHELL", value_parser = SHELLS)]
         shell: Option<String>,
     },
     /// Run a command with the session in its environment; exits with the command's status.
@@ -195,8 +209,8 @@ pub enum Command {
     },
     /// Print the shell init code for bash, zsh or fish.
     Hook {
-        /// The shell.
-        shell: HookShell,
+        /// The shell (default: the one this runs in).
+        shell: Option<HookShell>,
     },
     /// What the hook runs at each prompt (not for typing).
     Export {
@@ -277,9 +291,7 @@ pub enum Command {
         #[arg(long, hide = true)]
         detached: bool,
     },
-    /// Print the manual page (roff), generated from this command-line definition:
-    /// awsenv man > ~/.local/share/man/man1/awsenv.1
-    #[command(hide = true)]
+    /// Print the manual page (roff): awsenv man | man -l -
     Man,
     /// Print a completion script (bash, zsh, fish, elvish, powershell).
     Completions {

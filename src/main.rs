@@ -31,6 +31,14 @@ fn main() {
         }
         ["prompt", rest @ ..] => {
             if let Some(opts) = awsenv::prompt::Options::parse(rest.iter().copied()) {
+                if let Some(p) = opts
+                    .format
+                    .as_deref()
+                    .and_then(awsenv::prompt::unknown_placeholder)
+                {
+                    eprintln!("awsenv: {}", awsenv::prompt::unknown_placeholder_message(p));
+                    std::process::exit(2);
+                }
                 return prompt(&opts);
             }
         }

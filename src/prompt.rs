@@ -49,6 +49,37 @@ impl Options {
     }
 }
 
+/// The placeholders a format may use.
+pub const PLACEHOLDERS: [&str; 4] = ["{profile}", "{region}", "{remaining}", "{expiration}"];
+
+/// The first `{word}` in `format` that is not a placeholder (a typo such as `{profil}`), for a
+/// message; literal braces around anything else (`{`, `{ x }`, `{{`) are fine.
+pub fn unknown_placeholder(format: &str) -> Option<&str> {
+    let mut rest = format;
+    while let Some(i) = rest.find('{') {
+        let after = &rest[i + 1..];
+        if let Some(end) = after.find('}') {
+            let word = &after[..end];
+            if !word.is_empty()
+                && word.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && !PLACEHOLDERS.contains(&&rest[i..i + end + 2])
+            {
+                return Some(&rest[i..i + end + 2]);
+            }
+        }
+        rest = after;
+    }
+    None
+}
+
+/// The message for an unknown placeholder.
+pub fn unknown_placeholder_message(p: &str) -> String {
+    format!(
+        "unknown placeholder {p} in --format; the placeholders are {}",
+        PLACEHOLDERS.join(" ")
+    )
+}
+
 /// Replaces each placeholder in `format` by its value in one pass: a value is never searched
 /// for placeholders itself, so a variable holding `{region}` shows as such and a few of them
 /// cannot multiply the segment's length.
@@ -122,6 +153,19 @@ pub fn render(opts: &Options, now: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_typo_in_a_placeholder_is_named() {
+        assert_eq!(
+            unknown_placeholder("{profil} {remaining}"),
+            Some("{profil}")
+        );
+        assert_eq!(
+            unknown_placeholder("{profile} ({region}) {expiration}"),
+            None
+        );
+        assert_eq!(unknown_placeholder("{ x } {{ {} {"), None);
+    }
 
     #[test]
     fn options_in_any_order() {

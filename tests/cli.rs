@@ -68,9 +68,30 @@ fn the_shipped_manual_page_is_the_generated_one() {
         "man/awsenv.1 is stale: regenerate it with 'awsenv man > man/awsenv.1'"
     );
     let text = String::from_utf8_lossy(&o.stdout);
-    for section in [".TH awsenv 1", ".TH awsenv-use 1", ".TH awsenv-hook 1"] {
+    // One page: every command in it, the sections a man page has, and no reference to
+    // per-command pages that do not exist.
+    for section in [
+        ".TH awsenv 1",
+        ".SH COMMANDS",
+        ".SS \"awsenv use",
+        ".SS \"awsenv sso login",
+        ".SH ENVIRONMENT",
+        ".SH FILES",
+        ".SH EXAMPLES",
+    ] {
         assert!(text.contains(section), "{section} missing");
     }
+    assert_eq!(text.matches(".TH ").count(), 1, "one page");
+    assert!(!text.contains("awsenv\\-add(1)") && !text.contains("awsenv-add(1)"));
+    let help = env
+        .awsenv()
+        .arg("--help")
+        .output()
+        .expect("run awsenv --help");
+    assert!(
+        String::from_utf8_lossy(&help.stdout).contains("\n  man "),
+        "man is listed in --help"
+    );
 }
 
 /// A stdout whose reader is already gone: the write end of a pipe whose read end is closed.
@@ -115,4 +136,36 @@ fn a_closed_pipe_ends_a_command_quietly() {
         assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
         assert!(err.is_empty(), "{args:?} said: {err}");
     }
+}
+
+/// `--format` with a typo names the placeholder instead of printing it literally; `hook` with no
+/// shell takes the one it runs in.
+#[test]
+fn prompt_typos_are_named_and_hook_detects_the_shell() {
+    let env = TestEnv::new();
+    let o = env
+        .awsenv()
+        .args(["prompt", "--format", "{profil} {remaining}"])
+        .env("AWSENV_PROFILE", "calvin")
+        .output()
+        .expect("run awsenv prompt");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(o.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr).trim(),
+        "awsenv: unknown placeholder {profil} in --format; the placeholders are {profile} {region} {remaining} {expiration}"
+    );
+    if !common::require_tool("bash") {
+        return;
+    }
+    let o = env
+        .command("bash")
+        .args([
+            "-c",
+            &format!("{} hook; true", env!("CARGO_BIN_EXE_awsenv")),
+        ])
+        .output()
+        .expect("run bash");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.starts_with("# awsenv hook for bash"), "{text}");
 }

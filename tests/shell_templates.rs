@@ -394,9 +394,9 @@ fn prompt_values_are_data() {
                 ("AWS_REGION", "eu\x1b]0;t\x07-1{expiration}".into()),
                 ("AWS_SESSION_EXPIRATION", "{profile}".into()),
             ],
-            Some("{profile}|{region}|{expiration}|{x}{{remaining}}"),
+            Some("{profile}|{region}|{expiration}|{ x}{{remaining}}"),
         ),
-        "{region}x|eu]0;t-1{expiration}|{profile}|{x}{}",
+        "{region}x|eu]0;t-1{expiration}|{profile}|{ x}{}",
     );
 }
 
@@ -454,6 +454,19 @@ fn completions_offer_profile_names() {
         assert!(
             !text.contains("calvin"),
             "{shell}: only names starting with h: {text}"
+        );
+        let out = env
+            .awsenv()
+            .args(["--", "awsenv", "use", "--shell", "f"])
+            .env("COMPLETE", shell)
+            .env("_CLAP_COMPLETE_INDEX", "3")
+            .env("_CLAP_IFS", "\n")
+            .output()
+            .expect("run completion");
+        let text = ok(out, &format!("{shell} --shell completion"));
+        assert!(
+            text.lines().any(|l| l.starts_with("fish")),
+            "{shell}: --shell values complete: {text}"
         );
     }
 }

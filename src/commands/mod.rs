@@ -3,6 +3,7 @@
 pub mod announce;
 pub mod keys;
 pub mod login;
+pub mod manpage;
 pub mod session;
 pub mod shellhook;
 pub mod status;
@@ -36,24 +37,9 @@ pub fn completions(shell: &str) -> Result<i32> {
     Ok(0)
 }
 
-/// `awsenv man`: the manual page, generated from the command-line definition, with a section
-/// per command.
+/// `awsenv man`: the manual page (see [`manpage`]).
 pub fn man_page() -> Result<i32> {
-    let cmd = crate::cli::Cli::command();
-    let mut out = Vec::new();
-    let render = |c: &clap::Command, out: &mut Vec<u8>| {
-        clap_mangen::Man::new(c.clone())
-            .render(out)
-            .map_err(|e| anyhow::anyhow!("cannot render the manual page: {e}"))
-    };
-    render(&cmd, &mut out)?;
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        // A one-shot command: the names live until the process exits anyway.
-        let name: &'static str = Box::leak(format!("awsenv-{}", sub.get_name()).into_boxed_str());
-        let sub = sub.clone().name(name).bin_name(name);
-        render(&sub, &mut out)?;
-    }
-    write_stdout(&out)?;
+    write_stdout(&manpage::render()?)?;
     Ok(0)
 }
 
