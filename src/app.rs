@@ -46,6 +46,9 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
             force,
             ..
         } => commands::keys::add(&profile, env, force),
+        Command::Import {
+            profiles, force, ..
+        } => commands::import::import(&profiles, force),
         Command::Remove { profile, force, .. } => commands::keys::remove(&profile, force),
         Command::List { .. } => commands::keys::list(),
         Command::Rotate {

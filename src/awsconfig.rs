@@ -201,6 +201,16 @@ impl Profile {
     }
 }
 
+/// Keys found in plaintext in the AWS config or credentials file.
+pub struct PlaintextKeys {
+    /// `aws_access_key_id`.
+    pub access_key_id: String,
+    /// `aws_secret_access_key`.
+    pub secret_access_key: zeroize::Zeroizing<String>,
+    /// An `aws_session_token` is beside them: temporary credentials, not for the store.
+    pub temporary: bool,
+}
+
 /// The parsed AWS configuration.
 pub struct AwsConfig {
     set: ProfileSet,
@@ -301,6 +311,20 @@ impl AwsConfig {
             .get_profile(name)
             .and_then(|p| p.get("aws_access_key_id"))
             .is_some_and(|v| !v.is_empty())
+    }
+
+    /// The static keys a profile holds in plaintext (`aws_access_key_id`,
+    /// `aws_secret_access_key`, and whether an `aws_session_token` makes them temporary), as
+    /// `awsenv import` moves them into the store.
+    pub fn plaintext_keys(&self, name: &str) -> Option<PlaintextKeys> {
+        let p = self.set.get_profile(name)?;
+        let id = p.get("aws_access_key_id").filter(|v| !v.is_empty())?;
+        let secret = p.get("aws_secret_access_key").filter(|v| !v.is_empty())?;
+        Some(PlaintextKeys {
+            access_key_id: id.trim().to_string(),
+            secret_access_key: zeroize::Zeroizing::new(secret.trim().to_string()),
+            temporary: p.get("aws_session_token").is_some_and(|t| !t.is_empty()),
+        })
     }
 
     /// Every `[sso-session NAME]` name, sorted.
@@ -420,6 +444,13 @@ pub fn close_names(name: &str, names: &[String]) -> Vec<String> {
         .collect();
     scored.sort();
     scored.into_iter().take(3).map(|(_, n)| n.clone()).collect()
+}
+
+/// The credentials file's path as text, for messages.
+pub fn credentials_path_text() -> String {
+    aws_file_path("AWS_SHARED_CREDENTIALS_FILE", "credentials")
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "~/.aws/credentials".to_string())
 }
 
 /// The config file's path as text, for messages.

@@ -125,6 +125,18 @@ pub enum Command {
         #[command(flatten)]
         store: StoreOpts,
     },
+    /// Move keys kept in plaintext in ~/.aws/credentials into the secret store (the named
+    /// profiles, or every profile with plaintext keys).
+    Import {
+        /// The profiles (default: every one with aws_access_key_id in plaintext).
+        #[arg(add = ArgValueCompleter::new(profiles))]
+        profiles: Vec<String>,
+        /// Replace other keys already stored for a profile.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        store: StoreOpts,
+    },
     /// Delete the stored keys and cached sessions of PROFILE.
     Remove {
         /// The profile.
@@ -305,6 +317,7 @@ impl Command {
     pub fn backend(&self) -> Option<&str> {
         let store = match self {
             Command::Add { store, .. }
+            | Command::Import { store, .. }
             | Command::Remove { store, .. }
             | Command::Rotate { store, .. }
             | Command::List { store }

@@ -495,6 +495,12 @@ impl Engine {
                 session_token: None,
                 expiration: None,
             }),
+            None if self.config.has_static_keys(&root.name) => bail!(
+                "no keys stored for profile {0}; its keys are in plaintext in {1}: 'awsenv import {0}' moves them into {2}",
+                root.name,
+                crate::awsconfig::credentials_path_text(),
+                self.store.describe()
+            ),
             None => bail!(
                 "no keys stored for profile {}: run 'awsenv add {}' (keys are kept in {})",
                 root.name,

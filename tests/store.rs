@@ -680,3 +680,49 @@ fn the_keyring_drops_damaged_cached_sessions_and_lists_the_rest() {
     assert_eq!(calls(moto, "keyring-damage", "AssumeRole"), 2);
     assert!(!stdout(&awsenv(&env, &["list"])).contains("UNREADABLE"));
 }
+
+/// Keys in plaintext `~/.aws/credentials` are pointed to (not "run awsenv add"), and
+/// `awsenv import` moves them into the store — every profile with keys when none is named —
+/// reading them back; temporary keys are refused, other stored keys kept without --force.
+#[test]
+fn import_moves_plaintext_keys_into_the_store() {
+    let env = TestEnv::new();
+    env.write_aws_config(
+        "[profile plain]\nregion = us-east-1\n[profile temp]\nregion = us-east-1\n[profile other]\n",
+    );
+    std::fs::write(
+        env.aws_credentials_path(),
+        format!(
+            "[plain]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = {SECRET}\n\n\
+             [temp]\naws_access_key_id = ASIATEMPORARYKEY0001\naws_secret_access_key = {SECRET}\naws_session_token = tok\n"
+        ),
+    )
+    .expect("write credentials");
+    let o = awsenv(&env, &["use", "plain", "--no-session", "--shell", "bash"]);
+    assert_one_line_failure(&o, &["plaintext", "'awsenv import plain'"]);
+    let o = awsenv(&env, &["import"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "temp was refused: {err}");
+    assert!(err.contains("imported the keys of profile plain"), "{err}");
+    assert!(
+        err.contains("profile temp: its keys have an aws_session_token"),
+        "{err}"
+    );
+    assert!(!err.contains(SECRET), "no secret in messages: {err}");
+    assert!(stored_keys_of(&env, "plain").contains(SECRET));
+    // Again: already there.
+    let o = awsenv(&env, &["import", "plain"]);
+    assert_ok(&o);
+    assert!(stderr(&o).contains("the same keys are already stored"));
+    // Other keys stored: kept unless --force.
+    let mut c = env.awsenv();
+    c.args(["add", "plain", "--env", "--force"])
+        .env("AWS_ACCESS_KEY_ID", "AKIAOTHERKEYEXAMPLE1")
+        .env("AWS_SECRET_ACCESS_KEY", SECRET);
+    assert_ok(&run(c));
+    let o = awsenv(&env, &["import", "plain"]);
+    assert_one_line_failure(&o, &["other keys are stored", "--force"]);
+    assert!(stored_keys_of(&env, "plain").contains("AKIAOTHERKEYEXAMPLE1"));
+    assert_ok(&awsenv(&env, &["import", "plain", "--force"]));
+    assert!(stored_keys_of(&env, "plain").contains(KEY_ID));
+}

@@ -15,7 +15,7 @@ fn valid_key_id(id: &str) -> bool {
 
 /// Checks an access key id: its shape, and that it is not a temporary one (`ASIA…`: those
 /// need their session token and end within hours; awsenv stores long-term keys).
-fn check_key_id(id: &str) -> Result<()> {
+pub fn check_key_id(id: &str) -> Result<()> {
     if !valid_key_id(id) {
         bail!("{id:?} does not look like an AWS access key id (e.g. AKIAIOSFODNN7EXAMPLE)");
     }
@@ -163,15 +163,12 @@ pub fn add(profile: &str, from_env: bool, force: bool) -> Result<i32> {
         if keys.secret_access_key.trim().is_empty() {
             bail!("the secret access key is empty");
         }
-        let json = Zeroizing::new(
-            serde_json::json!({
-                "access_key_id": keys.access_key_id,
-                "secret_access_key": keys.secret_access_key.trim(),
-                "added": now_epoch()
-            })
-            .to_string(),
-        );
-        engine.store.set(&key, &json)?;
+        store_keys(
+            &engine,
+            profile,
+            &keys.access_key_id,
+            &keys.secret_access_key,
+        )?;
         let cleared = engine.clear(Some(profile))?;
         eprintln!(
             "Added keys for profile {profile} to {}{}",
@@ -184,6 +181,32 @@ pub fn add(profile: &str, from_env: bool, force: bool) -> Result<i32> {
         );
         Ok(0)
     })?
+}
+
+/// Stores long-term keys for `profile` (replacing any) and reads them back: an error unless
+/// the store now holds exactly these keys.
+pub fn store_keys(engine: &Engine, profile: &str, id: &str, secret: &str) -> Result<()> {
+    let key = store::keys_key(profile);
+    let json = Zeroizing::new(
+        serde_json::json!({
+            "access_key_id": id,
+            "secret_access_key": secret.trim(),
+            "added": now_epoch()
+        })
+        .to_string(),
+    );
+    engine.store.set(&key, &json)?;
+    let back = engine
+        .store
+        .get(&key)?
+        .and_then(|v| serde_json::from_str::<StoredKeys>(&v).ok());
+    match back {
+        Some(k) if k.access_key_id == id && k.secret_access_key == secret.trim() => Ok(()),
+        _ => bail!(
+            "the keys of profile {profile} did not read back from {} as written",
+            engine.store.describe()
+        ),
+    }
 }
 
 /// `awsenv remove PROFILE [--force]`.
