@@ -50,7 +50,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
             profiles, force, ..
         } => commands::import::import(&profiles, force),
         Command::Remove { profile, force, .. } => commands::keys::remove(&profile, force),
-        Command::List { .. } => commands::keys::list(),
+        Command::List { verbose, .. } => commands::keys::list(verbose),
         Command::Rotate {
             profile,
             no_session,

@@ -151,6 +151,10 @@ pub enum Command {
     /// List profiles, whether keys are stored (key id's last four characters, age), and cached
     /// sessions with their time left.
     List {
+        /// Every cached entry (stale roles, duplicates, expired ones), whole ARNs, no cut at 80
+        /// columns.
+        #[arg(short, long)]
+        verbose: bool,
         #[command(flatten)]
         store: StoreOpts,
     },
@@ -320,7 +324,7 @@ impl Command {
             | Command::Import { store, .. }
             | Command::Remove { store, .. }
             | Command::Rotate { store, .. }
-            | Command::List { store }
+            | Command::List { store, .. }
             | Command::Clear { store, .. } => store,
             Command::Use { opts, .. }
             | Command::Exec { opts, .. }

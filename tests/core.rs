@@ -929,7 +929,7 @@ fn add_refuses_to_overwrite_without_force_and_list_shows_no_secrets() {
     assert!(
         text.contains("calvin")
             && text.contains("stored")
-            && text.contains("role/list-role")
+            && text.contains("role 222222222222/list-role (")
             && text.contains("mfa session"),
         "{text}"
     );
@@ -1073,4 +1073,42 @@ fn status_shows_profile_source_expiry_and_identity() {
         assert!(text.contains(needle), "{needle:?} not in:\n{text}");
     }
     assert!(!text.contains(SECRET));
+}
+
+/// `list` shows what serves each profile now: a role edited out of the config is stale and
+/// hidden (`-v` shows every entry), a session without MFA is not called an "mfa session", the
+/// store is named, and every line fits 80 columns.
+#[test]
+fn list_shows_current_sessions_only_unless_verbose() {
+    let cfg = CALVIN
+        .replace("productionEC2Full", "list-old")
+        .replace("mfa/calvin", "mfa/listcur")
+        + "\n[profile nomfa]\nregion = eu-west-1\n";
+    let Some((env, _moto)) = setup(&cfg, "calvin") else {
+        return;
+    };
+    env.add_keys("nomfa", KEY_ID, SECRET);
+    let o = awsenv(
+        &env,
+        &["use", "calvin", "--shell", "bash", "--mfa-token", "123456"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = awsenv(&env, &["use", "nomfa", "--shell", "bash"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    env.write_aws_config(&cfg.replace("list-old", "list-new"));
+    let text = stdout(&awsenv(&env, &["list"]));
+    assert!(text.starts_with("Keys and sessions in "), "{text}");
+    assert!(!text.contains("list-old"), "stale role hidden: {text}");
+    assert!(text.contains("mfa session ("), "{text}");
+    let nomfa = text.lines().find(|l| l.starts_with("nomfa")).unwrap_or("");
+    assert!(
+        nomfa.contains(" session (") && !nomfa.contains("mfa session"),
+        "{text}"
+    );
+    assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+    let all = stdout(&awsenv(&env, &["list", "-v"]));
+    assert!(
+        all.contains("arn:aws:iam::222222222222:role/list-old"),
+        "-v shows every entry: {all}"
+    );
 }

@@ -40,10 +40,7 @@ fn keys_from_env() -> Result<StoredKeys> {
     check_key_id(&id)?;
     let secret = std::env::var("AWS_SECRET_ACCESS_KEY")
         .map_err(|_| anyhow!("--env: AWS_SECRET_ACCESS_KEY is not set"))?;
-    // Scripts may hold keys of an emulator or a partner cloud: a warning, not a refusal.
-    if let Err(e) = check_secret(secret.trim()) {
-        eprintln!("awsenv: warning: --env: AWS_SECRET_ACCESS_KEY: {e:#}; stored as given");
-    }
+
     Ok(StoredKeys {
         access_key_id: id,
         secret_access_key: secret,
@@ -157,7 +154,15 @@ pub fn add(profile: &str, from_env: bool, force: bool) -> Result<i32> {
             }
         }
         let keys = match env_keys {
-            Some(k) => k,
+            Some(k) => {
+                // Scripts may hold an emulator's keys: a warning, not a refusal.
+                if let Err(e) = check_secret(k.secret_access_key.trim()) {
+                    eprintln!(
+                        "awsenv: warning: --env: AWS_SECRET_ACCESS_KEY: {e:#}; stored as given"
+                    );
+                }
+                k
+            }
             None => keys_from_terminal()?,
         };
         if keys.secret_access_key.trim().is_empty() {
@@ -343,7 +348,7 @@ fn keys_columns(
 
 /// `awsenv list`. An interrupted key rotation found in the store is finished or rolled back
 /// first (see [`crate::rotate::recover_for_list`]).
-pub fn list() -> Result<i32> {
+pub fn list(verbose: bool) -> Result<i32> {
     block_on(async {
         let engine = Engine::open().await?;
         let mut inv = engine.inventory()?;
@@ -375,9 +380,14 @@ pub fn list() -> Result<i32> {
             }
         }
         names.sort();
-        let mut out = String::new();
+        let mut out = format!("Keys and sessions in {}\n", engine.store.describe());
         let mut warnings = Vec::new();
-        let width = names.iter().map(String::len).max().unwrap_or(7).max(7);
+        let width = names
+            .iter()
+            .map(String::len)
+            .max()
+            .unwrap_or(7)
+            .clamp(7, 24);
         out.push_str(&format!(
             "{:<width$}  {:<8}  {:<8}  {:<7}  SESSIONS\n",
             "PROFILE", "KEYS", "KEY", "AGE"
@@ -390,33 +400,44 @@ pub fn list() -> Result<i32> {
                 (stored, key, age)
             } else if damaged_keys.contains(&n.as_str()) {
                 ("damaged".into(), "-".into(), "-".into())
+            } else if engine.config.plaintext_keys(n).is_some() {
+                warnings.push(format!(
+                    "profile {n} keeps its keys in plaintext in {}: 'awsenv import {n}' moves them into the store",
+                    crate::awsconfig::credentials_path_text()
+                ));
+                ("plaintxt".into(), "-".into(), "-".into())
             } else {
                 ("-".into(), "-".into(), "-".into())
             };
-            let mut s: Vec<String> = inv
-                .sessions
+            let entries: Vec<&crate::resolve::CacheEntry> =
+                inv.sessions.iter().filter(|e| &e.profile == n).collect();
+            let entries = if verbose {
+                entries
+            } else {
+                current_sessions(&engine.config, n, entries, now)
+            };
+            let with_mfa = engine
+                .config
+                .chain(n)
+                .map(|c| c.iter().any(|p| p.get("mfa_serial").is_some()))
+                .unwrap_or(false);
+            let mut s: Vec<String> = entries
                 .iter()
-                .filter(|e| &e.profile == n)
-                .map(|e| {
-                    let left = match e.creds.remaining(now) {
-                        Some(l) if l > 0 => remaining(l),
-                        Some(_) => "expired".into(),
-                        None => "no expiry".into(),
-                    };
-                    match &e.role_arn {
-                        Some(r) if e.kind == "sso" => format!("sso role {r} ({left})"),
-                        Some(r) => format!("role {r} ({left})"),
-                        None => format!("mfa session ({left})"),
-                    }
-                })
+                .map(|e| session_text(e, now, with_mfa, verbose))
                 .collect();
             if s.is_empty() {
                 s.push("-".into());
             }
-            out.push_str(&format!(
-                "{n:<width$}  {stored:<8}  {key:<8}  {age:<7}  {}\n",
-                s.join(", ")
-            ));
+            // One session per line, under the SESSIONS column, so a line fits 80 columns.
+            for (i, session) in s.iter().enumerate() {
+                let line = if i == 0 {
+                    format!("{n:<width$}  {stored:<8}  {key:<8}  {age:<7}  {session}")
+                } else {
+                    format!("{:<width$}  {:<8}  {:<8}  {:<7}  {session}", "", "", "", "")
+                };
+                out.push_str(&if verbose { line } else { fit(&line, 80) });
+                out.push('\n');
+            }
         }
         for u in &inv.unreadable {
             out.push_str(&unreadable_line(u));
@@ -433,6 +454,79 @@ pub fn list() -> Result<i32> {
         }
         Ok(0)
     })?
+}
+
+/// The cached entries of `profile` that serve it now: not expired, for the role its config
+/// names today (an entry for a role since edited out is stale), one per kind and role — the
+/// one with the most time left.
+fn current_sessions<'a>(
+    config: &crate::awsconfig::AwsConfig,
+    profile: &str,
+    entries: Vec<&'a crate::resolve::CacheEntry>,
+    now: i64,
+) -> Vec<&'a crate::resolve::CacheEntry> {
+    let role_now = config
+        .profile(profile)
+        .ok()
+        .and_then(|p| p.get("role_arn").map(str::to_string));
+    let mut best: Vec<&crate::resolve::CacheEntry> = Vec::new();
+    for e in entries {
+        if e.creds.remaining(now).is_some_and(|l| l <= 0) {
+            continue;
+        }
+        if e.kind == "role" && e.role_arn.is_some() && e.role_arn != role_now {
+            continue;
+        }
+        match best
+            .iter_mut()
+            .find(|b| b.kind == e.kind && b.role_arn == e.role_arn)
+        {
+            Some(b) => {
+                if e.creds.remaining(now) > b.creds.remaining(now) {
+                    *b = e;
+                }
+            }
+            None => best.push(e),
+        }
+    }
+    best
+}
+
+/// One cached entry as `list` shows it: `role 222222222222/terraform (59m)`, `mfa session
+/// (7h59m)`, `session (7h59m)` (no MFA), `sso role 111111111111/Admin (42m)`; `-v` shows the
+/// whole ARN.
+fn session_text(e: &crate::resolve::CacheEntry, now: i64, with_mfa: bool, verbose: bool) -> String {
+    let left = match e.creds.remaining(now) {
+        Some(l) if l > 0 => remaining(l),
+        Some(_) => "expired".into(),
+        None => "no expiry".into(),
+    };
+    let short = |r: &str| -> String {
+        let mut parts = r.splitn(6, ':');
+        let account = parts.nth(4).unwrap_or("");
+        let name = r.rsplit('/').next().unwrap_or(r);
+        if verbose || account.is_empty() {
+            r.to_string()
+        } else {
+            format!("{account}/{name}")
+        }
+    };
+    match &e.role_arn {
+        Some(r) if e.kind == "sso" => format!("sso role {r} ({left})"),
+        Some(r) => format!("role {} ({left})", short(r)),
+        None if with_mfa => format!("mfa session ({left})"),
+        None => format!("session ({left})"),
+    }
+}
+
+/// `line` cut to `max` characters with `…`.
+fn fit(line: &str, max: usize) -> String {
+    if line.chars().count() <= max {
+        return line.to_string();
+    }
+    let mut s: String = line.chars().take(max - 1).collect();
+    s.push('…');
+    s
 }
 
 /// `awsenv clear [PROFILE]`.
