@@ -22,6 +22,7 @@ const ENGINE: &[&str] = &[
     "mfa",
     "tty",
     "server",
+    "listener",
     "commands",
     "app",
     "cli",
