@@ -6,7 +6,8 @@
 //!   async runtime. The front binary (`src/main.rs`) uses only these.
 //! - the credential engine: [`settings`], [`awsconfig`], [`store`], [`sts`], [`resolve`],
 //!   [`mfa`], [`tty`], [`listener`] (the hardened loopback HTTP listener of the credential
-//!   endpoint and the browser sign-ins), [`server`], [`runtime`], [`rotate`] (key rotation), [`sso`] (IAM Identity
+//!   endpoint and the browser sign-ins), [`browser`] (opening a browser, and what it may be
+//!   handed), [`server`], [`runtime`], [`rotate`] (key rotation), [`sso`] (IAM Identity
 //!   Center), and the command implementations in [`commands`], driven by [`cli`] and [`app`]
 //!   in the `awsenv-engine` binary.
 
@@ -20,6 +21,7 @@ pub mod timefmt;
 
 pub mod app;
 pub mod awsconfig;
+pub mod browser;
 pub mod cli;
 pub mod commands;
 pub mod listener;

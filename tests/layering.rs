@@ -23,6 +23,7 @@ const ENGINE: &[&str] = &[
     "tty",
     "server",
     "listener",
+    "browser",
     "commands",
     "app",
     "cli",
