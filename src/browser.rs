@@ -44,7 +44,7 @@ fn on_path(name: &str) -> bool {
 }
 
 /// A URL that may be opened in a browser or sent secrets: `https://` with a host, or
-/// `http://` on 127.0.0.1 / localhost / [::1].
+/// `http://` on `127.0.0.1` / `localhost` / `[::1]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WebUrl(String);
 
@@ -167,7 +167,13 @@ impl RedirectPage {
     /// Writes a page that redirects to `to`: created new (`O_EXCL`, `O_NOFOLLOW`), 0600, and
     /// checked to be the user's.
     pub fn create(to: &WebUrl) -> Result<RedirectPage> {
-        let (dir, own_dir) = match runtime_pages_dir() {
+        RedirectPage::create_in(runtime_pages_dir(), to)
+    }
+
+    /// [`RedirectPage::create`] in `dir` (checked to be private), or in a fresh temp directory.
+    fn create_in(dir: Option<PathBuf>, to: &WebUrl) -> Result<RedirectPage> {
+        let dir = dir.filter(|d| not_private(d).is_none());
+        let (dir, own_dir) = match dir {
             Some(d) => (d, None),
             None => {
                 // mkdir fails on anything already there, so the directory is new and ours.
@@ -304,6 +310,39 @@ mod tests {
                 "{bad:?}: {msg}"
             );
         }
+    }
+
+    #[test]
+    fn pages_are_private_and_removed_after_use() {
+        let Ok(tmp) = tempfile::tempdir() else {
+            panic!("no temp dir")
+        };
+        let private = tmp.path().join("private");
+        let loose = tmp.path().join("loose");
+        for (d, mode) in [(&private, 0o700), (&loose, 0o755)] {
+            assert!(std::fs::DirBuilder::new().mode(mode).create(d).is_ok());
+            assert!(std::fs::set_permissions(d, std::fs::Permissions::from_mode(mode)).is_ok());
+        }
+        let to = WebUrl("http://127.0.0.1:1/abc".into());
+        let Ok(page) = RedirectPage::create_in(Some(private.clone()), &to) else {
+            panic!("no page")
+        };
+        let path = page.path.clone();
+        assert!(path.starts_with(&private) && page.url().starts_with("file:///"));
+        let md = std::fs::metadata(&path).ok();
+        assert_eq!(md.map(|m| m.permissions().mode() & 0o777), Some(0o600));
+        let html = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(html.contains("url=http://127.0.0.1:1/abc\""), "{html}");
+        drop(page);
+        assert!(!path.exists(), "removed when dropped");
+        // A directory other users can enter is not used: a fresh private one is made instead.
+        let Ok(page) = RedirectPage::create_in(Some(loose.clone()), &to) else {
+            panic!("no page")
+        };
+        let (path, own) = (page.path.clone(), page.own_dir.clone());
+        assert!(!path.starts_with(&loose) && own.is_some());
+        drop(page);
+        assert!(!path.exists() && own.is_some_and(|d| !d.exists()));
     }
 
     #[test]

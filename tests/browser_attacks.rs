@@ -81,10 +81,8 @@ impl OtherUser {
 }
 
 impl Drop for OtherUser {
+    /// Removes the user (its processes, the attackers, were waited for or killed by id).
     fn drop(&mut self) {
-        let _ = Command::new("pkill")
-            .args(["-KILL", "-u", &self.name])
-            .status();
         let _ = Command::new("userdel").arg(&self.name).status();
     }
 }
@@ -268,12 +266,23 @@ fn login(env: &TestEnv) -> Child {
     common::detach(&mut c).spawn().expect("start awsenv login")
 }
 
-/// Whether the user's browser reached the console sign-in (the federation endpoint saw it).
+/// Whether the user's browser reached the console sign-in (the federation endpoint saw it),
+/// waiting a little: awsenv is done once the browser got its redirect, which the browser
+/// follows in the background.
 fn console_reached(seen: &Mutex<Vec<String>>) -> bool {
-    seen.lock()
-        .expect("lock")
-        .iter()
-        .any(|t| t.contains("Action=login") && t.contains("SigninToken="))
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        let reached = seen
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|t| t.contains("Action=login") && t.contains("SigninToken="));
+        if reached {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
 }
 
 /// Another user reads the browser's argv and fetches the address first: it must get nothing,
@@ -399,6 +408,11 @@ fn sso_authorize_url_in_argv_is_useless_to_another_user() {
         "only the user's browser signs in: {:?}",
         fake.ops()
     );
+    // The browser logs once it has read the callback's answer, in the background.
+    let start = Instant::now();
+    while browser_opened(&env).is_empty() && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let opened = browser_opened(&env);
     assert!(
         opened.len() == 1 && opened[0].ends_with("-> ok"),
