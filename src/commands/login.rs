@@ -309,21 +309,33 @@ fn open_via_redirect(browser: &[String], url: &Zeroizing<String>) -> Result<()> 
         let reply = redirect_answer(&req, &holder, &nonce, &url, &used, &done);
         Box::pin(async move { reply })
     };
-    let fetched = block_on(async {
-        socket
-            .serve_until(handler, tokio::time::timeout(REDIRECT_WAIT, rx))
-            .await
-    })??;
-    drop(page);
-    match fetched {
-        Ok(Ok(())) => {
-            eprintln!("awsenv: opened the AWS console in the browser");
-            Ok(())
+    // Ctrl-C ends the wait (and removes the page) instead of killing awsenv.
+    let sigint = crate::tty::SigintGuard::install();
+    let waited = async {
+        tokio::pin!(rx);
+        let deadline = tokio::time::Instant::now() + REDIRECT_WAIT;
+        loop {
+            if sigint.interrupted() {
+                return Err(anyhow::Error::new(crate::tty::Cancelled::new(
+                    "opening the AWS console",
+                )));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!(
+                    "the browser did not open the sign-in page within 2 minutes; use 'awsenv login --stdout' to print the URL"
+                );
+            }
+            if let Ok(fetched) = tokio::time::timeout(Duration::from_millis(100), &mut rx).await {
+                return fetched.map_err(|_| anyhow!("the browser redirect stopped"));
+            }
         }
-        _ => bail!(
-            "the browser did not open the sign-in page within 2 minutes; use 'awsenv login --stdout' to print the URL"
-        ),
-    }
+    };
+    let fetched = block_on(async { socket.serve_until(handler, waited).await });
+    drop(sigint);
+    drop(page);
+    fetched???;
+    eprintln!("awsenv: opened the AWS console in the browser");
+    Ok(())
 }
 
 #[cfg(test)]
