@@ -5,9 +5,11 @@
 //!   [`envstate`], [`activation`], [`fastpath`] (the hooks' no-fork check), [`prompt`], [`hook`] — no AWS SDK, no secret store, no
 //!   async runtime. The front binary (`src/main.rs`) uses only these.
 //! - the credential engine: [`settings`], [`awsconfig`], [`store`], [`sts`], [`resolve`],
-//!   [`mfa`], [`tty`], [`server`], [`runtime`], [`rotate`] (key rotation), [`sso`] (IAM
-//!   Identity Center), and the command implementations in [`commands`], driven by [`cli`] and
-//!   [`app`] in the `awsenv-engine` binary.
+//!   [`mfa`], [`tty`], [`listener`] (the hardened loopback HTTP listener of the credential
+//!   endpoint and the browser sign-ins), [`browser`] (opening a browser, and what it may be
+//!   handed), [`server`], [`runtime`], [`rotate`] (key rotation), [`sso`] (IAM Identity
+//!   Center), and the command implementations in [`commands`], driven by [`cli`] and [`app`]
+//!   in the `awsenv-engine` binary.
 
 pub mod activation;
 pub mod envstate;
@@ -19,8 +21,10 @@ pub mod timefmt;
 
 pub mod app;
 pub mod awsconfig;
+pub mod browser;
 pub mod cli;
 pub mod commands;
+pub mod listener;
 pub mod mfa;
 pub mod resolve;
 pub mod rotate;

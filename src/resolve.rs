@@ -514,7 +514,7 @@ impl Engine {
     /// cached like assumed roles under a key of the start URL, region, account and role.
     async fn sso_credentials(&self, role: &crate::sso::SsoRole) -> Result<Creds> {
         let identity = role.cache_identity();
-        let portal = crate::sso::endpoint_override("AWS_ENDPOINT_URL_SSO");
+        let portal = crate::sso::endpoint_override("AWS_ENDPOINT_URL_SSO")?;
         let key = CacheKey {
             kind: "sso",
             profile: &role.profile,

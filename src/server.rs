@@ -17,40 +17,34 @@
 //!   waits, and returns its status. The endpoint dies with awsenv, and on Linux the command gets
 //!   SIGTERM when awsenv dies, even by SIGKILL (`PR_SET_PDEATHSIG`).
 //!
-//! The endpoint cannot be starved by other local processes: it holds at most
-//! [`MAX_CONNECTIONS`] connections (fewer when the limit on open files is low), a connection
-//! must send a complete request head within [`HEADER_TIMEOUT`] and is closed after
-//! [`IDLE_TIMEOUT`] without a request, a request without the right token is answered and its
-//! connection closed, and when a new connection needs room (or `accept` runs out of
-//! descriptors) the connection closed is the oldest that never showed the token, then the one
-//! idle the longest — never one whose authorised request is being answered.
+//! The endpoint cannot be starved by other local processes: it is served by
+//! [`crate::listener`] (bounded connections, a deadline for the request head, an idle timeout,
+//! shedding of connections that never showed the token first), and a request without the right
+//! token is answered and its connection closed.
 //!
 //! Nothing is written to disk: the token lives in this process and the child's environment
 //! only; credentials in the store stay encrypted as always.
 
-use std::collections::HashMap;
-use std::convert::Infallible;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicU64, Ordering};
+use std::os::unix::process::CommandExt;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, mpsc};
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, HeaderMap, HeaderValue};
-use hyper::{Method, Request as HttpRequest, Response, StatusCode, Uri};
+use hyper::{Method, Response, StatusCode, Uri};
 use subtle::ConstantTimeEq;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::Notify;
 use zeroize::Zeroizing;
 
+mod signals;
+
+use signals::{CHILD, PENDING, child_setup, exit_like, install_signal_forwarding};
+
 use crate::cli::ResolveOpts;
+use crate::listener::{self, Handler, Holder, Loopback, ReplyFuture};
 use crate::resolve::{Engine, Request};
 use crate::sts::Creds;
 use crate::timefmt;
@@ -448,408 +442,33 @@ pub fn token_matches(given: &[u8], token: &[u8]) -> bool {
     bool::from(given.ct_eq(token))
 }
 
-// ---- connections: bounded, timed out, shed in a fixed order --------------------------------
+// ---- serving: the hardened loopback listener ----------------------------------------------
 
-/// The most connections the endpoint holds at once (fewer when the limit on open files is
-/// low: see [`connection_cap`]). A command needs a handful; the rest is room to shed into.
-pub const MAX_CONNECTIONS: usize = 512;
-/// The fewest connections held, however low the limit on open files.
-const MIN_CONNECTIONS: usize = 8;
-/// Descriptors left free for the rest of awsenv (STS connections, the store, the terminal).
-const RESERVED_FDS: u64 = 64;
-/// A connection must send a complete request head within this time, counted from the
-/// connection (its first request) or from the first byte of a later one.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
-/// A connection with no request for this long after its last answer is closed.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-/// The largest request head read (hyper's buffer; larger heads get HTTP 431).
-const MAX_HEAD_BYTES: usize = 16 * 1024;
-
-/// Where a connection is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-enum Phase {
-    /// Accepted, no byte received yet.
-    Fresh = 0,
-    /// Receiving a request head.
-    Reading = 1,
-    /// An authorised or refused request is being answered.
-    Busy = 2,
-    /// Answered; waiting for the next request.
-    Idle = 3,
-}
-
-impl Phase {
-    fn from_u8(v: u8) -> Phase {
-        match v {
-            0 => Phase::Fresh,
-            1 => Phase::Reading,
-            2 => Phase::Busy,
-            _ => Phase::Idle,
-        }
-    }
-}
-
-/// A snapshot of one connection, for the pure decisions below. Times are milliseconds since the
-/// server started.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct ConnView {
-    accepted_ms: u64,
-    phase: Phase,
-    /// When the phase began (for `Fresh` and a first `Reading`: when the connection came).
-    since_ms: u64,
-    /// Whether a request on it carried the token.
-    authorised: bool,
-}
-
-/// When a connection times out (ms since the server started); `None` while it is busy.
-fn deadline_ms(v: &ConnView) -> Option<u64> {
-    let ms = |d: Duration| d.as_millis() as u64;
-    match v.phase {
-        Phase::Fresh | Phase::Reading => Some(v.since_ms + ms(HEADER_TIMEOUT)),
-        Phase::Idle => Some(v.since_ms + ms(IDLE_TIMEOUT)),
-        Phase::Busy => None,
-    }
-}
-
-/// The rank of a connection in the order of shedding (lowest first), `None` for one that is
-/// never shed: first the connections that never showed the token, oldest first whatever they
-/// are doing (so that sending a byte now and then buys an attacker nothing, and every new
-/// connection gets the same time to show the token); then the token holder's idle ones, idle
-/// longest first. The token holder's connections that are sending a request or being answered
-/// are kept.
-fn shed_rank(v: &ConnView) -> Option<(u8, u64)> {
-    match (v.authorised, v.phase) {
-        (false, _) => Some((0, v.accepted_ms)),
-        (true, Phase::Idle) => Some((1, v.since_ms)),
-        (true, Phase::Fresh | Phase::Reading | Phase::Busy) => None,
-    }
-}
-
-/// The connection to close to make room, if any may be closed.
-fn pick_victim(conns: impl IntoIterator<Item = (u64, ConnView)>) -> Option<u64> {
-    conns
-        .into_iter()
-        .filter_map(|(id, v)| shed_rank(&v).map(|r| (r, id)))
-        .min()
-        .map(|(_, id)| id)
-}
-
-/// How many connections to hold with a soft limit of `soft` open files.
-fn connection_cap_for(soft: u64) -> usize {
-    soft.saturating_sub(RESERVED_FDS)
-        .clamp(MIN_CONNECTIONS as u64, MAX_CONNECTIONS as u64) as usize
-}
-
-/// How many connections to hold: [`MAX_CONNECTIONS`], or fewer so that `RESERVED_FDS`
-/// descriptors stay free under this process's soft limit on open files.
-pub fn connection_cap() -> usize {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit fills the struct it is given.
-    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
-        // rlim_t is narrower than u64 on some 32-bit targets.
-        #[allow(clippy::unnecessary_cast)]
-        let soft = lim.rlim_cur as u64;
-        soft
-    } else {
-        1024
-    };
-    connection_cap_for(soft)
-}
-
-/// One live connection.
-struct Conn {
-    accepted_ms: u64,
-    phase: AtomicU8,
-    since_ms: AtomicU64,
-    authorised: AtomicBool,
-    /// Woken at each phase change, so the connection's timer follows it.
-    changed: Notify,
-    /// Woken when the connection is shed.
-    shed: Notify,
-}
-
-impl Conn {
-    fn view(&self) -> ConnView {
-        ConnView {
-            accepted_ms: self.accepted_ms,
-            phase: Phase::from_u8(self.phase.load(Ordering::Relaxed)),
-            since_ms: self.since_ms.load(Ordering::Relaxed),
-            authorised: self.authorised.load(Ordering::Relaxed),
-        }
-    }
-
-    fn enter(&self, phase: Phase, now_ms: u64) {
-        self.since_ms.store(now_ms, Ordering::Relaxed);
-        self.phase.store(phase as u8, Ordering::Relaxed);
-        self.changed.notify_one();
-    }
-
-    /// Bytes arrived: a fresh or idle connection is now sending a request head.
-    fn received(&self, now_ms: u64) {
-        match Phase::from_u8(self.phase.load(Ordering::Relaxed)) {
-            // The first head's time counts from the connection.
-            Phase::Fresh => {
-                self.phase.store(Phase::Reading as u8, Ordering::Relaxed);
-                self.changed.notify_one();
+/// The endpoint's [`Handler`]: [`route`] decides, and an authorised `GET /` gets the current
+/// credentials (from memory or the resolver).
+fn endpoint(shared: Arc<Shared>) -> impl Handler {
+    move |req: listener::Request, holder: Holder| -> ReplyFuture {
+        let shared = shared.clone();
+        Box::pin(async move {
+            let decision = route(
+                req.method(),
+                req.uri(),
+                req.headers(),
+                shared.token.as_bytes(),
+            );
+            // Before the resolver is asked (which may wait for an MFA code): the connection
+            // of the token holder is never shed while it is being answered.
+            if decision.authorised() {
+                holder.authorise();
             }
-            Phase::Idle => self.enter(Phase::Reading, now_ms),
-            Phase::Reading | Phase::Busy => {}
-        }
-    }
-}
-
-/// The live connections.
-struct Table {
-    epoch: Instant,
-    cap: usize,
-    next_id: AtomicU64,
-    conns: Mutex<HashMap<u64, Arc<Conn>>>,
-    /// Woken when a connection task has ended (its descriptor is closed).
-    closed: Notify,
-}
-
-impl Table {
-    fn new(cap: usize) -> Table {
-        Table {
-            epoch: Instant::now(),
-            cap,
-            next_id: AtomicU64::new(0),
-            conns: Mutex::new(HashMap::new()),
-            closed: Notify::new(),
-        }
-    }
-
-    fn now_ms(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
-    }
-
-    /// Closes the connection first in the shedding order; false when none may be closed.
-    fn shed_one(&self) -> bool {
-        let Ok(mut conns) = self.conns.lock() else {
-            return false;
-        };
-        let victim = pick_victim(conns.iter().map(|(id, c)| (*id, c.view())));
-        match victim.and_then(|id| conns.remove(&id)) {
-            Some(c) => {
-                c.shed.notify_one();
-                true
+            match decision {
+                Route::Credentials => match shared.credentials().await {
+                    Ok(c) => credentials_response(Ok(&c)),
+                    Err(msg) => credentials_response(Err(&msg)),
+                },
+                Route::Refuse(r) => refusal_response(&r),
             }
-            None => false,
-        }
-    }
-
-    /// Registers a new connection, shedding one when the table is full; `None` when it is full
-    /// of connections that must be kept (the new one is then closed).
-    fn admit(&self) -> Option<(u64, Arc<Conn>)> {
-        let full = self
-            .conns
-            .lock()
-            .map(|c| c.len() >= self.cap)
-            .unwrap_or(true);
-        if full && !self.shed_one() {
-            return None;
-        }
-        let now = self.now_ms();
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let conn = Arc::new(Conn {
-            accepted_ms: now,
-            phase: AtomicU8::new(Phase::Fresh as u8),
-            since_ms: AtomicU64::new(now),
-            authorised: AtomicBool::new(false),
-            changed: Notify::new(),
-            shed: Notify::new(),
-        });
-        self.conns.lock().ok()?.insert(id, conn.clone());
-        Some((id, conn))
-    }
-
-    fn remove(&self, id: u64) {
-        if let Ok(mut conns) = self.conns.lock() {
-            conns.remove(&id);
-        }
-    }
-}
-
-/// A socket that reports received bytes to its connection's state.
-struct Watched {
-    stream: tokio::net::TcpStream,
-    conn: Arc<Conn>,
-    table: Arc<Table>,
-}
-
-impl AsyncRead for Watched {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut this.stream).poll_read(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            this.conn.received(this.table.now_ms());
-        }
-        polled
-    }
-}
-
-impl AsyncWrite for Watched {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
-    }
-}
-
-async fn handle(
-    shared: Arc<Shared>,
-    conn: Arc<Conn>,
-    table: Arc<Table>,
-    req: HttpRequest<Incoming>,
-) -> std::result::Result<Response<Full<Bytes>>, Infallible> {
-    conn.enter(Phase::Busy, table.now_ms());
-    let decision = route(
-        req.method(),
-        req.uri(),
-        req.headers(),
-        shared.token.as_bytes(),
-    );
-    if decision.authorised() {
-        conn.authorised.store(true, Ordering::Relaxed);
-    }
-    let resp = match decision {
-        Route::Credentials => match shared.credentials().await {
-            Ok(c) => credentials_response(Ok(&c)),
-            Err(msg) => credentials_response(Err(&msg)),
-        },
-        Route::Refuse(r) => refusal_response(&r),
-    };
-    conn.enter(Phase::Idle, table.now_ms());
-    Ok(resp)
-}
-
-/// Returns when the connection has been silent, or slow to send a head, for too long.
-async fn timer(conn: &Conn, table: &Table) {
-    loop {
-        let changed = conn.changed.notified();
-        match deadline_ms(&conn.view()) {
-            None => changed.await,
-            Some(at) => {
-                let now = table.now_ms();
-                if now >= at {
-                    return;
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(at - now)) => {}
-                    _ = changed => {}
-                }
-            }
-        }
-    }
-}
-
-/// Serves one connection until it ends, times out or is shed.
-async fn connection(
-    stream: tokio::net::TcpStream,
-    id: u64,
-    conn: Arc<Conn>,
-    table: Arc<Table>,
-    shared: Arc<Shared>,
-) {
-    let io = hyper_util::rt::TokioIo::new(Watched {
-        stream,
-        conn: conn.clone(),
-        table: table.clone(),
-    });
-    let (c, t) = (conn.clone(), table.clone());
-    let svc =
-        hyper::service::service_fn(move |req| handle(shared.clone(), c.clone(), t.clone(), req));
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.max_buf_size(MAX_HEAD_BYTES)
-        .max_headers(64)
-        .header_read_timeout(None);
-    tokio::select! {
-        _ = http.serve_connection(io, svc) => {}
-        _ = conn.shed.notified() => {}
-        _ = timer(&conn, &table) => {}
-    }
-    // The socket was closed when the select above dropped the connection.
-    table.remove(id);
-    table.closed.notify_one();
-}
-
-/// Whether `accept` failed for want of descriptors or memory.
-fn out_of_descriptors(e: &std::io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
-}
-
-/// Serves on `listener` until the process ends.
-async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
-    let table = Arc::new(Table::new(connection_cap()));
-    let mut told = false;
-    loop {
-        let stream = match listener.accept().await {
-            Ok((s, _)) => s,
-            Err(e) if out_of_descriptors(&e) => {
-                if !told {
-                    eprintln!(
-                        "awsenv: credential server: out of file descriptors ({e}); making room by closing connections that never showed the token"
-                    );
-                    told = true;
-                }
-                // Free a descriptor and wait until it is closed; with nothing to free, wait a
-                // little. Never spin.
-                let wait = if table.shed_one() { 100 } else { 50 };
-                let _ = tokio::time::timeout(Duration::from_millis(wait), table.closed.notified())
-                    .await;
-                continue;
-            }
-            Err(_) => {
-                // A connection aborted before it was accepted, and the like.
-                tokio::time::sleep(Duration::from_millis(1)).await;
-                continue;
-            }
-        };
-        let Some((id, conn)) = table.admit() else {
-            // Full of the token holder's busy connections: this one is closed unanswered.
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        tokio::spawn(connection(stream, id, conn, table.clone(), shared.clone()));
-        // One connection per turn of the scheduler: the connections already accepted read
-        // what arrived for them (the token holder's request head) before the next one can
-        // push them out. Without this tokio accepts up to its cooperative budget (128) in a
-        // burst before any of them runs.
-        tokio::task::yield_now().await;
+        })
     }
 }
 
@@ -863,172 +482,6 @@ fn new_token() -> Result<Zeroizing<String>> {
         s.push_str(&format!("{x:02x}"));
     }
     Ok(s)
-}
-
-// ---- signals -------------------------------------------------------------------------------
-
-/// The child's pid once it runs (0 before).
-static CHILD: AtomicI32 = AtomicI32::new(0);
-/// A forwardable signal that arrived before the child existed (0: none).
-static PENDING: AtomicI32 = AtomicI32::new(0);
-/// The write end of the self-pipe the signal handler reports to (-1 before).
-static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
-
-/// The signals forwarded to the command.
-const FORWARDED: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
-
-extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
-    // A signal the terminal generated (Ctrl-C, Ctrl-\, hangup of the foreground group) was sent
-    // by the kernel to the whole process group, so the command got it too: forwarding it would
-    // deliver it twice (and a second Ctrl-C makes terraform abort without cleanup). Only
-    // signals sent to awsenv with kill(2) (si_code <= 0: SI_USER, SI_QUEUE, SI_TKILL) are
-    // forwarded.
-    // SAFETY: the kernel passes a valid siginfo with SA_SIGINFO.
-    let code = if info.is_null() {
-        0
-    } else {
-        unsafe { (*info).si_code }
-    };
-    if code > 0 {
-        return;
-    }
-    let fd = SIGNAL_PIPE.load(Ordering::SeqCst);
-    if fd >= 0 {
-        let b = sig as u8;
-        // SAFETY: write(2) is async-signal-safe; a full pipe just drops the byte.
-        unsafe { libc::write(fd, (&b as *const u8).cast(), 1) };
-    }
-}
-
-/// Installs the forwarding handlers and the thread that relays them to the child.
-fn install_signal_forwarding() -> Result<()> {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: pipe2 fills two descriptors or fails.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        bail!(
-            "cannot create a pipe for signal forwarding: {}",
-            std::io::Error::last_os_error()
-        );
-    }
-    SIGNAL_PIPE.store(fds[1], Ordering::SeqCst);
-    let read_fd = fds[0];
-    std::thread::Builder::new()
-        .name("awsenv-signals".into())
-        .spawn(move || {
-            loop {
-                let mut b = 0u8;
-                // SAFETY: reading one byte into a valid buffer.
-                let n = unsafe { libc::read(read_fd, (&mut b as *mut u8).cast(), 1) };
-                if n == 1 {
-                    let pid = CHILD.load(Ordering::SeqCst);
-                    if pid > 0 {
-                        // SAFETY: signalling our own child.
-                        unsafe { libc::kill(pid, b as libc::c_int) };
-                    } else {
-                        PENDING.store(b as i32, Ordering::SeqCst);
-                    }
-                } else if n < 0
-                    && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
-                {
-                    continue;
-                } else {
-                    return;
-                }
-            }
-        })
-        .map_err(|e| anyhow!("cannot start the signal thread: {e}"))?;
-    for (i, sig) in FORWARDED.into_iter().enumerate() {
-        // SAFETY: installing a handler that only does async-signal-safe work, and reading the
-        // action it replaces.
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_signal as *const () as usize;
-            libc::sigemptyset(&mut sa.sa_mask);
-            sa.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
-            let mut old: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(sig, &sa, &mut old) != 0 {
-                bail!(
-                    "cannot install a signal handler: {}",
-                    std::io::Error::last_os_error()
-                );
-            }
-            IGNORED[i].store(old.sa_sigaction == libc::SIG_IGN, Ordering::SeqCst);
-        }
-    }
-    Ok(())
-}
-
-/// Which of [`FORWARDED`] awsenv found ignored when it started (under `nohup`, as a background
-/// job of a non-interactive shell): the command inherits them ignored, as it would without
-/// awsenv in between.
-static IGNORED: [AtomicBool; 4] = [const { AtomicBool::new(false) }; 4];
-
-/// Runs in the forked child before execve: the forwarded signals get back the disposition
-/// awsenv found (awsenv's handlers would otherwise swallow them until execve), and on Linux
-/// the command is sent SIGTERM when awsenv dies, however it dies (`PR_SET_PDEATHSIG`), so that
-/// it never runs on against a dead endpoint unnoticed. The death signal fires when the
-/// *thread* that forked ends: that is the main thread, which waits for the command until it
-/// ends. If awsenv died between fork and prctl, the child is already orphaned: getppid tells,
-/// and the command is not started. Only async-signal-safe calls, nothing allocated.
-fn child_setup(parent: libc::pid_t) -> std::io::Result<()> {
-    for (i, sig) in FORWARDED.into_iter().enumerate() {
-        let disposition = if IGNORED[i].load(Ordering::SeqCst) {
-            libc::SIG_IGN
-        } else {
-            libc::SIG_DFL
-        };
-        // SAFETY: signal(2) is async-signal-safe.
-        unsafe { libc::signal(sig, disposition) };
-    }
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: prctl(PR_SET_PDEATHSIG) and getppid are async-signal-safe syscalls.
-        unsafe {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::getppid() != parent {
-                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
-            }
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = parent;
-    Ok(())
-}
-
-/// Ends awsenv the way the command ended: by the same signal when it was killed by one (so a
-/// calling shell sees "interrupted" and stops its loop), else with its exit code.
-fn exit_like(status: std::process::ExitStatus) -> i32 {
-    if let Some(code) = status.code() {
-        return code;
-    }
-    let Some(sig) = status.signal() else {
-        return 1;
-    };
-    // Signals that dump core are reported as 128+N rather than re-raised (no core of awsenv).
-    let dumps_core = [
-        libc::SIGQUIT,
-        libc::SIGILL,
-        libc::SIGTRAP,
-        libc::SIGABRT,
-        libc::SIGBUS,
-        libc::SIGFPE,
-        libc::SIGSEGV,
-        libc::SIGSYS,
-    ];
-    if !dumps_core.contains(&sig) {
-        // SAFETY: restoring the default action and raising the signal on ourselves.
-        unsafe {
-            libc::signal(sig, libc::SIG_DFL);
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigaddset(&mut set, sig);
-            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-            libc::raise(sig);
-        }
-    }
-    128 + sig
 }
 
 /// Runs `program` with a loopback credential endpoint serving `profile`'s credentials; returns
@@ -1052,15 +505,8 @@ pub fn exec_with_server(
     } = start_resolver(req, allow_default_keys, current.clone())?;
 
     let token = new_token()?;
-    let std_listener = std::net::TcpListener::bind(("127.0.0.1", 0))
-        .map_err(|e| anyhow!("cannot listen on 127.0.0.1: {e}"))?;
-    let port = std_listener
-        .local_addr()
-        .map_err(|e| anyhow!("cannot read the endpoint's port: {e}"))?
-        .port();
-    std_listener
-        .set_nonblocking(true)
-        .map_err(|e| anyhow!("cannot set up the endpoint socket: {e}"))?;
+    let endpoint_socket = Loopback::bind("credential server")?;
+    let port = endpoint_socket.port();
 
     let shared = Arc::new(Shared {
         token: token.clone(),
@@ -1079,11 +525,8 @@ pub fn exec_with_server(
                 return;
             };
             rt.block_on(async move {
-                match tokio::net::TcpListener::from_std(std_listener) {
-                    Ok(listener) => serve(listener, shared).await,
-                    Err(e) => {
-                        eprintln!("awsenv: credential server: cannot use the listening socket: {e}")
-                    }
+                if let Err(e) = endpoint_socket.serve(endpoint(shared)).await {
+                    eprintln!("awsenv: credential server: {e:#}");
                 }
             });
         })
@@ -1234,74 +677,6 @@ mod tests {
         }
         let failed = credentials_response(Err("no terminal"));
         assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    }
-
-    fn view(accepted_ms: u64, phase: Phase, since_ms: u64, authorised: bool) -> ConnView {
-        ConnView {
-            accepted_ms,
-            phase,
-            since_ms,
-            authorised,
-        }
-    }
-
-    #[test]
-    fn shedding_order_spares_the_token_holder() {
-        let holder_busy = (1, view(0, Phase::Busy, 50, true));
-        let holder_sending = (2, view(0, Phase::Reading, 60, true));
-        let holder_idle_old = (3, view(0, Phase::Idle, 10, true));
-        let holder_idle_new = (4, view(0, Phase::Idle, 90, true));
-        let stranger_reading_old = (5, view(5, Phase::Reading, 5, false));
-        let stranger_silent_new = (6, view(80, Phase::Fresh, 80, false));
-        let stranger_silent_old = (7, view(20, Phase::Fresh, 20, false));
-        let all = vec![
-            holder_busy,
-            holder_sending,
-            holder_idle_old,
-            holder_idle_new,
-            stranger_reading_old,
-            stranger_silent_new,
-            stranger_silent_old,
-        ];
-        let mut order = Vec::new();
-        let mut left = all.clone();
-        while let Some(id) = pick_victim(left.clone()) {
-            order.push(id);
-            left.retain(|(i, _)| *i != id);
-        }
-        // Strangers by age whatever they do, then the holder's idle ones, idle longest first.
-        assert_eq!(order, vec![5, 7, 6, 3, 4]);
-        assert_eq!(pick_victim(vec![holder_busy, holder_sending]), None);
-    }
-
-    #[test]
-    fn timeouts_follow_the_phase() {
-        let h = HEADER_TIMEOUT.as_millis() as u64;
-        let i = IDLE_TIMEOUT.as_millis() as u64;
-        assert_eq!(
-            deadline_ms(&view(100, Phase::Fresh, 100, false)),
-            Some(100 + h)
-        );
-        assert_eq!(
-            deadline_ms(&view(100, Phase::Reading, 100, false)),
-            Some(100 + h)
-        );
-        assert_eq!(
-            deadline_ms(&view(100, Phase::Idle, 700, true)),
-            Some(700 + i)
-        );
-        assert_eq!(deadline_ms(&view(100, Phase::Busy, 700, true)), None);
-        assert!(HEADER_TIMEOUT < IDLE_TIMEOUT);
-    }
-
-    #[test]
-    fn connection_cap_leaves_descriptors_free() {
-        assert_eq!(connection_cap_for(1024), MAX_CONNECTIONS);
-        assert_eq!(connection_cap_for(512), 512 - RESERVED_FDS as usize);
-        assert_eq!(connection_cap_for(u64::MAX), MAX_CONNECTIONS);
-        assert_eq!(connection_cap_for(200), 200 - RESERVED_FDS as usize);
-        assert_eq!(connection_cap_for(20), MIN_CONNECTIONS);
-        assert!(connection_cap() >= MIN_CONNECTIONS);
     }
 
     #[test]

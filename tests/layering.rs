@@ -22,6 +22,8 @@ const ENGINE: &[&str] = &[
     "mfa",
     "tty",
     "server",
+    "listener",
+    "browser",
     "commands",
     "app",
     "cli",

@@ -697,16 +697,19 @@ fn login_opens_browser_without_url_in_argv() {
     let mut env = setup(&moto, "");
     let fed = FakeFederation::start();
     env.set_var("AWSENV_FEDERATION_URL", &fed.url);
-    // A fake browser: records its argv and follows the one-shot redirect without following it
-    // further, writing the Location it got.
+    // A fake browser: records its argv (a private page), reads the page, and follows its
+    // one-shot redirect without following it further, writing the Location it got.
     let log = env.root().join("browser.log");
     let browser = env.root().join("browser.py");
     std::fs::write(
         &browser,
         format!(
-            "#!/usr/bin/env python3\nimport sys, http.client, urllib.parse\nu = urllib.parse.urlparse(sys.argv[1])\n\
+            "#!/usr/bin/env python3\nimport sys, os, re, html, http.client, urllib.parse\n\
+             page = urllib.parse.unquote(sys.argv[1][len('file://'):])\nmode = oct(os.stat(page).st_mode & 0o777)\n\
+             text = open(page).read()\nto = html.unescape(re.search(r'url=([^\"]*)\"', text).group(1))\n\
+             u = urllib.parse.urlparse(to)\n\
              c = http.client.HTTPConnection(u.hostname, u.port, timeout=10)\nc.request('GET', u.path)\nr = c.getresponse()\n\
-             open({log:?}, 'w').write(sys.argv[1] + '\\n' + str(r.status) + '\\n' + r.getheader('Location', '') + '\\n')\n"
+             open({log:?}, 'w').write(sys.argv[1] + '\\n' + str(r.status) + '\\n' + r.getheader('Location', '') + '\\n' + mode + '\\n' + page + '\\n' + text)\n"
         ),
     )
     .expect("write browser");
@@ -721,12 +724,22 @@ fn login_opens_browser_without_url_in_argv() {
     let got = std::fs::read_to_string(&log).expect("browser ran");
     let lines: Vec<&str> = got.lines().collect();
     assert!(
-        lines[0].starts_with("http://127.0.0.1:") && !lines[0].contains("SigninToken"),
+        lines[0].starts_with("file://") && !lines[0].contains("SigninToken"),
         "argv: {}",
         lines[0]
     );
     assert_eq!(lines[1], "302");
     assert_eq!(lines[2], expected_login_url(&fed));
+    assert_eq!(lines[3], "0o600", "the page is the user's alone");
+    let page_text = lines[5..].join("\n");
+    assert!(
+        page_text.contains("http://127.0.0.1:") && !page_text.contains("SigninToken"),
+        "the page leads to the one-shot address, never holds the sign-in URL: {page_text}"
+    );
+    assert!(
+        !std::path::Path::new(lines[4]).exists(),
+        "the page is removed after use"
+    );
 }
 
 /// Drives `awsenv exec --server` in a pseudo-terminal and presses Ctrl-C once.

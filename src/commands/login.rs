@@ -11,18 +11,25 @@
 //! 3. `{federation_url}?Action=login&Issuer=awsenv&Destination=…&SigninToken=…` is the URL.
 //!
 //! The URL is a bearer credential for about 15 minutes. It is printed only with `--stdout`
-//! (explicitly asked for, as aws-vault does); otherwise a browser is opened without the URL
-//! ever appearing in a process's argv: the browser is pointed at a one-shot redirect on
-//! 127.0.0.1 with a random path, which answers once with a redirect to the sign-in URL.
+//! (explicitly asked for, as aws-vault does); otherwise the browser is sent to it through a
+//! one-shot redirect on 127.0.0.1 with a random path (served by [`crate::listener`]), which
+//! answers once with a redirect to the sign-in URL. Neither address is in a process's argv
+//! (readable by every local user): the browser is given only the path of a private page
+//! ([`crate::browser::RedirectPage`]) that leads to the one-shot address, so the sign-in URL
+//! itself is never written to disk.
 
-use std::io::{Read, Write};
-use std::time::{Duration, Instant};
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
 use zeroize::Zeroizing;
 
+use crate::browser::{RedirectPage, WebUrl};
 use crate::cli::ResolveOpts;
 use crate::commands::session::profile_or_directory;
+use crate::listener::{Holder, Loopback, Reply, ReplyFuture, Request};
 use crate::resolve::request;
 use crate::resolve::{Engine, local_user};
 use crate::runtime::block_on;
@@ -38,7 +45,7 @@ pub fn login(profile: Option<&str>, stdout: bool, opts: &ResolveOpts) -> Result<
     let browser = if stdout {
         None
     } else {
-        Some(find_browser().ok_or_else(|| {
+        Some(crate::browser::detect().ok_or_else(|| {
             anyhow!("no browser to open here (no $BROWSER and no graphical display); run 'awsenv login {profile} --stdout' to print the sign-in URL")
         })?)
     };
@@ -139,7 +146,7 @@ pub async fn sign_in_url(
         .federation_url
         .trim_end_matches('?')
         .to_string();
-    check_federation_url(&federation)?;
+    WebUrl::parse("federation_url", &federation)?;
     let (creds, session_duration) = console_credentials(engine, profile, opts).await?;
     let session = Zeroizing::new(
         serde_json::json!({
@@ -170,19 +177,6 @@ pub async fn sign_in_url(
         url_encode(CONSOLE_URL),
         url_encode(&signin)
     )))
-}
-
-/// The federation endpoint must be HTTPS, except on the loopback interface (tests, proxies).
-fn check_federation_url(url: &str) -> Result<()> {
-    let uri: hyper::Uri = url
-        .parse()
-        .map_err(|_| anyhow!("federation_url {url:?} is not a URL"))?;
-    let host = uri.host().unwrap_or_default();
-    match uri.scheme_str() {
-        Some("https") => Ok(()),
-        Some("http") if matches!(host, "127.0.0.1" | "localhost" | "[::1]" | "::1") => Ok(()),
-        _ => bail!("federation_url {url:?} must be an https:// URL (http:// only on 127.0.0.1)"),
-    }
 }
 
 /// One GET; the body on 200. `shown` names the endpoint in errors (the full URL is secret).
@@ -240,117 +234,106 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// A browser command: program and leading arguments (the URL is appended, or replaces `%s`).
-#[derive(Debug, Clone)]
-pub struct Browser {
-    program: String,
-    args: Vec<String>,
+/// How long the one-shot redirect waits for the browser.
+const REDIRECT_WAIT: Duration = Duration::from_secs(120);
+
+/// The one-shot redirect's answer to one request: the first `GET /<nonce>` gets the 302 to the
+/// sign-in URL (and is reported on `done`), everything else 404.
+fn redirect_answer(
+    req: &Request,
+    holder: &Holder,
+    nonce: &str,
+    url: &str,
+    used: &AtomicBool,
+    done: &std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+) -> Reply {
+    let mut resp = Reply::new(http_body_util::Full::new(bytes::Bytes::new()));
+    let h = resp.headers_mut();
+    h.insert(
+        hyper::header::CACHE_CONTROL,
+        hyper::header::HeaderValue::from_static("no-store"),
+    );
+    h.insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    let ours =
+        req.method() == hyper::Method::GET
+            && req.uri().path().strip_prefix('/').is_some_and(|p| {
+                subtle::ConstantTimeEq::ct_eq(p.as_bytes(), nonce.as_bytes()).into()
+            });
+    let location = hyper::header::HeaderValue::from_str(url).ok();
+    match location {
+        Some(loc) if ours && !used.swap(true, Ordering::SeqCst) => {
+            holder.authorise();
+            *resp.status_mut() = hyper::StatusCode::FOUND;
+            let h = resp.headers_mut();
+            h.insert(hyper::header::LOCATION, loc);
+            h.insert(
+                "referrer-policy",
+                hyper::header::HeaderValue::from_static("no-referrer"),
+            );
+            if let Some(tx) = done.lock().ok().and_then(|mut d| d.take()) {
+                let _ = tx.send(());
+            }
+        }
+        _ => *resp.status_mut() = hyper::StatusCode::NOT_FOUND,
+    }
+    resp
 }
 
-fn on_path(name: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
-}
-
-/// The browser to use: `$BROWSER` (first entry), macOS `open`, or `xdg-open` when a graphical
-/// display is present; `None` otherwise.
-pub fn find_browser() -> Option<Browser> {
-    if let Some(b) = std::env::var("BROWSER")
-        .ok()
-        .filter(|b| !b.trim().is_empty())
-    {
-        let first = b.split(':').next().unwrap_or_default();
-        let mut words = first.split_whitespace().map(str::to_string);
-        let program = words.next()?;
-        return Some(Browser {
-            program,
-            args: words.collect(),
-        });
-    }
-    if cfg!(target_os = "macos") {
-        return Some(Browser {
-            program: "open".into(),
-            args: Vec::new(),
-        });
-    }
-    let display = ["DISPLAY", "WAYLAND_DISPLAY"]
-        .iter()
-        .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()));
-    if display && on_path("xdg-open") {
-        return Some(Browser {
-            program: "xdg-open".into(),
-            args: Vec::new(),
-        });
-    }
-    None
-}
-
-/// Opens `url` in the browser through a one-shot loopback redirect, so the sign-in URL is
-/// never in a process's argv: only `http://127.0.0.1:PORT/<random>` is, and it works once.
-fn open_via_redirect(browser: &Browser, url: &str) -> Result<()> {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
-        .map_err(|e| anyhow!("cannot listen on 127.0.0.1 for the browser: {e}"))?;
-    let port = listener
-        .local_addr()
-        .map_err(|e| anyhow!("cannot read the redirect port: {e}"))?
-        .port();
-    let mut nonce = [0u8; 16];
-    getrandom::fill(&mut nonce).map_err(|e| anyhow!("cannot get random bytes: {e}"))?;
-    let path: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
-    let local = format!("http://127.0.0.1:{port}/{path}");
-    let mut args: Vec<String> = browser
-        .args
-        .iter()
-        .map(|a| a.replace("%s", &local))
-        .collect();
-    if !browser.args.iter().any(|a| a.contains("%s")) {
-        args.push(local);
-    }
-    std::process::Command::new(&browser.program)
-        .args(&args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| {
-            anyhow!(
-                "cannot start the browser {}: {e}; use 'awsenv login --stdout' to print the URL",
-                browser.program
-            )
-        })?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| anyhow!("cannot set up the redirect socket: {e}"))?;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while Instant::now() < deadline {
-        match listener.accept() {
-            Ok((mut stream, _)) => {
-                let _ = stream.set_nonblocking(false);
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut buf = [0u8; 2048];
-                let n = stream.read(&mut buf).unwrap_or(0);
-                let head = String::from_utf8_lossy(&buf[..n]);
-                let target = head.split_whitespace().nth(1).unwrap_or_default();
-                if target == format!("/{path}") {
-                    let resp = Zeroizing::new(format!(
-                        "HTTP/1.1 302 Found\r\nLocation: {url}\r\nCache-Control: no-store\r\nReferrer-Policy: no-referrer\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    ));
-                    let _ = stream.write_all(resp.as_bytes());
-                    eprintln!("awsenv: opened the AWS console in the browser");
-                    return Ok(());
-                }
-                let _ = stream.write_all(
-                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+/// Opens `url` in the browser through a one-shot loopback redirect, so the sign-in URL is in
+/// no process's argv and on no disk: the browser is given a private page leading to
+/// `http://127.0.0.1:PORT/<random>`, which answers once with a redirect to the sign-in URL.
+fn open_via_redirect(browser: &[String], url: &Zeroizing<String>) -> Result<()> {
+    let socket = Loopback::bind("browser redirect")?;
+    let mut bytes = Zeroizing::new([0u8; 16]);
+    getrandom::fill(&mut bytes[..]).map_err(|e| anyhow!("cannot get random bytes: {e}"))?;
+    let nonce: Arc<Zeroizing<String>> = Arc::new(Zeroizing::new(
+        bytes.iter().map(|b| format!("{b:02x}")).collect(),
+    ));
+    let local = WebUrl::parse(
+        "the redirect address",
+        &format!("http://127.0.0.1:{}/{}", socket.port(), nonce.as_str()),
+    )?;
+    let page = RedirectPage::create(&local)?;
+    crate::browser::open_page(browser, &page)
+        .map_err(|e| anyhow!("{e}; use 'awsenv login --stdout' to print the URL"))?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let done = Arc::new(std::sync::Mutex::new(Some(tx)));
+    let used = Arc::new(AtomicBool::new(false));
+    let url = Arc::new(url.clone());
+    let handler = move |req: Request, holder: Holder| -> ReplyFuture {
+        let reply = redirect_answer(&req, &holder, &nonce, &url, &used, &done);
+        Box::pin(async move { reply })
+    };
+    // Ctrl-C ends the wait (and removes the page) instead of killing awsenv.
+    let sigint = crate::tty::SigintGuard::install();
+    let waited = async {
+        tokio::pin!(rx);
+        let deadline = tokio::time::Instant::now() + REDIRECT_WAIT;
+        loop {
+            if sigint.interrupted() {
+                return Err(anyhow::Error::new(crate::tty::Cancelled::new(
+                    "opening the AWS console",
+                )));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!(
+                    "the browser did not open the sign-in page within 2 minutes; use 'awsenv login --stdout' to print the URL"
                 );
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(50))
+            if let Ok(fetched) = tokio::time::timeout(Duration::from_millis(100), &mut rx).await {
+                return fetched.map_err(|_| anyhow!("the browser redirect stopped"));
             }
-            Err(e) => bail!("the browser redirect failed: {e}"),
         }
-    }
-    bail!(
-        "the browser did not open the sign-in page within 2 minutes; use 'awsenv login --stdout' to print the URL"
-    )
+    };
+    let fetched = block_on(async { socket.serve_until(handler, waited).await });
+    drop(sigint);
+    drop(page);
+    fetched???;
+    eprintln!("awsenv: opened the AWS console in the browser");
+    Ok(())
 }
 
 #[cfg(test)]
@@ -368,8 +351,9 @@ mod tests {
 
     #[test]
     fn federation_url_must_be_https_or_loopback() {
-        assert!(check_federation_url("https://signin.aws.amazon.com/federation").is_ok());
-        assert!(check_federation_url("http://127.0.0.1:9/federation").is_ok());
-        assert!(check_federation_url("http://example.com/federation").is_err());
+        let check = |u| WebUrl::parse("federation_url", u);
+        assert!(check("https://signin.aws.amazon.com/federation").is_ok());
+        assert!(check("http://127.0.0.1:9/federation").is_ok());
+        assert!(check("http://example.com/federation").is_err());
     }
 }

@@ -265,7 +265,7 @@ fn profiles(name: Option<&str>, write: bool) -> Result<i32> {
         let o = open().await?;
         let session = config::pick(&o.config, name)?;
         let ctx = o.ctx();
-        let portal = Portal::new(&session.region);
+        let portal = Portal::new(&session.region)?;
         let mut token = tokens::access_token(&ctx, &session, None, None).await?;
         let listed = match reachable(&portal, &token).await {
             Err(PortalError::Unauthorized) => {

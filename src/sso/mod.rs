@@ -34,12 +34,22 @@ use crate::sts::Creds;
 /// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`. The SDK applies these only to clients built from
 /// an `SdkConfig` (aws-config's loader), not to clients built by hand as here, so awsenv reads
 /// them itself — like the AWS CLI and botocore do.
-pub fn endpoint_override(service_var: &str) -> Option<String> {
+///
+/// The override must be an `https://` URL, or `http://` on the loopback interface (tests, local
+/// proxies): tokens and role credentials travel to it ([`crate::browser::WebUrl`]'s check).
+pub fn endpoint_override(service_var: &str) -> Result<Option<String>> {
     let env = |n: &str| std::env::var(n).ok().filter(|v| !v.trim().is_empty());
     if env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
-        return None;
+        return Ok(None);
     }
-    env(service_var).or_else(|| env("AWS_ENDPOINT_URL"))
+    let Some((name, url)) = env(service_var)
+        .map(|u| (service_var, u))
+        .or_else(|| env("AWS_ENDPOINT_URL").map(|u| ("AWS_ENDPOINT_URL", u)))
+    else {
+        return Ok(None);
+    };
+    crate::browser::WebUrl::parse(name, url.trim())?;
+    Ok(Some(url))
 }
 
 /// The public endpoint of `prefix` (`oidc`, `portal.sso`) in `region`.
@@ -100,7 +110,7 @@ pub async fn role_credentials(
     role: &SsoRole,
 ) -> Result<Creds> {
     let ctx = tokens::Ctx { store, settings };
-    let portal = portal::Portal::new(&role.session.region);
+    let portal = portal::Portal::new(&role.session.region)?;
     let mut token = tokens::access_token(&ctx, &role.session, None, Some(&role.profile)).await?;
     for attempt in 0..2 {
         match portal

@@ -147,8 +147,8 @@ impl Oidc {
     /// The client for `region`. Requests are not retried by the SDK: a CreateToken for a
     /// refresh token must be sent once (refresh tokens rotate; a retried success would be
     /// answered as a spent token).
-    pub fn new(region: &str) -> Oidc {
-        let url = super::endpoint_override("AWS_ENDPOINT_URL_SSO_OIDC");
+    pub fn new(region: &str) -> Result<Oidc> {
+        let url = super::endpoint_override("AWS_ENDPOINT_URL_SSO_OIDC")?;
         let base = url
             .clone()
             .unwrap_or_else(|| super::default_endpoint("oidc", region));
@@ -165,10 +165,10 @@ impl Oidc {
         if let Some(u) = url {
             b = b.endpoint_url(u);
         }
-        Oidc {
+        Ok(Oidc {
             client: aws_sdk_ssooidc::Client::from_conf(b.build()),
             base: base.trim_end_matches('/').to_string(),
-        }
+        })
     }
 
     /// The endpoint, for messages and the authorize URL.

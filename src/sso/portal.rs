@@ -45,8 +45,8 @@ fn clean(s: &str) -> String {
 
 impl Portal {
     /// The client for `region`.
-    pub fn new(region: &str) -> Portal {
-        let url = super::endpoint_override("AWS_ENDPOINT_URL_SSO");
+    pub fn new(region: &str) -> anyhow::Result<Portal> {
+        let url = super::endpoint_override("AWS_ENDPOINT_URL_SSO")?;
         let base = url
             .clone()
             .unwrap_or_else(|| super::default_endpoint("portal.sso", region));
@@ -64,10 +64,10 @@ impl Portal {
         if let Some(u) = url {
             b = b.endpoint_url(u);
         }
-        Portal {
+        Ok(Portal {
             client: aws_sdk_sso::Client::from_conf(b.build()),
             base,
-        }
+        })
     }
 
     fn classify<E, R>(&self, what: &str, err: SdkError<E, R>) -> PortalError

@@ -175,7 +175,7 @@ pub async fn access_token(
         ctx.save(session, &entry)?;
     }
     let login = session.login_command(profile);
-    if browser::detect().is_none() && !crate::tty::available() {
+    if crate::browser::detect().is_none() && !crate::tty::available() {
         if ended {
             bail!(
                 "the IAM Identity Center portal session for {} has ended; sign in again with '{login}' in a terminal",
@@ -225,7 +225,7 @@ async fn refresh(ctx: &Ctx<'_>, session: &SsoSession, entry: &mut Entry) -> Resu
     else {
         return Ok(Refreshed::Nothing);
     };
-    let oidc = Oidc::new(&session.region);
+    let oidc = Oidc::new(&session.region)?;
     match oidc.refresh(&reg, &rt).await {
         Ok(new) => {
             let access = Zeroizing::new(new.access_token.clone());
@@ -253,7 +253,7 @@ async fn refresh(ctx: &Ctx<'_>, session: &SsoSession, entry: &mut Entry) -> Resu
 pub async fn login(ctx: &Ctx<'_>, session: &SsoSession, mode: Mode, login: &str) -> Result<i64> {
     let _guard = lock::acquire(&format!("sso {}", session.store_key()))?;
     let mut entry = ctx.load(session)?;
-    if mode == Mode::Auto && browser::detect().is_none() && !crate::tty::available() {
+    if mode == Mode::Auto && crate::browser::detect().is_none() && !crate::tty::available() {
         bail!(
             "signing in to IAM Identity Center at {} needs a browser or a terminal, and there is neither here",
             session.describe()
@@ -298,7 +298,7 @@ async fn sign_in(
     mode: Mode,
     login: &str,
 ) -> Result<Zeroizing<String>> {
-    let browser = browser::detect();
+    let browser = crate::browser::detect();
     let flow = match (mode, &browser) {
         (Mode::Auto, Some(_)) => Flow::AuthCode,
         _ => Flow::Device,
@@ -309,7 +309,7 @@ async fn sign_in(
             session.describe()
         );
     }
-    let oidc = Oidc::new(&session.region);
+    let oidc = Oidc::new(&session.region)?;
     let reg = registration(ctx, &oidc, session, entry, flow).await?;
     let tokens = match flow {
         Flow::AuthCode => {
@@ -398,10 +398,21 @@ async fn pkce(
     ));
     // Ctrl-C is observable from here on (before the browser can answer).
     let sigint = SigintGuard::install();
-    if let Err(e) = browser::open(browser_cmd, &url) {
-        notice(&format!("awsenv: {e}; open the address above yourself"));
-    }
+    // The authorize URL (state, client id, code challenge) is not put in the browser's argv,
+    // which every local user can read: the browser gets a private page that redirects to it,
+    // removed once the sign-in is over.
+    let opened = crate::browser::WebUrl::parse("the IAM Identity Center sign-in address", &url)
+        .and_then(|target| crate::browser::RedirectPage::create(&target))
+        .and_then(|page| crate::browser::open_page(browser_cmd, &page).map(|()| page));
+    let _page = match opened {
+        Ok(page) => Some(page),
+        Err(e) => {
+            notice(&format!("awsenv: {e:#}; open the address above yourself"));
+            None
+        }
+    };
     let timeout = ctx.settings.sso.sign_in_timeout;
+    let redirect_uri = cb.redirect_uri.clone();
     let code = cb
         .wait(&state, Instant::now() + timeout, &sigint)
         .await
@@ -419,7 +430,7 @@ async fn pkce(
             browser::WaitError::Io(e) => e,
         })?;
     drop(sigint);
-    oidc.exchange_code(reg, &code, &verifier, &cb.redirect_uri)
+    oidc.exchange_code(reg, &code, &verifier, &redirect_uri)
         .await
 }
 
@@ -431,6 +442,11 @@ async fn device(
     login: &str,
 ) -> Result<Tokens> {
     let d = oidc.start_device(reg, &session.start_url).await?;
+    // Addresses from the service are shown and opened only when they are web addresses
+    // (not `file:`, `javascript:` or a browser option).
+    let what = "the verification address IAM Identity Center sent";
+    crate::browser::WebUrl::parse(what, &d.verification_uri)?;
+    let target = crate::browser::WebUrl::parse(what, &d.verification_uri_complete)?;
     lock::announce_held(&format!(
         "the IAM Identity Center sign-in for {} with code {}",
         session.start_url, d.user_code
@@ -443,9 +459,13 @@ async fn device(
         d.verification_uri_complete
     ));
     let sigint = SigintGuard::install();
-    if let Some(cmd) = browser_cmd {
-        let _ = browser::open(cmd, &d.verification_uri_complete);
-    }
+    // The code in the address could be approved by another local user reading the browser's
+    // argv: the browser gets a private page that redirects to it, removed when the wait ends.
+    let _page = browser_cmd.and_then(|cmd| {
+        let page = crate::browser::RedirectPage::create(&target).ok()?;
+        crate::browser::open_page(cmd, &page).ok()?;
+        Some(page)
+    });
     let deadline = Instant::now() + Duration::from_secs(d.expires_in);
     let mut interval = d.interval;
     let expired = || {
@@ -519,7 +539,7 @@ pub async fn logout(ctx: &Ctx<'_>, session: &SsoSession) -> Result<bool> {
     let Some(t) = entry.token.take() else {
         return Ok(false);
     };
-    let portal = super::portal::Portal::new(&session.region);
+    let portal = super::portal::Portal::new(&session.region)?;
     let ended = portal.logout(&t.access_token).await;
     if ctx.settings.sso.write_aws_cache {
         remove_cli_cache(session, &t.access_token);

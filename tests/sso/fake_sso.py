@@ -43,7 +43,8 @@ max_page (the largest page the portal answers, whatever max_result asks),
 role_duration (s), user (role session name), slow_down (answer the next N device polls with
 SlowDownException), approve: "visit" (a visit of the authorize/device page approves), "auto"
 (device authorizations are approved at once, no visit), "deny" (a visit denies), "ignore" (a
-visit does nothing: the sign-in never completes).
+visit does nothing: the sign-in never completes), verification_uri_complete (sent as
+`verificationUriComplete` instead of the fake's own device page: a hostile service).
 
 Usage: fake_sso.py --sts http://127.0.0.1:MOTO_PORT [--port 0]
 Prints `FAKE_SSO_PORT=<port>` on stdout once it listens.
@@ -130,6 +131,7 @@ class State:
             "user": "sso-user",
             "slow_down": 0,
             "approve": "visit",
+            "verification_uri_complete": "",
         }
         # account id -> {"name", "email", "roles": [names]}
         self.accounts = {
@@ -288,7 +290,8 @@ class State:
             "deviceCode": device_code,
             "userCode": user_code,
             "verificationUri": f"{base}/device",
-            "verificationUriComplete": f"{base}/device?user_code={user_code}",
+            "verificationUriComplete": cfg.get("verification_uri_complete")
+            or f"{base}/device?user_code={user_code}",
             "expiresIn": int(cfg["device_expires_in"]),
             "interval": int(cfg["device_interval"]),
         }

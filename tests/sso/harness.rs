@@ -30,7 +30,7 @@ pub struct FakeSso {
     dir: tempfile::TempDir,
 }
 
-fn src(rel: &str) -> PathBuf {
+pub fn src(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
