@@ -4,7 +4,8 @@
 //! - the hot path (the per-prompt hook and the prompt segment): [`shell`], [`timefmt`],
 //!   [`envstate`], [`activation`], [`fastpath`] (the hooks' no-fork check), [`prompt`], [`hook`] — no AWS SDK, no secret store, no
 //!   async runtime. The front binary (`src/main.rs`) uses only these.
-//! - the credential engine: [`settings`], [`awsconfig`], [`store`], [`sts`], [`resolve`],
+//! - the credential engine: [`settings`], [`awsconfig`], [`store`], [`sts`],
+//!   [`credcheck`] (the one validator of credentials from any source), [`resolve`],
 //!   [`mfa`], [`tty`], [`server`], [`runtime`], [`rotate`] (key rotation), [`sso`] (IAM
 //!   Identity Center), and the command implementations in [`commands`], driven by [`cli`] and
 //!   [`app`] in the `awsenv-engine` binary.
@@ -21,6 +22,7 @@ pub mod app;
 pub mod awsconfig;
 pub mod cli;
 pub mod commands;
+pub mod credcheck;
 pub mod mfa;
 pub mod resolve;
 pub mod rotate;

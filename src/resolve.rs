@@ -390,8 +390,14 @@ impl Engine {
             },
         };
         let Some(v) = value else { return Ok(None) };
-        match serde_json::from_str(&v) {
-            Ok(e) => Ok(Some(e)),
+        match serde_json::from_str::<CacheEntry>(&v) {
+            Ok(e) => match crate::credcheck::well_formed(&e.creds) {
+                Ok(()) => Ok(Some(e)),
+                Err(why) => {
+                    self.drop_damaged(key, &format!("{key} holds a malformed session: {why}"))?;
+                    Ok(None)
+                }
+            },
             Err(_) => {
                 self.drop_damaged(key, &format!("{key} holds no session awsenv can read"))?;
                 Ok(None)
@@ -479,13 +485,11 @@ impl Engine {
                     .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                     .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
             };
-            sts::validate(&creds, now_epoch()).map_err(|e| {
-                anyhow!(
-                    "profile {}: credential_process gave unusable credentials ({e}); check the command {}",
-                    root.name,
-                    sts::printable(cmd.as_bytes(), 80)
-                )
-            })?;
+            crate::credcheck::check(
+                &creds,
+                &format!("profile {}: credential_process", root.name),
+                &format!("check the command {}", sts::printable(cmd.as_bytes(), 80)),
+            )?;
             return Ok(creds);
         }
         match self.stored_keys(&root.name)? {

@@ -16,6 +16,7 @@ const HOT_MODULES: &[&str] = &[
 const ENGINE: &[&str] = &[
     "store",
     "sts",
+    "credcheck",
     "resolve",
     "settings",
     "awsconfig",
