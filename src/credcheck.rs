@@ -120,7 +120,7 @@ pub fn validate(c: &Creds, now: i64) -> Result<(), Invalid> {
 /// [`validate`] at the current time, as one error line that names `source` (what gave the
 /// credential and where: `GetRoleCredentials at https://portal.sso.eu-west-1.amazonaws.com`)
 /// and ends with `fix` (what to check). Quote outside text in `source` with
-/// [`crate::awsconfig::printable`].
+/// [`crate::sanitize::printable`].
 pub fn check(c: &Creds, source: &str, fix: &str) -> anyhow::Result<()> {
     validate(c, crate::timefmt::now_epoch())
         .map_err(|why| anyhow::anyhow!("{source} gave unusable credentials ({why}); {fix}"))

@@ -2,7 +2,8 @@
 //!
 //! Two layers, pointing one way:
 //! - the hot path (the per-prompt hook and the prompt segment): [`shell`], [`timefmt`],
-//!   [`envstate`], [`activation`], [`fastpath`] (the hooks' no-fork check), [`prompt`], [`hook`] — no AWS SDK, no secret store, no
+//!   [`envstate`], [`activation`], [`fastpath`] (the hooks' no-fork check), [`prompt`], [`hook`],
+//!   [`sanitize`] (the one sanitiser of outside text on its way to a terminal) — no AWS SDK, no secret store, no
 //!   async runtime. The front binary (`src/main.rs`) uses only these.
 //! - the credential engine: [`settings`], [`awsconfig`], [`store`], [`sts`],
 //!   [`credcheck`] (the one validator of credentials from any source), [`resolve`],
@@ -15,6 +16,7 @@ pub mod envstate;
 pub mod fastpath;
 pub mod hook;
 pub mod prompt;
+pub mod sanitize;
 pub mod shell;
 pub mod timefmt;
 

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use anyhow::{Result, anyhow};
 
-pub use crate::awsconfig::printable;
 pub use crate::credcheck::{Creds, Invalid, validate};
+pub use crate::sanitize::printable;
 use aws_sdk_sts::config::http::HttpResponse;
 use aws_sdk_sts::config::retry::RetryConfig;
 use aws_sdk_sts::config::timeout::TimeoutConfig;

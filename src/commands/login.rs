@@ -176,14 +176,17 @@ pub async fn sign_in_url(
 
 /// The federation endpoint must be HTTPS, except on the loopback interface (tests, proxies).
 fn check_federation_url(url: &str) -> Result<()> {
+    let shown = crate::sanitize::printable(url.as_bytes(), 200);
     let uri: hyper::Uri = url
         .parse()
-        .map_err(|_| anyhow!("federation_url {url:?} is not a URL"))?;
+        .map_err(|_| anyhow!("federation_url \"{shown}\" is not a URL"))?;
     let host = uri.host().unwrap_or_default();
     match uri.scheme_str() {
         Some("https") => Ok(()),
         Some("http") if matches!(host, "127.0.0.1" | "localhost" | "[::1]" | "::1") => Ok(()),
-        _ => bail!("federation_url {url:?} must be an https:// URL (http:// only on 127.0.0.1)"),
+        _ => {
+            bail!("federation_url \"{shown}\" must be an https:// URL (http:// only on 127.0.0.1)")
+        }
     }
 }
 
@@ -202,14 +205,14 @@ async fn http_get(url: &str, shown: &str) -> Result<Vec<u8>> {
     let client: Client<_, Empty<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build(https);
     let uri: hyper::Uri = url
         .parse()
-        .map_err(|_| anyhow!("federation_url {shown:?} is not a URL"))?;
+        .map_err(|_| anyhow!("federation_url \"{shown}\" is not a URL"))?;
     let resp = tokio::time::timeout(Duration::from_secs(30), client.get(uri))
         .await
         .map_err(|_| anyhow!("the federation endpoint {shown} did not answer within 30s"))?
         .map_err(|e| {
             anyhow!(
                 "cannot reach the federation endpoint {shown}: {}",
-                crate::awsconfig::one_line(&error_chain(&e))
+                crate::sanitize::line(error_chain(&e).as_bytes(), 300)
             )
         })?;
     let status = resp.status();
@@ -218,14 +221,20 @@ async fn http_get(url: &str, shown: &str) -> Result<Vec<u8>> {
         .map_err(|_| {
             anyhow!("the federation endpoint {shown} did not finish its answer within 30s")
         })?
-        .map_err(|e| anyhow!("cannot read the answer of the federation endpoint {shown}: {e}"))?
+        .map_err(|e| {
+            anyhow!(
+                "cannot read the answer of the federation endpoint {shown}: {}",
+                crate::sanitize::line(e.to_string().as_bytes(), 300)
+            )
+        })?
         .to_bytes();
     if !status.is_success() {
-        let text: String = String::from_utf8_lossy(&body).chars().take(200).collect();
+        // An error page is outside text: one printable line, never raw bytes.
+        let start = &body[..body.len().min(400)];
         bail!(
             "the federation endpoint {shown} refused the session (HTTP {}): {}",
             status.as_u16(),
-            crate::awsconfig::one_line(&text)
+            crate::sanitize::line(start, 200)
         );
     }
     Ok(body.to_vec())

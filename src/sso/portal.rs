@@ -40,16 +40,20 @@ pub struct Portal {
 }
 
 fn clean(s: &str) -> String {
-    crate::awsconfig::printable(s.as_bytes(), 128)
+    crate::sanitize::printable(s.as_bytes(), 128)
 }
 
 impl Portal {
     /// The client for `region`.
     pub fn new(region: &str) -> Portal {
         let url = super::endpoint_override("AWS_ENDPOINT_URL_SSO");
-        let base = url
-            .clone()
-            .unwrap_or_else(|| super::default_endpoint("portal.sso", region));
+        // For messages only; it may come from the environment, so it is quoted printable.
+        let base = crate::sanitize::printable(
+            url.clone()
+                .unwrap_or_else(|| super::default_endpoint("portal.sso", region))
+                .as_bytes(),
+            200,
+        );
         let mut b = aws_sdk_sso::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region.to_string()))
