@@ -96,7 +96,7 @@ pub fn read_text_file(path: &Path, limit: u64, what: &str, fix: &str) -> Result<
 
 /// The path of one of AWS's files: the override variable (`~` expanded as the SDK does), else
 /// `~/.aws/<default>`; `None` without a home directory.
-fn aws_file_path(var: &str, default: &str) -> Option<PathBuf> {
+pub fn aws_file_path(var: &str, default: &str) -> Option<PathBuf> {
     let home = std::env::var_os("HOME").filter(|h| !h.is_empty());
     let raw = std::env::var_os(var).filter(|v| !v.is_empty());
     let p = match raw {

@@ -6,7 +6,8 @@
 //!   [`sanitize`] (the one sanitiser of outside text on its way to a terminal) — no AWS SDK, no secret store, no
 //!   async runtime. The front binary (`src/main.rs`) uses only these.
 //! - the credential engine: [`settings`], [`awsconfig`], [`store`], [`sts`],
-//!   [`credcheck`] (the one validator of credentials from any source), [`resolve`],
+//!   [`credcheck`] (the one validator of credentials from any source), [`configedit`] (the one
+//!   editor of the user's AWS config file), [`resolve`],
 //!   [`mfa`], [`tty`], [`server`], [`runtime`], [`rotate`] (key rotation), [`sso`] (IAM
 //!   Identity Center), and the command implementations in [`commands`], driven by [`cli`] and
 //!   [`app`] in the `awsenv-engine` binary.
@@ -24,6 +25,7 @@ pub mod app;
 pub mod awsconfig;
 pub mod cli;
 pub mod commands;
+pub mod configedit;
 pub mod credcheck;
 pub mod mfa;
 pub mod resolve;

@@ -223,12 +223,6 @@ fn aws_get(env: &TestEnv, key: &str, profile: &str) -> Output {
     run(c)
 }
 
-fn list_profiles(env: &TestEnv) -> Output {
-    let mut c = env.command("aws");
-    c.args(["configure", "list-profiles"]);
-    run(c)
-}
-
 /// (a) Sessions `corp` and `corp-eu`: writing `corp` replaces only its own block; the
 /// `corp-eu` block and the hand-written profile between the two blocks are kept, and the
 /// previous file is backed up.
@@ -297,10 +291,13 @@ fn a_profile_of_the_credentials_file_is_never_generated_again() {
         "no notice: {}",
         stderr(&o)
     );
+    // The AWS CLI still finds the user's keys under that name, and the role under another.
+    let o = aws_get(&w.env, "aws_access_key_id", "dev-readonly");
+    assert_eq!(stdout(&o).trim(), "AKIAMYOWNKEY0000000", "{}", stderr(&o));
     let o = aws_get(&w.env, "sso_session", "dev-readonly");
     assert_eq!(stdout(&o).trim(), "", "{}", stderr(&o));
-    let o = list_profiles(&w.env);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = aws_get(&w.env, "sso_role_name", "dev-readonly-111111111111");
+    assert_eq!(stdout(&o).trim(), "ReadOnly", "{}", stderr(&o));
 }
 
 /// (c) Crafted account and role names whose generated names collide: every generated name is
@@ -326,11 +323,15 @@ fn crafted_names_never_make_two_sections_of_one_name() {
     headers.sort();
     headers.dedup();
     assert_eq!(headers.len(), n, "a section is written twice:\n{after}");
-    let o = list_profiles(&w.env);
-    assert!(
-        o.status.success(),
-        "the AWS CLI refuses the file: {}",
-        stderr(&o)
-    );
-    assert!(stdout(&o).contains("x-y-555555555555"), "{}", stdout(&o));
+    // The AWS CLI reads the file (it refuses one with a section written twice).
+    for (name, account, role) in [
+        ("x-y-555555555555", "444444444444", "555555555555"),
+        ("x-y", "555555555555", "y"),
+        ("x-y-555555555555-2", "555555555555", "y+"),
+    ] {
+        let o = aws_get(&w.env, "sso_account_id", name);
+        assert_eq!(stdout(&o).trim(), account, "{name}: {}", stderr(&o));
+        let o = aws_get(&w.env, "sso_role_name", name);
+        assert_eq!(stdout(&o).trim(), role, "{name}: {}", stderr(&o));
+    }
 }

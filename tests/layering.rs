@@ -18,6 +18,7 @@ const ENGINE: &[&str] = &[
     "store",
     "sts",
     "credcheck",
+    "configedit",
     "resolve",
     "settings",
     "awsconfig",
