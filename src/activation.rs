@@ -199,7 +199,10 @@ pub fn parse(text: &str) -> Result<AwsProfileFile, String> {
             )
         })?;
         if !valid_name(&f.profile) {
-            return Err(format!("names an invalid profile {:?}", f.profile));
+            return Err(format!(
+                "names an invalid profile {}",
+                crate::sanitize::quoted(f.profile.as_bytes(), 80)
+            ));
         }
         let region = f.region.filter(|r| !r.is_empty());
         if let Some(r) = &region
@@ -207,7 +210,8 @@ pub fn parse(text: &str) -> Result<AwsProfileFile, String> {
         {
             // The region becomes part of the STS host name: never let it steer the host.
             return Err(format!(
-                "names an invalid region {r:?} (a region looks like \"eu-west-1\")"
+                "names an invalid region {} (a region looks like \"eu-west-1\")",
+                crate::sanitize::quoted(r.as_bytes(), 40)
             ));
         }
         return Ok(AwsProfileFile {
@@ -216,7 +220,10 @@ pub fn parse(text: &str) -> Result<AwsProfileFile, String> {
         });
     }
     if !valid_name(first) {
-        return Err(format!("names an invalid profile {first:?}"));
+        return Err(format!(
+            "names an invalid profile {}",
+            crate::sanitize::quoted(first.as_bytes(), 80)
+        ));
     }
     Ok(AwsProfileFile {
         profile: first.to_string(),

@@ -195,8 +195,9 @@ impl Profile {
             .map(|v| {
                 v.trim().parse::<u64>().map_err(|_| {
                     anyhow!(
-                        "profile {}: duration_seconds = {v:?} is not a number of seconds",
-                        self.name
+                        "profile {}: duration_seconds = {} is not a number of seconds",
+                        self.name,
+                        crate::sanitize::quoted(v.as_bytes(), 40)
                     )
                 })
             })
@@ -371,14 +372,16 @@ impl AwsConfig {
     /// The error for an unknown profile, naming the closest existing ones.
     pub fn unknown(&self, name: &str) -> anyhow::Error {
         let close = close_names(name, &self.names());
+        let q_name = crate::sanitize::quoted(name.as_bytes(), 80);
         if close.is_empty() {
             anyhow!(
-                "unknown profile {name:?}: add [profile {name}] to {}",
+                "unknown profile {q_name}: add [profile {}] to {}",
+                printable(name.as_bytes(), 80),
                 config_path_text()
             )
         } else {
             anyhow!(
-                "unknown profile {name:?}; did you mean {}?",
+                "unknown profile {q_name}; did you mean {}?",
                 close.join(", ")
             )
         }

@@ -120,8 +120,12 @@ pub fn request(profile: &str, opts: &crate::cli::ResolveOpts) -> Result<Request>
         .duration
         .as_deref()
         .map(|d| {
-            crate::timefmt::parse_duration(d)
-                .ok_or_else(|| anyhow!("--duration {d:?} is not a duration (e.g. 1h, 45m, 3600)"))
+            crate::timefmt::parse_duration(d).ok_or_else(|| {
+                anyhow!(
+                    "--duration {} is not a duration (e.g. 1h, 45m, 3600)",
+                    crate::sanitize::quoted(d.as_bytes(), 40)
+                )
+            })
         })
         .transpose()?;
     if let Some(d) = duration
@@ -134,8 +138,8 @@ pub fn request(profile: &str, opts: &crate::cli::ResolveOpts) -> Result<Request>
     {
         let from = opts.region_source.as_deref().unwrap_or("--region");
         bail!(
-            "{from}: {:?} is not a region name (e.g. eu-west-1)",
-            sts::printable(r.as_bytes(), 40)
+            "{from}: {} is not a region name (e.g. eu-west-1)",
+            crate::sanitize::quoted(r.as_bytes(), 40)
         );
     }
     Ok(Request {
@@ -239,8 +243,8 @@ pub fn pick_region(
         None => Ok(None),
         Some((r, from)) if is_region_name(r.trim()) => Ok(Some((r.trim().to_string(), from))),
         Some((r, from)) => bail!(
-            "{from}: region = {:?} is not a region name (e.g. eu-west-1); fix it in {}",
-            sts::printable(r.as_bytes(), 40),
+            "{from}: region = {} is not a region name (e.g. eu-west-1); fix it in {}",
+            crate::sanitize::quoted(r.as_bytes(), 40),
             crate::awsconfig::config_path_text()
         ),
     }

@@ -44,6 +44,12 @@ pub fn printable(bytes: &[u8], max: usize) -> String {
     out
 }
 
+/// `bytes` (a value from a file or the environment) in double quotes as [`printable`] shows
+/// it: `"eu-west-1\x1b[2J"`. What an error uses to quote a value it refuses.
+pub fn quoted(bytes: &[u8], max: usize) -> String {
+    format!("\"{}\"", printable(bytes, max))
+}
+
 /// `bytes` (an error page, a service message) as one printable line of at most `max` bytes:
 /// runs of ASCII whitespace (newlines included) become one space, then [`printable`].
 pub fn line(bytes: &[u8], max: usize) -> String {
@@ -97,5 +103,6 @@ mod tests {
         assert_eq!(printable(l.as_bytes(), 500), l, "not idempotent");
         assert_eq!(one_line("a\n  b\u{7}"), "a b\\x07");
         assert_eq!(strip("dev\u{1b}[31m\u{202e}"), "dev[31m");
+        assert_eq!(quoted(b"eu\x07", 40), "\"eu\\x07\"");
     }
 }

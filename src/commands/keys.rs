@@ -19,7 +19,8 @@ fn valid_key_id(id: &str) -> bool {
 /// need their session token and end within hours; awsenv stores long-term keys).
 fn check_key_id(id: &str) -> Result<()> {
     if !valid_key_id(id) {
-        bail!("{id:?} does not look like an AWS access key id (e.g. AKIAIOSFODNN7EXAMPLE)");
+        let q_id = crate::sanitize::quoted(id.as_bytes(), 80);
+        bail!("{q_id} does not look like an AWS access key id (e.g. AKIAIOSFODNN7EXAMPLE)");
     }
     if id.starts_with("ASIA") {
         bail!(
