@@ -497,12 +497,20 @@ impl Engine {
             return Ok(creds);
         }
         match self.stored_keys(&root.name)? {
-            Some(k) => Ok(Creds {
-                access_key_id: k.access_key_id.clone(),
-                secret_access_key: k.secret_access_key.clone(),
-                session_token: None,
-                expiration: None,
-            }),
+            Some(k) => {
+                let creds = Creds {
+                    access_key_id: k.access_key_id.clone(),
+                    secret_access_key: k.secret_access_key.clone(),
+                    session_token: None,
+                    expiration: None,
+                };
+                crate::credcheck::check(
+                    &creds,
+                    &format!("profile {}: the secret store", root.name),
+                    &format!("store them again with 'awsenv add {} --force'", root.name),
+                )?;
+                Ok(creds)
+            }
             None => bail!(
                 "no keys stored for profile {}: run 'awsenv add {}' (keys are kept in {})",
                 root.name,

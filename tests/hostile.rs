@@ -144,6 +144,22 @@ fn credential_process_with_an_escape_sequence_or_expired_is_refused() {
     assert_clean_failure(&o, &["credential_process", "expired"]);
 }
 
+/// Keys whose secret holds an escape sequence (from the environment here) are refused by
+/// `add`, before anything is stored: `use --no-session` would export them as they are.
+#[test]
+fn keys_with_an_escape_sequence_are_not_stored() {
+    let env = TestEnv::new();
+    env.write_aws_config("[profile p]\nregion = us-east-1\n");
+    let mut c = env.awsenv();
+    c.args(["add", "p", "--env"])
+        .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEEXAMPLE12")
+        .env("AWS_SECRET_ACCESS_KEY", format!("wJalrXUtnFEMI{OSC52}"));
+    let o = run(c);
+    assert_clean_failure(&o, &["awsenv add p", "secret access key"]);
+    let o = awsenv(&env, &["use", "p", "--shell", "bash", "--no-session"]);
+    assert_clean_failure(&o, &["no keys stored for profile p"]);
+}
+
 // ---- 2. Text from outside reaches the terminal only as printable text ---------------------
 
 /// A federation endpoint that answers every request with `status` and `body`.

@@ -119,6 +119,16 @@ pub fn add(profile: &str, from_env: bool, force: bool) -> Result<i32> {
         if keys.secret_access_key.trim().is_empty() {
             bail!("the secret access key is empty");
         }
+        crate::credcheck::check(
+            &crate::sts::Creds {
+                access_key_id: keys.access_key_id.clone(),
+                secret_access_key: keys.secret_access_key.trim().to_string(),
+                session_token: None,
+                expiration: None,
+            },
+            &format!("awsenv add {profile}: the input"),
+            "copy them again from the IAM console or your key file",
+        )?;
         let json = Zeroizing::new(
             serde_json::json!({
                 "access_key_id": keys.access_key_id,
