@@ -339,6 +339,31 @@ mod tests {
     }
 
     #[test]
+    fn the_result_is_checked_before_it_is_written() {
+        let file = ConfigFile {
+            path: PathBuf::from("/h/.aws/config"),
+            text: String::new(),
+            credentials_names: ["mine".to_string()].into(),
+        };
+        let one = "[profile a]\nregion = x\n";
+        assert!(file.verify(one, &["a".into()]).is_ok());
+        let twice = format!("{one}\n{one}");
+        let e = file
+            .verify(&twice, &["a".into()])
+            .err()
+            .map(|e| e.to_string());
+        assert!(e.unwrap_or_default().contains("two [profile a]"));
+        assert!(
+            file.verify("[profile mine]\nregion = x\n", &["mine".into()])
+                .is_err()
+        );
+        assert!(
+            file.verify("[profile a]\nnot a line\n", &["a".into()])
+                .is_err()
+        );
+    }
+
+    #[test]
     fn section_names_of_both_files() {
         let names = section_names(
             "[default]\n[profile a b]\n[sso-session corp]\n[ profile c ]\n",

@@ -238,7 +238,12 @@ fn profiles(name: Option<&str>, write: bool) -> Result<i32> {
         let session_name = session.name.clone().unwrap_or_default();
         let label = format!("sso profiles {session_name}");
         let file = ConfigFile::read()?;
-        let user_names = section_names(&file.outside(&label)?, false);
+        // A damaged block (BEGIN without END) stops a write, not the listing.
+        let outside = match file.outside(&label) {
+            Err(e) if write => return Err(e),
+            other => other.unwrap_or_else(|_| file.text.clone()),
+        };
+        let user_names = section_names(&outside, false);
         // (account, role) -> the user's own profile for it.
         let mut existing: BTreeMap<(String, String), String> = BTreeMap::new();
         for n in o.config.names() {
@@ -256,7 +261,7 @@ fn profiles(name: Option<&str>, write: bool) -> Result<i32> {
         }
         // No generated name may take one of the config file (outside the block), of the
         // credentials file, or another generated one.
-        let mut taken = file.taken(&label)?;
+        let mut taken = file.taken(&label).unwrap_or_else(|_| user_names.clone());
         let mut notices = Vec::new();
         let mut rows = Vec::new();
         for (a, roles) in &listed {
