@@ -1,7 +1,9 @@
 //! The one credential validator: every credential awsenv gets from outside — STS answers
-//! (GetSessionToken, AssumeRole, GetFederationToken), IAM Identity Center's GetRoleCredentials,
-//! a `credential_process`'s output, a session read back from the cache, and every source to
-//! come — passes [`validate`] (through [`check`]) before it is cached, exported or printed.
+//! (GetSessionToken, AssumeRole, GetFederationToken; `sts.rs` words their refusal itself), IAM
+//! Identity Center's GetRoleCredentials, a `credential_process`'s output, keys given to
+//! `awsenv add` or read from the secret store, a session read back from the cache
+//! ([`well_formed`]), and every source to come — passes [`validate`] (through [`check`]) before
+//! it is cached, stored, exported or printed.
 //!
 //! A refusal names the source and the field, never the field's value: a credential is a
 //! secret, and a hostile one may hold terminal escape sequences.
