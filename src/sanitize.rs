@@ -1,6 +1,6 @@
 //! The one sanitiser: every message built from outside text — a service's error code, message
 //! or body (STS, IAM Identity Center, IAM, the federation endpoint), a file's content, an
-//! environment value — quotes that text through [`printable`] or [`line`], so that it reaches
+//! environment value — quotes that text through [`printable`] or [`line()`], so that it reaches
 //! the terminal only as printable text: no ESC, BEL, CSI or other control byte, no
 //! text-direction override, no invalid UTF-8. [`one_line`], which every error goes through on
 //! its way to stderr (`app::report`), applies it too, as a last net.
@@ -66,7 +66,7 @@ pub fn line(bytes: &[u8], max: usize) -> String {
     printable(&joined, max)
 }
 
-/// A possibly multi-line message as one printable line (see [`line`]), whatever its length.
+/// A possibly multi-line message as one printable line (see [`line()`]), whatever its length.
 pub fn one_line(s: &str) -> String {
     line(s.as_bytes(), usize::MAX)
 }
