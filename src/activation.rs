@@ -181,7 +181,7 @@ pub struct AwsProfileFile {
 /// fine. Anything else is refused with a sentence naming the line and the fix.
 pub fn parse(text: &str) -> Result<AwsProfileFile, String> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let shown = |v: &str| format!("\"{}\"", printable_text(v, 60));
+    let shown = |v: &str| crate::sanitize::quoted(v.as_bytes(), 60);
     let mut profile: Option<(String, usize)> = None;
     let mut region: Option<String> = None;
     for (i, raw) in text.lines().enumerate() {
@@ -254,31 +254,6 @@ fn unquote(v: &str) -> Result<&str, String> {
         }
     }
     Ok(v.split(" #").next().unwrap_or(v).trim())
-}
-
-/// Outside text made printable for a message (controls shown as escapes, cut at `max` bytes).
-fn printable_text(v: &str, max: usize) -> String {
-    let mut out = String::new();
-    for c in v.chars() {
-        let piece = if c.is_control()
-            || ('\u{2028}'..='\u{202e}').contains(&c)
-            || ('\u{2066}'..='\u{2069}').contains(&c)
-        {
-            if (c as u32) < 0x100 {
-                format!("\\x{:02x}", c as u32)
-            } else {
-                format!("\\u{{{:04x}}}", c as u32)
-            }
-        } else {
-            c.to_string()
-        };
-        if out.len() + piece.len() > max {
-            out.push('…');
-            break;
-        }
-        out.push_str(&piece);
-    }
-    out
 }
 
 /// A region name as AWS writes them: a lowercase DNS label (`eu-west-1`, `us-gov-east-1`).

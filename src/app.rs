@@ -35,7 +35,7 @@ pub fn run() -> i32 {
 
 /// Prints an error as one line: `awsenv: what failed: why; what to do`.
 pub fn report(e: &anyhow::Error) {
-    eprintln!("awsenv: {}", crate::awsconfig::one_line(&format!("{e:#}")));
+    eprintln!("awsenv: {}", crate::sanitize::one_line(&format!("{e:#}")));
 }
 
 fn dispatch(cmd: Command) -> anyhow::Result<i32> {

@@ -18,6 +18,9 @@ use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles as Profile
 use aws_types::os_shim_internal::{Env, Fs};
 use zeroize::Zeroizing;
 
+/// The one sanitiser, under the names the engine has always used (see [`crate::sanitize`]).
+pub use crate::sanitize::{one_line, printable};
+
 /// The largest AWS config or credentials file read (4 MiB).
 pub const MAX_FILE: u64 = 4 * 1024 * 1024;
 
@@ -93,7 +96,7 @@ pub fn read_text_file(path: &Path, limit: u64, what: &str, fix: &str) -> Result<
 
 /// The path of one of AWS's files: the override variable (`~` expanded as the SDK does), else
 /// `~/.aws/<default>`; `None` without a home directory.
-fn aws_file_path(var: &str, default: &str) -> Option<PathBuf> {
+pub fn aws_file_path(var: &str, default: &str) -> Option<PathBuf> {
     let home = std::env::var_os("HOME").filter(|h| !h.is_empty());
     let raw = std::env::var_os(var).filter(|v| !v.is_empty());
     let p = match raw {
@@ -192,8 +195,9 @@ impl Profile {
             .map(|v| {
                 v.trim().parse::<u64>().map_err(|_| {
                     anyhow!(
-                        "profile {}: duration_seconds = {v:?} is not a number of seconds",
-                        self.name
+                        "profile {}: duration_seconds = {} is not a number of seconds",
+                        self.name,
+                        crate::sanitize::quoted(v.as_bytes(), 40)
                     )
                 })
             })
@@ -392,14 +396,16 @@ impl AwsConfig {
     /// The error for an unknown profile, naming the closest existing ones.
     pub fn unknown(&self, name: &str) -> anyhow::Error {
         let close = close_names(name, &self.names());
+        let q_name = crate::sanitize::quoted(name.as_bytes(), 80);
         if close.is_empty() {
             anyhow!(
-                "unknown profile {name:?}: add [profile {name}] to {}",
+                "unknown profile {q_name}: add [profile {}] to {}",
+                printable(name.as_bytes(), 80),
                 config_path_text()
             )
         } else {
             anyhow!(
-                "unknown profile {name:?}; did you mean {}?",
+                "unknown profile {q_name}; did you mean {}?",
                 close.join(", ")
             )
         }
@@ -460,38 +466,6 @@ pub fn config_path_text() -> String {
         .unwrap_or_else(|| "~/.aws/config".to_string())
 }
 
-/// `bytes` as one printable line of at most `max` bytes: control characters, text-direction
-/// overrides and invalid UTF-8 as `\xNN` / `\u{NNNN}`, the rest cut with `…`. For quoting what a
-/// foreign server or a hostile variable holds.
-pub fn printable(bytes: &[u8], max: usize) -> String {
-    let mut out = String::new();
-    for chunk in bytes.utf8_chunks() {
-        let valid = chunk.valid().chars().map(|c| {
-            if c.is_control()
-                || ('\u{2028}'..='\u{202e}').contains(&c)
-                || ('\u{2066}'..='\u{2069}').contains(&c)
-            {
-                if (c as u32) < 0x100 {
-                    format!("\\x{:02x}", c as u32)
-                } else {
-                    format!("\\u{{{:04x}}}", c as u32)
-                }
-            } else {
-                c.to_string()
-            }
-        });
-        let invalid = chunk.invalid().iter().map(|b| format!("\\x{b:02x}"));
-        for piece in valid.chain(invalid) {
-            if out.len() + piece.len() > max {
-                out.push('…');
-                return out;
-            }
-            out.push_str(&piece);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod close_tests {
     use super::close_names;
@@ -510,11 +484,6 @@ mod close_tests {
     }
 }
 
-/// Collapses a possibly multi-line message into one line.
-pub fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -527,15 +496,6 @@ mod tests {
             }),
             None,
         )
-    }
-
-    #[test]
-    fn printable_escapes_controls_and_cuts() {
-        assert_eq!(printable(b"a\0b\x1b[", 100), "a\\x00b\\x1b[");
-        assert_eq!(printable("jörg".as_bytes(), 100), "jörg");
-        assert_eq!(printable(b"\xff", 100), "\\xff");
-        assert_eq!(printable("a\u{202e}b".as_bytes(), 100), "a\\u{202e}b");
-        assert_eq!(printable(b"abcdef", 3), "abc…");
     }
 
     #[test]

@@ -2,20 +2,23 @@
 //!
 //! Two layers, pointing one way:
 //! - the hot path (the per-prompt hook and the prompt segment): [`shell`], [`timefmt`],
-//!   [`envstate`], [`activation`], [`fastpath`] (the hooks' no-fork check), [`prompt`], [`hook`] — no AWS SDK, no secret store, no
+//!   [`envstate`], [`activation`], [`fastpath`] (the hooks' no-fork check), [`prompt`], [`hook`],
+//!   [`sanitize`] (the one sanitiser of outside text on its way to a terminal) — no AWS SDK, no secret store, no
 //!   async runtime. The front binary (`src/main.rs`) uses only these.
-//! - the credential engine: [`settings`], [`awsconfig`], [`store`], [`sts`], [`resolve`],
-//!   [`mfa`], [`tty`], [`listener`] (the hardened loopback HTTP listener of the credential
-//!   endpoint and the browser sign-ins), [`browser`] (opening a browser, and what it may be
-//!   handed), [`server`], [`runtime`], [`rotate`] (key rotation), [`sso`] (IAM Identity
-//!   Center), and the command implementations in [`commands`], driven by [`cli`] and [`app`]
-//!   in the `awsenv-engine` binary.
+//! - the credential engine: [`settings`], [`awsconfig`], [`store`], [`sts`],
+//!   [`credcheck`] (the one validator of credentials from any source), [`configedit`] (the one
+//!   editor of the user's AWS config file), [`resolve`], [`mfa`], [`tty`], [`listener`] (the
+//!   hardened loopback HTTP listener of the credential endpoint and the browser sign-ins),
+//!   [`browser`] (opening a browser, and what it may be handed), [`server`], [`runtime`],
+//!   [`rotate`] (key rotation), [`sso`] (IAM Identity Center), and the command implementations
+//!   in [`commands`], driven by [`cli`] and [`app`] in the `awsenv-engine` binary.
 
 pub mod activation;
 pub mod envstate;
 pub mod fastpath;
 pub mod hook;
 pub mod prompt;
+pub mod sanitize;
 pub mod shell;
 pub mod timefmt;
 
@@ -24,6 +27,8 @@ pub mod awsconfig;
 pub mod browser;
 pub mod cli;
 pub mod commands;
+pub mod configedit;
+pub mod credcheck;
 pub mod listener;
 pub mod mfa;
 pub mod resolve;

@@ -105,7 +105,7 @@ fn substitute(format: &str, values: &[(&str, &str)]) -> String {
 }
 
 fn without_controls(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control()).collect()
+    crate::sanitize::strip(s)
 }
 
 /// Renders the segment from the environment at time `now` (epoch seconds); empty when no

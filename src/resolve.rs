@@ -120,8 +120,12 @@ pub fn request(profile: &str, opts: &crate::cli::ResolveOpts) -> Result<Request>
         .duration
         .as_deref()
         .map(|d| {
-            crate::timefmt::parse_duration(d)
-                .ok_or_else(|| anyhow!("--duration {d:?} is not a duration (e.g. 1h, 45m, 3600)"))
+            crate::timefmt::parse_duration(d).ok_or_else(|| {
+                anyhow!(
+                    "--duration {} is not a duration (e.g. 1h, 45m, 3600)",
+                    crate::sanitize::quoted(d.as_bytes(), 40)
+                )
+            })
         })
         .transpose()?;
     if let Some(d) = duration
@@ -134,8 +138,8 @@ pub fn request(profile: &str, opts: &crate::cli::ResolveOpts) -> Result<Request>
     {
         let from = opts.region_source.as_deref().unwrap_or("--region");
         bail!(
-            "{from}: {:?} is not a region name (e.g. eu-west-1)",
-            sts::printable(r.as_bytes(), 40)
+            "{from}: {} is not a region name (e.g. eu-west-1)",
+            crate::sanitize::quoted(r.as_bytes(), 40)
         );
     }
     Ok(Request {
@@ -239,8 +243,8 @@ pub fn pick_region(
         None => Ok(None),
         Some((r, from)) if is_region_name(r.trim()) => Ok(Some((r.trim().to_string(), from))),
         Some((r, from)) => bail!(
-            "{from}: region = {:?} is not a region name (e.g. eu-west-1); fix it in {}",
-            sts::printable(r.as_bytes(), 40),
+            "{from}: region = {} is not a region name (e.g. eu-west-1); fix it in {}",
+            crate::sanitize::quoted(r.as_bytes(), 40),
             crate::awsconfig::config_path_text()
         ),
     }
@@ -390,8 +394,14 @@ impl Engine {
             },
         };
         let Some(v) = value else { return Ok(None) };
-        match serde_json::from_str(&v) {
-            Ok(e) => Ok(Some(e)),
+        match serde_json::from_str::<CacheEntry>(&v) {
+            Ok(e) => match crate::credcheck::well_formed(&e.creds) {
+                Ok(()) => Ok(Some(e)),
+                Err(why) => {
+                    self.drop_damaged(key, &format!("{key} holds a malformed session: {why}"))?;
+                    Ok(None)
+                }
+            },
             Err(_) => {
                 self.drop_damaged(key, &format!("{key} holds no session awsenv can read"))?;
                 Ok(None)
@@ -479,22 +489,28 @@ impl Engine {
                     .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                     .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
             };
-            sts::validate(&creds, now_epoch()).map_err(|e| {
-                anyhow!(
-                    "profile {}: credential_process gave unusable credentials ({e}); check the command {}",
-                    root.name,
-                    sts::printable(cmd.as_bytes(), 80)
-                )
-            })?;
+            crate::credcheck::check(
+                &creds,
+                &format!("profile {}: credential_process", root.name),
+                &format!("check the command {}", sts::printable(cmd.as_bytes(), 80)),
+            )?;
             return Ok(creds);
         }
         match self.stored_keys(&root.name)? {
-            Some(k) => Ok(Creds {
-                access_key_id: k.access_key_id.clone(),
-                secret_access_key: k.secret_access_key.clone(),
-                session_token: None,
-                expiration: None,
-            }),
+            Some(k) => {
+                let creds = Creds {
+                    access_key_id: k.access_key_id.clone(),
+                    secret_access_key: k.secret_access_key.clone(),
+                    session_token: None,
+                    expiration: None,
+                };
+                crate::credcheck::check(
+                    &creds,
+                    &format!("profile {}: the secret store", root.name),
+                    &format!("store them again with 'awsenv add {} --force'", root.name),
+                )?;
+                Ok(creds)
+            }
             None if self.config.has_static_keys(&root.name) => bail!(
                 "no keys stored for profile {0}; its keys are in plaintext in {1}: 'awsenv import {0}' moves them into {2}",
                 root.name,

@@ -165,13 +165,16 @@ fn shown(d: Duration) -> String {
 pub fn sts_timeout(text: &str) -> Result<Duration> {
     let d = parse_duration(text).ok_or_else(|| {
         anyhow!(
-            "AWSENV_STS_TIMEOUT={:?} is not a duration (e.g. 20, 20s, 1m)",
-            crate::awsconfig::printable(text.as_bytes(), 40)
+            "AWSENV_STS_TIMEOUT={} is not a duration (e.g. 20, 20s, 1m)",
+            crate::sanitize::quoted(text.as_bytes(), 40)
         )
     })?;
     let (lo, hi) = STS_TIMEOUT_LIMITS;
     if !(lo..=hi).contains(&d.as_secs()) {
-        bail!("AWSENV_STS_TIMEOUT={text:?} must be between {lo}s and {hi}s");
+        bail!(
+            "AWSENV_STS_TIMEOUT={} must be between {lo}s and {hi}s",
+            crate::sanitize::quoted(text.as_bytes(), 40)
+        );
     }
     Ok(d)
 }
@@ -302,8 +305,8 @@ impl Settings {
             let (d, origin) = if let Some(s) = var(name) {
                 let d = parse_duration(&s).ok_or_else(|| {
                     anyhow!(
-                        "{name}={:?} is not a duration (e.g. 3600, 45m, 8h)",
-                        crate::awsconfig::printable(s.as_bytes(), 40)
+                        "{name}={} is not a duration (e.g. 3600, 45m, 8h)",
+                        crate::sanitize::quoted(s.as_bytes(), 40)
                     )
                 })?;
                 (d, Origin::Env(name, s))
@@ -329,10 +332,7 @@ impl Settings {
                 );
                 return Err(match &origin {
                     Origin::Env(n, s) => {
-                        anyhow!(
-                            "{n}={:?} {range}",
-                            crate::awsconfig::printable(s.as_bytes(), 40)
-                        )
+                        anyhow!("{n}={} {range}", crate::sanitize::quoted(s.as_bytes(), 40))
                     }
                     Origin::File(k) => file_err(k, &format!("{range} (AWS limits)")),
                 });
@@ -373,8 +373,8 @@ impl Settings {
             );
             return Err(match window_origin {
                 Origin::Env(n, s) => anyhow!(
-                    "{n}={:?} {problem}",
-                    crate::awsconfig::printable(s.as_bytes(), 40)
+                    "{n}={} {problem}",
+                    crate::sanitize::quoted(s.as_bytes(), 40)
                 ),
                 Origin::File(k) => file_err(k, &problem),
             });
@@ -400,8 +400,8 @@ impl Settings {
             Some(b) => Some(Backend::parse(b).ok_or_else(|| {
                 if backend_env.is_some() {
                     anyhow!(
-                        "AWSENV_BACKEND={:?} is not a backend: use keyring or file",
-                        crate::awsconfig::printable(b.as_bytes(), 40)
+                        "AWSENV_BACKEND={} is not a backend: use keyring or file",
+                        crate::sanitize::quoted(b.as_bytes(), 40)
                     )
                 } else {
                     file_err("backend", "must be \"keyring\" or \"file\"")
@@ -475,8 +475,8 @@ impl Settings {
             Some("1" | "true" | "yes") => true,
             Some("0" | "false" | "no") => false,
             Some(v) => bail!(
-                "AWSENV_SSO_WRITE_AWS_CACHE={:?} is not a boolean: use true or false",
-                crate::awsconfig::printable(v.as_bytes(), 40)
+                "AWSENV_SSO_WRITE_AWS_CACHE={} is not a boolean: use true or false",
+                crate::sanitize::quoted(v.as_bytes(), 40)
             ),
             None => fsso.write_aws_cache.unwrap_or(false),
         };

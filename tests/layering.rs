@@ -10,12 +10,15 @@ const HOT_MODULES: &[&str] = &[
     "fastpath.rs",
     "hook.rs",
     "prompt.rs",
+    "sanitize.rs",
     "shell.rs",
     "timefmt.rs",
 ];
 const ENGINE: &[&str] = &[
     "store",
     "sts",
+    "credcheck",
+    "configedit",
     "resolve",
     "settings",
     "awsconfig",

@@ -17,7 +17,8 @@ fn valid_key_id(id: &str) -> bool {
 /// need their session token and end within hours; awsenv stores long-term keys).
 pub fn check_key_id(id: &str) -> Result<()> {
     if !valid_key_id(id) {
-        bail!("{id:?} does not look like an AWS access key id (e.g. AKIAIOSFODNN7EXAMPLE)");
+        let q_id = crate::sanitize::quoted(id.as_bytes(), 80);
+        bail!("{q_id} does not look like an AWS access key id (e.g. AKIAIOSFODNN7EXAMPLE)");
     }
     if id.starts_with("ASIA") {
         bail!(
@@ -168,6 +169,16 @@ pub fn add(profile: &str, from_env: bool, force: bool) -> Result<i32> {
         if keys.secret_access_key.trim().is_empty() {
             bail!("the secret access key is empty");
         }
+        crate::credcheck::check(
+            &crate::sts::Creds {
+                access_key_id: keys.access_key_id.clone(),
+                secret_access_key: keys.secret_access_key.trim().to_string(),
+                session_token: None,
+                expiration: None,
+            },
+            &format!("awsenv add {profile}: the input"),
+            "copy them again from the IAM console or your key file",
+        )?;
         store_keys(
             &engine,
             profile,

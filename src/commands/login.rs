@@ -18,7 +18,6 @@
 //! ([`crate::browser::RedirectPage`]) that leads to the one-shot address, so the sign-in URL
 //! itself is never written to disk.
 
-use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -194,14 +193,14 @@ async fn http_get(url: &str, shown: &str) -> Result<Vec<u8>> {
     let client: Client<_, Empty<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build(https);
     let uri: hyper::Uri = url
         .parse()
-        .map_err(|_| anyhow!("federation_url {shown:?} is not a URL"))?;
+        .map_err(|_| anyhow!("federation_url \"{shown}\" is not a URL"))?;
     let resp = tokio::time::timeout(Duration::from_secs(30), client.get(uri))
         .await
         .map_err(|_| anyhow!("the federation endpoint {shown} did not answer within 30s"))?
         .map_err(|e| {
             anyhow!(
                 "cannot reach the federation endpoint {shown}: {}",
-                crate::awsconfig::one_line(&error_chain(&e))
+                crate::sanitize::line(error_chain(&e).as_bytes(), 300)
             )
         })?;
     let status = resp.status();
@@ -210,14 +209,20 @@ async fn http_get(url: &str, shown: &str) -> Result<Vec<u8>> {
         .map_err(|_| {
             anyhow!("the federation endpoint {shown} did not finish its answer within 30s")
         })?
-        .map_err(|e| anyhow!("cannot read the answer of the federation endpoint {shown}: {e}"))?
+        .map_err(|e| {
+            anyhow!(
+                "cannot read the answer of the federation endpoint {shown}: {}",
+                crate::sanitize::line(e.to_string().as_bytes(), 300)
+            )
+        })?
         .to_bytes();
     if !status.is_success() {
-        let text: String = String::from_utf8_lossy(&body).chars().take(200).collect();
+        // An error page is outside text: one printable line, never raw bytes.
+        let start = &body[..body.len().min(400)];
         bail!(
             "the federation endpoint {shown} refused the session (HTTP {}): {}",
             status.as_u16(),
-            crate::awsconfig::one_line(&text)
+            crate::sanitize::line(start, 200)
         );
     }
     Ok(body.to_vec())

@@ -31,7 +31,10 @@ pub fn completions(shell: &str) -> Result<i32> {
             .write_registration("COMPLETE", &name, &name, completer, &mut out),
         "powershell" => clap_complete::env::Powershell
             .write_registration("COMPLETE", &name, &name, completer, &mut out),
-        other => bail!("unknown shell {other:?}: use bash, zsh, fish, elvish or powershell"),
+        other => bail!(
+            "unknown shell {}: use bash, zsh, fish, elvish or powershell",
+            crate::sanitize::quoted(other.as_bytes(), 40)
+        ),
     };
     r.map_err(|e| anyhow::anyhow!("cannot write the completion script: {e}"))?;
     write_stdout(&out)?;

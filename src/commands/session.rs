@@ -135,7 +135,8 @@ fn pick_shell(name: Option<&str>) -> Result<(Shell, bool)> {
     match name {
         Some(n) => Shell::parse(n).map(|s| (s, false)).ok_or_else(|| {
             anyhow!(
-                "unknown shell {n:?}: use one of {}",
+                "unknown shell {}: use one of {}",
+                crate::sanitize::quoted(n.as_bytes(), 40),
                 Shell::NAMES.join(", ")
             )
         }),

@@ -126,8 +126,9 @@ fn check_start_url(url: &str, origin: &str) -> Result<()> {
                 .all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b))
     }) && !url.chars().any(|c| c.is_whitespace() || c.is_control());
     if !ok {
+        let q_url = crate::sanitize::quoted(url.as_bytes(), 200);
         bail!(
-            "{origin}: sso_start_url = {url:?} is not an https URL (e.g. https://d-1234567890.awsapps.com/start)"
+            "{origin}: sso_start_url = {q_url} is not an https URL (e.g. https://d-1234567890.awsapps.com/start)"
         );
     }
     Ok(())
@@ -139,7 +140,8 @@ fn check_region(region: &str, origin: &str) -> Result<()> {
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     {
-        bail!("{origin}: sso_region = {region:?} is not a region name (e.g. eu-west-1)");
+        let q_region = crate::sanitize::quoted(region.as_bytes(), 40);
+        bail!("{origin}: sso_region = {q_region} is not a region name (e.g. eu-west-1)");
     }
     Ok(())
 }
@@ -162,7 +164,8 @@ fn scopes(text: Option<&str>, origin: &str) -> Result<Vec<String>> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b":_-.*".contains(&b))
         {
-            bail!("{origin}: sso_registration_scopes has an invalid scope {s:?}");
+            let q_s = crate::sanitize::quoted(s.as_bytes(), 64);
+            bail!("{origin}: sso_registration_scopes has an invalid scope {q_s}");
         }
     }
     v.sort();
@@ -277,7 +280,8 @@ pub fn role_of(config: &AwsConfig, p: &Profile) -> Result<Option<SsoRole>> {
     };
     let account = account.trim();
     if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
-        bail!("{origin}: sso_account_id = {account:?} is not a 12-digit AWS account id");
+        let q_account = crate::sanitize::quoted(account.as_bytes(), 40);
+        bail!("{origin}: sso_account_id = {q_account} is not a 12-digit AWS account id");
     }
     let role = role.trim();
     if role.is_empty()
@@ -286,7 +290,8 @@ pub fn role_of(config: &AwsConfig, p: &Profile) -> Result<Option<SsoRole>> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
     {
-        bail!("{origin}: sso_role_name = {role:?} is not a role (permission set) name");
+        let q_role = crate::sanitize::quoted(role.as_bytes(), 80);
+        bail!("{origin}: sso_role_name = {q_role} is not a role (permission set) name");
     }
     if p.get("source_profile").is_some() {
         bail!(

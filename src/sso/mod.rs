@@ -74,12 +74,12 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug,
 {
+    // The endpoint may come from an environment variable: outside text like the answer.
+    let base = crate::sanitize::printable(base.as_bytes(), 200);
     match err {
         SdkError::ServiceError(se) => {
             let e = se.err();
-            let text = |s: &str, max| {
-                crate::awsconfig::printable(crate::awsconfig::one_line(s).as_bytes(), max)
-            };
+            let text = |s: &str, max| crate::sanitize::line(s.as_bytes(), max);
             anyhow!(
                 "{what} at {service} ({base}): {}: {}",
                 text(e.code().unwrap_or("Unknown"), 64),
@@ -94,7 +94,7 @@ where
         }
         _ => anyhow!(
             "{what}: unexpected answer from {service} at {base}: {}",
-            crate::awsconfig::one_line(&format!(
+            crate::sanitize::one_line(&format!(
                 "{}",
                 aws_smithy_types::error::display::DisplayErrorContext(err)
             ))

@@ -40,16 +40,20 @@ pub struct Portal {
 }
 
 fn clean(s: &str) -> String {
-    crate::awsconfig::printable(s.as_bytes(), 128)
+    crate::sanitize::printable(s.as_bytes(), 128)
 }
 
 impl Portal {
     /// The client for `region`.
     pub fn new(region: &str) -> anyhow::Result<Portal> {
         let url = super::endpoint_override("AWS_ENDPOINT_URL_SSO")?;
-        let base = url
-            .clone()
-            .unwrap_or_else(|| super::default_endpoint("portal.sso", region));
+        // For messages only; it may come from the environment, so it is quoted printable.
+        let base = crate::sanitize::printable(
+            url.clone()
+                .unwrap_or_else(|| super::default_endpoint("portal.sso", region))
+                .as_bytes(),
+            200,
+        );
         let mut b = aws_sdk_sso::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region.to_string()))
@@ -118,29 +122,31 @@ impl Portal {
         let c = out
             .role_credentials()
             .ok_or_else(|| bad("no credentials"))?;
-        let key = c.access_key_id().unwrap_or_default();
-        let secret = c.secret_access_key().unwrap_or_default();
-        let token = c.session_token().unwrap_or_default();
-        if key.len() < 16 || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(bad("a malformed access key id"));
-        }
-        if secret.is_empty() || token.is_empty() || !secret.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(bad("a missing or malformed secret key or session token"));
-        }
-        // Epoch milliseconds; anything before now-1d or beyond a year is not an expiry time.
+        // Epoch milliseconds; beyond a year from now it is not an expiry time in milliseconds.
         let exp = c.expiration() / 1000;
-        let now = now_epoch();
-        if exp < now - 86_400 || exp > now + 366 * 86_400 {
+        if exp > now_epoch() + 366 * 86_400 {
             return Err(bad(
                 "an expiration that is not a time in epoch milliseconds",
             ));
         }
-        Ok(Creds {
-            access_key_id: key.to_string(),
-            secret_access_key: secret.to_string(),
-            session_token: Some(token.to_string()),
+        let creds = Creds {
+            access_key_id: c.access_key_id().unwrap_or_default().to_string(),
+            secret_access_key: c.secret_access_key().unwrap_or_default().to_string(),
+            session_token: Some(c.session_token().unwrap_or_default().to_string()),
             expiration: Some(exp),
-        })
+        };
+        crate::credcheck::check(
+            &creds,
+            &format!(
+                "GetRoleCredentials for account {} role {} at the AWS access portal {}",
+                clean(account),
+                clean(role),
+                self.base
+            ),
+            "check that it is the AWS access portal (AWS_ENDPOINT_URL_SSO, AWS_ENDPOINT_URL) and that this machine's clock is right",
+        )
+        .map_err(PortalError::Failed)?;
+        Ok(creds)
     }
 
     /// ListAccounts, every page.

@@ -40,7 +40,9 @@ Test controls (not AWS)
 Settings (POST /_fake/config): access_token_ttl (s), session_ttl (s, the portal session a
 refresh token can extend), device_expires_in, device_interval, page_size (default max_result),
 max_page (the largest page the portal answers, whatever max_result asks),
-role_duration (s), user (role session name), slow_down (answer the next N device polls with
+role_duration (s), user (role session name), role_token_suffix (appended to GetRoleCredentials'
+session token: a hostile portal), role_expiration_offset (s from now: GetRoleCredentials'
+expiration instead of STS's), slow_down (answer the next N device polls with
 SlowDownException), approve: "visit" (a visit of the authorize/device page approves), "auto"
 (device authorizations are approved at once, no visit), "deny" (a visit denies), "ignore" (a
 visit does nothing: the sign-in never completes), verification_uri_complete (sent as
@@ -132,6 +134,10 @@ class State:
             "slow_down": 0,
             "approve": "visit",
             "verification_uri_complete": "",
+            # Hostile portal modes: appended to the session token of GetRoleCredentials, and
+            # an expiration of now + this many seconds instead of STS's (None: STS's).
+            "role_token_suffix": "",
+            "role_expiration_offset": None,
         }
         # account id -> {"name", "email", "roles": [names]}
         self.accounts = {
@@ -440,6 +446,9 @@ class State:
         if a is None or role not in a["roles"]:
             raise ApiError("ForbiddenException", "No access")
         creds = self.assume_role(self.role_arn(account, role))
+        creds["sessionToken"] += self.config["role_token_suffix"]
+        if self.config["role_expiration_offset"] is not None:
+            creds["expiration"] = int((now() + self.config["role_expiration_offset"]) * 1000)
         return 200, {"roleCredentials": creds}
 
     def assume_role(self, arn):
