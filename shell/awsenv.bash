@@ -61,6 +61,18 @@ awsenv() {
     esac
     return "$_awsenv_rc"
     ;;
+  doctor)
+    # What only this shell knows: is the hook first in PROMPT_COMMAND, do completions load.
+    local _awsenv_first=0 _awsenv_complete=0
+    if [[ "$(declare -p PROMPT_COMMAND 2>/dev/null)" == "declare -a"* ]]; then
+      [[ ${PROMPT_COMMAND[0]-} == _awsenv_hook ]] && _awsenv_first=1
+    else
+      # shellcheck disable=SC2128
+      [[ ${PROMPT_COMMAND-} == _awsenv_hook* ]] && _awsenv_first=1
+    fi
+    complete -p awsenv >/dev/null 2>&1 && _awsenv_complete=1
+    AWSENV_HOOK_STATE="bash;first=$_awsenv_first;complete=$_awsenv_complete" __AWSENV_EXE__ "$@"
+    ;;
   *) __AWSENV_EXE__ "$@" ;;
   esac
 }

@@ -64,6 +64,13 @@ function awsenv --description 'AWS credentials in your shell'
                 string join \n -- $out
             end
             return $rc
+        case doctor
+            # What only this shell knows: does the hook run at each prompt, do completions load.
+            set -l first 0
+            functions -q __awsenv_export_eval; and set first 1
+            set -l comp 0
+            complete -c awsenv | string length -q; and set comp 1
+            AWSENV_HOOK_STATE="fish;first=$first;complete=$comp" command __AWSENV_EXE__ $argv
         case '*'
             command __AWSENV_EXE__ $argv
     end

@@ -63,6 +63,13 @@ awsenv() {
     esac
     return $_awsenv_rc
     ;;
+  doctor)
+    # What only this shell knows: does the hook run at each prompt, do completions load.
+    local _awsenv_first=0 _awsenv_complete=0
+    (( ${precmd_functions[(Ie)_awsenv_hook]} )) && _awsenv_first=1
+    (( ${+_comps} )) && (( ${+_comps[awsenv]} )) && _awsenv_complete=1
+    AWSENV_HOOK_STATE="zsh;first=$_awsenv_first;complete=$_awsenv_complete" __AWSENV_EXE__ "$@"
+    ;;
   *) __AWSENV_EXE__ "$@" ;;
   esac
 }

@@ -27,7 +27,7 @@ pub fn run() -> i32 {
         Ok(code) => code,
         Err(e) => {
             report(&e);
-            e.downcast_ref::<commands::session::CannotRun>()
+            e.downcast_ref::<crate::exitcode::CannotRun>()
                 .map_or(1, |c| c.code)
         }
     }
@@ -126,5 +126,6 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
         Command::Agent { detached } => commands::keys::agent(detached),
         Command::Completions { shell } => commands::completions(&shell),
         Command::Man => commands::man_page(),
+        Command::Doctor => commands::doctor::doctor(),
     }
 }

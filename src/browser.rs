@@ -57,11 +57,10 @@ impl WebUrl {
     /// Checks `url`; `what` names it in the one-line refusal ("federation_url", "the
     /// verification address IAM Identity Center sent").
     pub fn parse(what: &str, url: &str) -> Result<WebUrl> {
-        let shown = || crate::awsconfig::printable(url.as_bytes(), 200);
         let refuse = || {
             anyhow!(
-                "{what} {:?} must be an https:// URL (http:// only on 127.0.0.1); refusing to use it",
-                shown()
+                "{what} {} must be an https:// URL (http:// only on 127.0.0.1); refusing to use it",
+                crate::sanitize::quoted(url.as_bytes(), 200)
             )
         };
         // http::Uri refuses spaces and control characters; the scheme must start the string

@@ -307,6 +307,9 @@ pub enum Command {
         #[arg(long, hide = true)]
         detached: bool,
     },
+    /// Check the hook, completions, the AWS config, the secret store and plaintext keys, and
+    /// say what to do about each problem (exit status 1 when there is one).
+    Doctor,
     /// Print the manual page (roff): awsenv man | man -l -
     Man,
     /// Print a completion script (bash, zsh, fish, elvish, powershell).

@@ -6,7 +6,8 @@
 //!   [`sanitize`] (the one sanitiser of outside text on its way to a terminal) — no AWS SDK, no secret store, no
 //!   async runtime. The front binary (`src/main.rs`) uses only these.
 //! - the credential engine: [`settings`], [`awsconfig`], [`store`], [`sts`],
-//!   [`credcheck`] (the one validator of credentials from any source), [`configedit`] (the one
+//!   [`credcheck`] (the one validator of credentials from any source), [`http`] (the one HTTPS
+//!   client builder outside the SDK), [`exitcode`] (statuses passed on from commands), [`configedit`] (the one
 //!   editor of the user's AWS config file), [`resolve`], [`mfa`], [`tty`], [`listener`] (the
 //!   hardened loopback HTTP listener of the credential endpoint and the browser sign-ins),
 //!   [`browser`] (opening a browser, and what it may be handed), [`server`], [`runtime`],
@@ -29,6 +30,8 @@ pub mod cli;
 pub mod commands;
 pub mod configedit;
 pub mod credcheck;
+pub mod exitcode;
+pub mod http;
 pub mod listener;
 pub mod mfa;
 pub mod resolve;

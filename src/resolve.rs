@@ -128,10 +128,15 @@ pub fn request(profile: &str, opts: &crate::cli::ResolveOpts) -> Result<Request>
             })
         })
         .transpose()?;
-    if let Some(d) = duration
-        && !(900..=129_600).contains(&d.as_secs())
-    {
-        bail!("--duration must be between 15m and 36h (AWS limits)");
+    // The bounds every kind of credential shares; a role's tighter 12 h is checked once the
+    // profile is known (see plan_hops).
+    if let Some(d) = duration {
+        if d.as_secs() < 900 {
+            bail!("--duration must be at least 15m: AWS issues no shorter credentials");
+        }
+        if d.as_secs() > 129_600 {
+            bail!("--duration must be at most 36h (GetSessionToken's limit; a role's is 12h)");
+        }
     }
     if let Some(r) = &opts.region
         && !is_region_name(r)

@@ -86,6 +86,7 @@ pub const KEPT_SETTINGS: &[&str] = &[
     "AWSENV_SSO_SESSION_DURATION",
     "AWSENV_SSO_SIGN_IN_TIMEOUT",
     "AWSENV_KEY_MAX_AGE",
+    "AWSENV_ANNOUNCE",
 ];
 
 /// Whether an environment variable is awsenv state to remove from the command's environment.
@@ -562,7 +563,7 @@ pub fn exec_with_server(
     unsafe { cmd.pre_exec(move || child_setup(parent)) };
     let mut child = cmd
         .spawn()
-        .map_err(|e| crate::commands::session::cannot_run(program, e))?;
+        .map_err(|e| crate::exitcode::cannot_run(program, e))?;
     CHILD.store(child.id() as i32, Ordering::SeqCst);
     let early = PENDING.swap(0, Ordering::SeqCst);
     if early > 0 {

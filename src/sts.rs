@@ -325,6 +325,26 @@ fn secs_i32(d: Duration) -> i32 {
     i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
 }
 
+/// How long an STS call may take before awsenv says what it waits for.
+const SAY_AFTER: Duration = Duration::from_secs(1);
+
+/// Runs one STS call; when it has not answered within [`SAY_AFTER`] (an endpoint that never
+/// answers, a refused connection being retried), says once on stderr what awsenv waits for and
+/// how long at most. Ctrl-C ends the wait (see `runtime::block_on`).
+async fn said<T>(ep: &Endpoint, what: &str, call: impl std::future::Future<Output = T>) -> T {
+    tokio::pin!(call);
+    tokio::select! {
+        r = &mut call => return r,
+        _ = tokio::time::sleep(SAY_AFTER) => {}
+    }
+    eprintln!(
+        "awsenv: waiting for STS at {} ({what}; at most {}, Ctrl-C cancels)",
+        ep.describe(),
+        ep.timeout_text()
+    );
+    call.await
+}
+
 /// GetSessionToken, with an MFA device and code when given.
 pub async fn get_session_token(
     ep: &Endpoint,
@@ -340,7 +360,9 @@ pub async fn get_session_token(
     if let Some((serial, code)) = mfa {
         req = req.serial_number(serial).token_code(code);
     }
-    let out = req.send().await.map_err(|e| map_err(e, ep, ctx))?;
+    let out = said(ep, "GetSessionToken", req.send())
+        .await
+        .map_err(|e| map_err(e, ep, ctx))?;
     convert(out.credentials(), ep, ctx)
 }
 
@@ -378,7 +400,9 @@ pub async fn assume_role(
     if let Some((serial, code)) = p.mfa {
         req = req.serial_number(serial).token_code(code);
     }
-    let out = req.send().await.map_err(|e| map_err(e, ep, ctx))?;
+    let out = said(ep, "AssumeRole", req.send())
+        .await
+        .map_err(|e| map_err(e, ep, ctx))?;
     convert(out.credentials(), ep, ctx)
 }
 

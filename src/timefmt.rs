@@ -120,6 +120,11 @@ pub fn remaining(secs: i64) -> String {
     }
 }
 
+/// A duration in the one format awsenv shows durations in ([`remaining`]: `7h59m`, `14m`).
+pub fn human(d: Duration) -> String {
+    remaining(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 /// Parses a duration setting: whole seconds (`3600`) or humantime (`8h`, `15m`, `1h30m`).
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();

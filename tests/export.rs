@@ -122,7 +122,7 @@ fn malformed_file_and_unknown_profile_are_one_line_each() {
         .output()
         .expect("allow");
     assert!(
-        !o.status.success() && err(&o).contains("is not valid"),
+        !o.status.success() && err(&o).contains("is not a profile name"),
         "{}",
         err(&o)
     );

@@ -37,7 +37,10 @@ fn a_file_that_cannot_work_says_what_to_edit_trusted_or_not() {
     let bad = repo(&env, OsStr::new("bad"), "profile = [1, 2]\n");
     let o = awsenv_in(&env, &bad, &["export", "bash"]);
     let e = err(&o);
-    assert!(e.contains("is not valid") && e.contains("edit it"), "{e}");
+    assert!(
+        e.contains("is not a profile name") && e.contains("edit it"),
+        "{e}"
+    );
     assert!(
         !e.contains("awsenv allow"),
         "an invalid file is not a trust problem: {e}"

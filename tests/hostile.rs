@@ -222,7 +222,7 @@ fn an_endpoint_variable_with_escape_sequences_is_quoted_escaped() {
         "http://127.0.0.1:9/\u{1b}]0;PWNED\u{7}\u{1b}[2J",
     );
     let o = awsenv(&w.env, &["use", "dev-admin", "--shell", "bash"]);
-    assert_clean_failure(&o, &["access portal"]);
+    assert_clean_failure(&o, &["AWS_ENDPOINT_URL_SSO", "PWNED"]);
     let _ = &w.fake;
 }
 

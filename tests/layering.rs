@@ -33,6 +33,8 @@ const ENGINE: &[&str] = &[
     "rotate",
     "sso",
     "runtime",
+    "http",
+    "exitcode",
 ];
 
 #[test]

@@ -524,7 +524,7 @@ fn exec_uses_trusted_awsprofile_and_refuses_untrusted() {
         .current_dir(&dir)
         .args(["exec", "--server", "--", "true"]));
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("not allowed"));
+    assert!(text(&out.stderr).contains("has changed since you allowed it"));
 }
 
 // ---- login ---------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 //! chaining is enforced by [`common::StsProxy`] in front of moto, as AWS does.
 
 mod common;
+mod pty;
 
 use std::net::TcpListener;
 use std::process::{Command, Output};
@@ -714,4 +715,65 @@ fn status_says_when_sts_does_not_answer_within_3s() {
     );
     // Only catches a hang or the old 20 s wait; the real bound is the 3 s timeout above.
     assert!(took < Duration::from_secs(10), "status took {took:?}");
+}
+
+/// An STS that never answers is no silent wait: after about a second awsenv says what it waits
+/// for and for how long at most, then fails with one line naming the endpoint.
+#[test]
+fn a_hanging_sts_is_said_after_a_second() {
+    let mut env = offline(
+        "[profile hang]\nregion = eu-west-1\nmfa_serial = arn:aws:iam::111111111111:mfa/hang\n",
+        "hang",
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    env.set_var("AWS_ENDPOINT_URL_STS", &format!("http://127.0.0.1:{port}"));
+    env.set_var("AWSENV_STS_TIMEOUT", "3");
+    let o = awsenv(
+        &env,
+        &["use", "hang", "--shell", "bash", "--mfa-token", "123456"],
+    );
+    drop(listener);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(o.stdout.is_empty());
+    let lines: Vec<&str> = err.trim_end().lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert_eq!(
+        lines[0],
+        format!(
+            "awsenv: waiting for STS at http://127.0.0.1:{port} (GetSessionToken; at most 3s, Ctrl-C cancels)"
+        )
+    );
+    assert!(lines[1].contains("did not answer within 3s"), "{err}");
+}
+
+/// Ctrl-C ends that wait at once, with one line and the shell's statements never printed.
+#[test]
+fn ctrl_c_ends_a_wait_for_sts() {
+    let mut env = offline(
+        "[profile hang]\nregion = eu-west-1\nmfa_serial = arn:aws:iam::111111111111:mfa/hangc\n",
+        "hang",
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    env.set_var("AWS_ENDPOINT_URL_STS", &format!("http://127.0.0.1:{port}"));
+    env.set_var("AWSENV_STS_TIMEOUT", "60");
+    let mut c = env.awsenv();
+    c.args(["use", "hang", "--shell", "bash", "--mfa-token", "123456"])
+        .stdin(std::process::Stdio::null());
+    let mut p = pty::Pty::spawn_stderr_on_tty(c);
+    assert!(
+        p.wait_for("waiting for STS at", Duration::from_secs(20)),
+        "{}",
+        p.screen()
+    );
+    let t = Instant::now();
+    p.ctrl_c();
+    let (o, screen) = p.finish(Duration::from_secs(10));
+    drop(listener);
+    assert!(t.elapsed() < Duration::from_secs(5), "ended at once: {screen}");
+    assert_eq!(o.status.code(), Some(1), "{screen}");
+    assert!(o.stdout.is_empty());
+    assert!(screen.contains("cancel"), "{screen}");
 }

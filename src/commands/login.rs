@@ -180,17 +180,9 @@ pub async fn sign_in_url(
 
 /// One GET; the body on 200. `shown` names the endpoint in errors (the full URL is secret).
 async fn http_get(url: &str, shown: &str) -> Result<Vec<u8>> {
-    use http_body_util::{BodyExt, Empty};
-    use hyper_util::client::legacy::Client;
-    use hyper_util::rt::TokioExecutor;
+    use http_body_util::BodyExt;
 
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
-        .map_err(|e| anyhow!("cannot load the system's TLS root certificates: {e}"))?
-        .https_or_http()
-        .enable_http1()
-        .build();
-    let client: Client<_, Empty<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build(https);
+    let client = crate::http::client()?;
     let uri: hyper::Uri = url
         .parse()
         .map_err(|_| anyhow!("federation_url \"{shown}\" is not a URL"))?;
@@ -200,7 +192,7 @@ async fn http_get(url: &str, shown: &str) -> Result<Vec<u8>> {
         .map_err(|e| {
             anyhow!(
                 "cannot reach the federation endpoint {shown}: {}",
-                crate::sanitize::line(error_chain(&e).as_bytes(), 300)
+                crate::sanitize::line(crate::http::error_chain(&e).as_bytes(), 300)
             )
         })?;
     let status = resp.status();
@@ -226,17 +218,6 @@ async fn http_get(url: &str, shown: &str) -> Result<Vec<u8>> {
         );
     }
     Ok(body.to_vec())
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// How long the one-shot redirect waits for the browser.

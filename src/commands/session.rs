@@ -373,36 +373,9 @@ pub fn exec(
     // execve: the credentials exist only in the new program's environment, and its exit status
     // and signals are its own.
     let err = cmd.exec();
-    Err(cannot_run(program, err))
+    Err(crate::exitcode::cannot_run(program, err))
 }
 
-/// A command `exec` could not start; the exit status is the shell's for the same failure
-/// (127: not found, 126: found but not executable).
-#[derive(Debug)]
-pub struct CannotRun {
-    /// The exit status to end with.
-    pub code: i32,
-    message: String,
-}
-
-impl std::fmt::Display for CannotRun {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for CannotRun {}
-
-/// The error for a command that could not be started.
-pub fn cannot_run(program: &std::ffi::OsStr, err: std::io::Error) -> anyhow::Error {
-    let shown = crate::sts::printable(program.as_encoded_bytes(), 200);
-    let (code, message) = match err.kind() {
-        std::io::ErrorKind::NotFound => (127, format!("{shown}: command not found")),
-        std::io::ErrorKind::PermissionDenied => (126, format!("cannot run {shown}: {err}")),
-        _ => (126, format!("cannot run {shown}: {err}")),
-    };
-    anyhow::Error::new(CannotRun { code, message })
-}
 
 /// Applies environment changes to a command. Held copies of replaced secrets are shell state
 /// and never reach a command: a variable restored from one is removed.

@@ -393,7 +393,7 @@ fn session_text(o_settings: &Settings, st: &tokens::Status) -> String {
             } else {
                 format!(
                     "portal session longer than {} (sso.session_duration)",
-                    humantime::format_duration(o_settings.sso.session_duration)
+                    crate::timefmt::human(o_settings.sso.session_duration)
                 )
             }
         }

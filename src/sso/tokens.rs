@@ -421,7 +421,7 @@ async fn pkce(
             browser::WaitError::TimedOut => anyhow!(
                 "the IAM Identity Center sign-in for {} timed out after {}; run '{login}' to try again (or '{login} --use-device-code' to sign in from another device)",
                 session.describe(),
-                humantime::format_duration(timeout)
+                crate::timefmt::human(timeout)
             ),
             browser::WaitError::Denied(why) => anyhow!(
                 "the IAM Identity Center sign-in for {} was refused in the browser ({why}); run '{login}' to try again",

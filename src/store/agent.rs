@@ -713,8 +713,8 @@ fn store_dir(s: &Settings) -> PathBuf {
 fn lifetimes(s: &Settings) -> String {
     format!(
         "it forgets after {} without use, at the latest after {}",
-        humantime::format_duration(s.unlock_ttl),
-        humantime::format_duration(s.unlock_max)
+        crate::timefmt::human(s.unlock_ttl),
+        crate::timefmt::human(s.unlock_max)
     )
 }
 
@@ -1054,7 +1054,7 @@ impl Shared {
     fn status(&self) -> String {
         let idle = self.ttl.saturating_sub(self.last_use.get().elapsed());
         let life = self.max.saturating_sub(self.started.elapsed());
-        let round = |d: Duration| humantime::format_duration(Duration::from_secs(d.as_secs()));
+        let round = crate::timefmt::human;
         format!(
             "agent pid {}; it forgets in {} without use, at the latest in {}",
             std::process::id(),
@@ -1207,9 +1207,9 @@ fn serve(ready: Ready, settings: &Settings, log: bool) -> Result<String> {
                 },
                 _ = tick.tick() => {
                     if shared.last_use.get().elapsed() >= shared.ttl {
-                        shared.forget(&format!("unused for {}", humantime::format_duration(shared.ttl)));
+                        shared.forget(&format!("unused for {}", crate::timefmt::human(shared.ttl)));
                     } else if shared.started.elapsed() >= shared.max {
-                        shared.forget(&format!("unlocked for {}", humantime::format_duration(shared.max)));
+                        shared.forget(&format!("unlocked for {}", crate::timefmt::human(shared.max)));
                     } else if !still_ours(&shared.socket, shared.ino) {
                         shared.forget("its socket was removed");
                     }

@@ -33,8 +33,30 @@ fn platform_store() -> Result<std::sync::Arc<keyring_core::CredentialStore>> {
     }
 }
 
+/// The OS keyring answers but is locked (the Secret Service collection, the macOS keychain):
+/// unlocking it is the fix, not another backend (which would be an empty store).
+#[derive(Debug)]
+pub struct Locked(String);
+
+impl std::fmt::Display for Locked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the OS keyring is locked ({}): unlock it — log in to the desktop session, or open your keyring tool (Passwords and Keys, KeePassXC, 'Keychain Access') and unlock the collection — then run the command again",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for Locked {}
+
 fn describe(e: KError) -> anyhow::Error {
-    anyhow!("{}", crate::awsconfig::one_line(&e.to_string()))
+    match e {
+        KError::NoStorageAccess(p) => anyhow::Error::new(Locked(crate::sanitize::one_line(
+            &p.to_string(),
+        ))),
+        e => anyhow!("{}", crate::sanitize::one_line(&e.to_string())),
+    }
 }
 
 impl KeyringStore {

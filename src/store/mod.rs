@@ -139,6 +139,7 @@ pub fn open(settings: &Settings) -> Result<Box<dyn SecretStore>> {
         Some(Backend::Keyring) => Ok(Box::new(KeyringStore::open()?)),
         None => match KeyringStore::open() {
             Ok(k) => Ok(Box::new(k)),
+            Err(e) if e.downcast_ref::<keyring::Locked>().is_some() => Err(e),
             Err(e) => bail!(
                 "no OS keyring answers ({e:#}); set AWSENV_BACKEND=file (or backend = \"file\" in the settings file) to use the encrypted file store"
             ),
