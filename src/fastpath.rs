@@ -3,7 +3,8 @@
 //!
 //! Starting any process from a prompt hook costs a fork and an exec (about 1–3 ms in zsh and
 //! fish, more than awsenv's own work). So when `awsenv export` finds nothing to do, it also
-//! hands the shell a *key*: everything its own no-op check looked at — `$PWD`, awsenv's state
+//! hands the shell a *key*: everything its own no-op check looked at — `$PWD` (and the hook
+//! checks `. -ef $PWD`: a directory moved away under the shell is noticed), awsenv's state
 //! variables, the `.awsprofile` candidates that must stay absent, the change times of the
 //! nearest `.awsprofile`, its directory, the trust directory and the reload marker, and the
 //! time the session is due for refresh. The hook compares these with builtins only (zsh:
