@@ -14,6 +14,7 @@ pub mod envstate;
 pub mod fastpath;
 pub mod hook;
 pub mod prompt;
+pub mod safefile;
 pub mod shell;
 pub mod timefmt;
 
