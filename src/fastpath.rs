@@ -134,7 +134,8 @@ pub fn key(shell: Shell, now: i64, noop: &activation::NoOp) -> Option<Key> {
 /// `STATE/awsenv/ref-AT` with its mtime set to `AT` (made if missing); older ones are removed.
 /// Made through [`crate::safefile::Dir`]: a state directory that is a link (say into another
 /// user's directory, where that user could re-date the file and hide a change from the hook),
-/// or not the user's own, gives no reference file and so no key.
+/// not the user's own, or below a directory someone else could swap, gives no reference file
+/// and so no key.
 fn reference(at: i64) -> Option<PathBuf> {
     let dir = crate::safefile::Dir::open(&activation::state_dir()?).ok()?;
     let name = format!("ref-{at}");
@@ -155,7 +156,8 @@ fn reference(at: i64) -> Option<PathBuf> {
             }
         }
     }
-    Some(dir.path().join(name))
+    // The shell follows this path at every prompt: only one no one else can redirect.
+    Some(dir.real_path_if_private()?.join(name))
 }
 
 /// The statements that hand `key` to the hook of `shell` (zsh or fish; empty otherwise).

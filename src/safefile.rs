@@ -140,6 +140,29 @@ impl Dir {
         Ok(())
     }
 
+    /// This directory's real path, when no one but this user and root can swap it or any
+    /// directory above it for another: the real path leads to this very directory, and every
+    /// directory above it is owned by root or this user and writable by no one else (sticky
+    /// ones such as `/tmp` excepted). `None` otherwise. A path handed to a shell, which follows
+    /// it again later, must be such a path.
+    pub fn real_path_if_private(&self) -> Option<PathBuf> {
+        let real = std::fs::canonicalize(&self.path).ok()?;
+        let here = File::from(self.fd.try_clone().ok()?).metadata().ok()?;
+        let there = std::fs::metadata(&real).ok()?;
+        if (here.dev(), here.ino()) != (there.dev(), there.ino()) {
+            return None;
+        }
+        for a in real.ancestors().skip(1) {
+            let md = std::fs::symlink_metadata(a).ok()?;
+            let owner_ok = md.uid() == 0 || md.uid() == euid();
+            let sticky = md.mode() & 0o1000 != 0; // S_ISVTX
+            if !owner_ok || (md.mode() & 0o022 != 0 && !sticky) {
+                return None;
+            }
+        }
+        Some(real)
+    }
+
     /// The directory's path (for messages).
     pub fn path(&self) -> &Path {
         &self.path
@@ -263,6 +286,10 @@ mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
 
+    fn fs_canon(p: &Path) -> PathBuf {
+        std::fs::canonicalize(p).expect("canonicalize")
+    }
+
     fn tmp(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("awsenv-safefile-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
@@ -313,6 +340,10 @@ mod tests {
         dir.remove("f").expect("remove");
         dir.remove("f").expect("missing is fine");
         assert!(dir.open_file("../f").is_err());
+        let real = dir.real_path_if_private().expect("private");
+        assert_eq!(real, fs_canon(&d.join("real")));
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        assert!(dir.real_path_if_private().is_none(), "a loose parent");
         let _ = std::fs::remove_dir_all(&d);
     }
 }

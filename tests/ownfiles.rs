@@ -137,18 +137,17 @@ fn unlock_never_truncates_a_file_behind_a_planted_agent_lock_link() {
     assert_one_line(&o, &["awsenv", "writable by others"]);
 }
 
-/// The state directory is a link into another user's directory: that user could re-date the
-/// bash fast path's reference file and so hide an `awsenv deny` from the hook. awsenv refuses
-/// such a directory (one line naming it); whatever it did before, after the deny the profile is
-/// not active.
-#[test]
-fn a_state_directory_linked_into_another_users_directory_cannot_hide_a_deny_from_bash() {
+/// A bash shell activates a repository, then `mallory` runs `attack` (a shell script, as
+/// that user), then `awsenv deny`: at the next prompt the profile must not be active. The
+/// attacks re-date bash's reference file, which would make the hook skip awsenv.
+fn deny_reaches_bash_despite(
+    place: impl FnOnce(&mut TestEnv, &SecondUser),
+    attack: impl FnOnce(&TestEnv) -> String,
+) -> Option<(String, String)> {
     if !common::require_tools(&["bash", "moto_server"]) {
-        return;
+        return None;
     }
-    let Some(mallory) = SecondUser::create() else {
-        return;
-    };
+    let mallory = SecondUser::create()?;
     let moto = Moto::start();
     let mut env = TestEnv::new();
     env.with_moto(&moto);
@@ -158,55 +157,99 @@ fn a_state_directory_linked_into_another_users_directory_cannot_hide_a_deny_from
         "AKIAIOSFODNN7EXAMPLE",
         "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
     );
-    // Mallory's directory (reachable: the test's root is 0700, so open it up to mallory).
+    // Mallory must reach their directory below the test's root (0700).
     fs::set_permissions(env.root(), fs::Permissions::from_mode(0o711)).expect("chmod root");
-    let theirs = env.root().join("mallory");
-    fs::create_dir(&theirs).expect("mkdir");
-    std::os::unix::fs::chown(&theirs, Some(mallory.uid), None).expect("chown");
-    fs::set_permissions(&theirs, fs::Permissions::from_mode(0o755)).expect("chmod");
-    symlink(&theirs, env.state_home.join("awsenv")).expect("link the state directory");
+    place(&mut env, &mallory);
     let repo = env.home.join("repo");
     fs::create_dir_all(&repo).expect("mkdir repo");
     fs::write(repo.join(".awsprofile"), "plain\n").expect("write .awsprofile");
     let o = run(env.awsenv().arg("allow").arg(&repo));
     assert!(o.status.success(), "allow: {}", stderr(&o));
     std::thread::sleep(Duration::from_millis(3100));
-    // Mallory, once the key is out: every reference file in their directory re-dated a day
-    // ahead (replaced by one of their own: the directory is theirs).
-    let redate = format!(
-        "cd {} && for f in ref-*; do [ -e \"$f\" ] || continue; rm -f \"$f\"; touch -d @$(( $(date +%s) + 86400 )) \"$f\"; done",
-        theirs.display()
-    );
-    fs::write(env.root().join("redate.sh"), &redate).expect("write the script");
-    fs::set_permissions(
-        env.root().join("redate.sh"),
-        fs::Permissions::from_mode(0o755),
-    )
-    .expect("chmod");
+    let attack_sh = env.root().join("attack.sh");
+    fs::write(&attack_sh, attack(&env)).expect("write the script");
+    fs::set_permissions(&attack_sh, fs::Permissions::from_mode(0o755)).expect("chmod");
     let script = format!(
         "eval \"$(awsenv hook bash)\"\ncd repo\n_awsenv_hook\n_awsenv_hook\n\
          echo \"before=${{AWS_VAULT-}}\"\n\
-         runuser -u {user} -- sh {root}/redate.sh\n\
+         runuser -u {user} -- sh {attack}\n\
          sleep 1\nawsenv deny {repo}\n_awsenv_hook\n\
          echo \"after=${{AWS_VAULT-}}\"\n",
         user = mallory.name,
-        root = env.root().display(),
+        attack = attack_sh.display(),
         repo = repo.display()
     );
     let mut cmd = env.command(common::find_tool("bash").expect("bash"));
     cmd.args(["--norc", "--noprofile", "-c", &script])
         .current_dir(&env.home);
     let o = run(&mut cmd);
-    let out = String::from_utf8_lossy(&o.stdout);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
     let err = stderr(&o);
-    // awsenv now refuses the linked state directory outright (nothing activates, and it says
-    // why); what must never happen is the profile staying active after the deny.
     assert!(
         out.contains("after=\n") || out.ends_with("after="),
         "the deny reached the hook: {out}{err}"
     );
+    Some((out, err))
+}
+
+/// Re-dates (as the directory's owner) every `ref-*` in `dir` a day ahead, and makes the ones
+/// of the last 100 seconds in case `dir` is new.
+fn redate(dir: &Path) -> String {
+    format!(
+        "cd {} && now=$(date +%s) && for t in $(seq $((now - 100)) $now); do rm -f ref-$t; touch -d @$((now + 86400)) ref-$t; done",
+        dir.display()
+    )
+}
+
+/// The state directory is a link into another user's directory: that user could re-date the
+/// bash fast path's reference file and so hide an `awsenv deny` from the hook. awsenv refuses
+/// such a directory (one line naming it); whatever it did before, after the deny the profile is
+/// not active.
+#[test]
+fn a_state_directory_linked_into_another_users_directory_cannot_hide_a_deny_from_bash() {
+    let mut theirs = PathBuf::new();
+    let Some((out, err)) = deny_reaches_bash_despite(
+        |env, mallory| {
+            theirs = env.root().join("mallory");
+            fs::create_dir(&theirs).expect("mkdir");
+            std::os::unix::fs::chown(&theirs, Some(mallory.uid), None).expect("chown");
+            fs::set_permissions(&theirs, fs::Permissions::from_mode(0o755)).expect("chmod");
+            symlink(&theirs, env.state_home.join("awsenv")).expect("link the state directory");
+        },
+        |env| redate(&env.root().join("mallory")),
+    ) else {
+        return;
+    };
+    // awsenv refuses the linked state directory outright (nothing activates, and it says why).
     assert!(
         out.contains("before=plain") || err.contains("symbolic link"),
         "either activated, or refused naming the link: {out}{err}"
     );
+}
+
+/// `XDG_STATE_HOME` is another user's directory: awsenv's own `awsenv/` in it is the user's,
+/// but that user can rename it away after the key is out and put a directory of their own with
+/// a re-dated reference file in its place. bash gets no key then (its path would not be private).
+#[test]
+fn a_state_directory_inside_another_users_directory_cannot_hide_a_deny_from_bash() {
+    let Some((out, err)) = deny_reaches_bash_despite(
+        |env, mallory| {
+            let theirs = env.root().join("mallory-state");
+            fs::create_dir(&theirs).expect("mkdir");
+            std::os::unix::fs::chown(&theirs, Some(mallory.uid), None).expect("chown");
+            fs::set_permissions(&theirs, fs::Permissions::from_mode(0o755)).expect("chmod");
+            env.set_var("XDG_STATE_HOME", &theirs.to_string_lossy());
+        },
+        |env| {
+            let state = env.root().join("mallory-state");
+            format!(
+                "cd {} && mv awsenv awsenv.old && mkdir awsenv && {}",
+                state.display(),
+                redate(&state.join("awsenv"))
+            )
+        },
+    ) else {
+        return;
+    };
+    assert!(out.contains("before=plain"), "activated: {out}{err}");
 }
