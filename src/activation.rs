@@ -250,9 +250,14 @@ pub fn trust_hash(path: &Path, content: &[u8]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Whether the file at `path` with `content` is allowed.
+/// Whether the file at `path` with `content` is allowed: its entry is a regular file of this
+/// user's in a trust directory of this user's that no one else can write (checked on the
+/// directory itself, [`crate::safefile::Dir`]; a trust directory that is a link is refused, so
+/// another user cannot plant entries through one).
 pub fn is_trusted(path: &Path, content: &[u8]) -> bool {
-    trust_dir().is_some_and(|d| d.join(trust_hash(path, content)).is_file())
+    trust_dir()
+        .and_then(|d| crate::safefile::Dir::open_existing(&d).ok())
+        .is_some_and(|d| d.has_own_file(&trust_hash(path, content)))
 }
 
 #[cfg(test)]

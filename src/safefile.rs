@@ -251,6 +251,25 @@ impl Dir {
         Ok(file)
     }
 
+    /// Whether `name` is a regular file of this user's (not a link), without opening it.
+    pub fn has_own_file(&self, name: &str) -> bool {
+        let Ok(c) = c_name(OsStr::new(name)) else {
+            return false;
+        };
+        // SAFETY: an all-zero stat is a valid value for fstatat to overwrite.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: valid descriptor, NUL-terminated name, and a stat buffer of the right type.
+        let rc = unsafe {
+            libc::fstatat(
+                self.fd.as_raw_fd(),
+                c.as_ptr(),
+                &mut st,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        };
+        rc == 0 && st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_uid == euid()
+    }
+
     /// Replaces the content of the file `name` with `bytes` ([`Dir::open_file`], truncated).
     pub fn write_file(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
         let mut f = self.open_file(name)?;
@@ -330,6 +349,10 @@ mod tests {
             .expect("chmod");
         let dir = Dir::open(&d.join("real")).expect("open");
         dir.write_file("f", b"one").expect("write");
+        assert!(dir.has_own_file("f"));
+        symlink(d.join("real/f"), d.join("real/l")).expect("symlink");
+        assert!(!dir.has_own_file("l"), "a link is not a file of one's own");
+        assert!(!dir.has_own_file("missing"));
         dir.write_file("f", b"2").expect("rewrite");
         assert_eq!(
             std::fs::read_to_string(d.join("real/f")).expect("read"),

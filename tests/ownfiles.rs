@@ -253,3 +253,53 @@ fn a_state_directory_inside_another_users_directory_cannot_hide_a_deny_from_bash
     };
     assert!(out.contains("before=plain"), "activated: {out}{err}");
 }
+
+/// The trust directory (`$XDG_DATA_HOME/awsenv/allow`) is a link into another user's
+/// directory, where that user put an entry for their own `.awsprofile`: entering their
+/// directory must not activate anything (the entry was never the user's `allow`).
+#[test]
+fn a_trust_directory_linked_into_another_users_directory_trusts_nothing() {
+    if !common::require_tool("moto_server") {
+        return;
+    }
+    let Some(mallory) = SecondUser::create() else {
+        return;
+    };
+    let moto = Moto::start();
+    let mut env = TestEnv::new();
+    env.with_moto(&moto);
+    env.write_aws_config("[profile plain]\nregion = eu-west-1\n");
+    env.add_keys(
+        "plain",
+        "AKIAIOSFODNN7EXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    );
+    let repo = env.root().join("shared/project");
+    fs::create_dir_all(&repo).expect("mkdir");
+    fs::write(repo.join(".awsprofile"), "plain\n").expect("write .awsprofile");
+    // The entry an `allow` would make, then handed to mallory with the directory it is in.
+    let o = run(env.awsenv().arg("allow").arg(&repo));
+    assert!(o.status.success(), "allow: {}", stderr(&o));
+    let allow = env.data_home.join("awsenv/allow");
+    let theirs = env.root().join("mallory-allow");
+    fs::rename(&allow, &theirs).expect("move the trust directory");
+    for p in fs::read_dir(&theirs)
+        .expect("ls")
+        .flatten()
+        .map(|e| e.path())
+        .chain([theirs.clone()])
+    {
+        std::os::unix::fs::chown(&p, Some(mallory.uid), None).expect("chown");
+    }
+    symlink(&theirs, &allow).expect("link the trust directory");
+    let mut c = env.awsenv();
+    c.args(["export", "bash"]).current_dir(&repo);
+    let o = run(&mut c);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        !out.contains("AWSENV_PROFILE") && !out.contains("plain"),
+        "nothing activated: {out}{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("is not allowed"), "{}", stderr(&o));
+}
