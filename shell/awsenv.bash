@@ -15,13 +15,15 @@ _awsenv_hook() {
 }
 
 # The no-fork fast path: true when nothing `awsenv export` looks at has changed since it last
-# handed over its key (the __awsenv_fk_* variables): the directory, awsenv's state variables,
-# the .awsprofile candidates, the nearest .awsprofile, its directory, the trust directory and
-# the reload marker (none newer than the reference file awsenv dated for this key), and the
-# refresh time. Builtins only; anything missing or different means "ask awsenv".
+# handed over its key (the __awsenv_fk_* variables): the directory (its name, and that the name
+# still leads to the directory the shell is in: `. -ef $PWD`, so a directory moved away from
+# under the shell is noticed), awsenv's state variables, the .awsprofile candidates, the nearest
+# .awsprofile, its directory, the trust directory and the reload marker (none newer than the
+# reference file awsenv dated for this key), and the refresh time. Builtins only; anything
+# missing or different means "ask awsenv".
 # shellcheck disable=SC2154  # the __awsenv_fk_* variables come from awsenv's output
 _awsenv_unchanged() {
-  [[ -n ${__awsenv_fk_pwd-} && -n ${__awsenv_fk_ref-} && $PWD == "$__awsenv_fk_pwd" &&
+  [[ -n ${__awsenv_fk_pwd-} && -n ${__awsenv_fk_ref-} && $PWD == "$__awsenv_fk_pwd" && . -ef $PWD &&
     ${AWSENV_WATCH-} == "${__awsenv_fk_watch-}" && ${AWSENV_SOURCE-} == "${__awsenv_fk_source-}" &&
     ${AWSENV_REFRESH_AT-} == "${__awsenv_fk_refresh-}" ]] || return 1
   local _awsenv_until=${__awsenv_fk_until-} _awsenv_now _awsenv_f

@@ -15,14 +15,17 @@ function __awsenv_export_eval --on-event fish_prompt --on-variable PWD
 end
 
 # The no-fork fast path: true when nothing `awsenv export` looks at has changed since it last
-# handed over its key (the __awsenv_fk_* variables): the directory, awsenv's state variables,
-# the .awsprofile candidates, the modification times of the nearest .awsprofile, its
-# directory, the trust directory and the reload marker, and the refresh time. Builtins only
-# (test, path mtime, math); anything missing or different means "ask awsenv".
+# handed over its key (the __awsenv_fk_* variables): the directory (its name, and that the name
+# still leads to the directory the shell is in: `test . -ef $PWD`, so a directory moved away
+# from under the shell is noticed), awsenv's state variables, the .awsprofile candidates, the
+# modification times of the nearest .awsprofile, its directory, the trust directory and the
+# reload marker, and the refresh time. Builtins only (test, path mtime, math); anything missing
+# or different means "ask awsenv".
 function __awsenv_unchanged
     set -q __awsenv_fk_pwd[1] __awsenv_fk_watch[1] __awsenv_fk_source[1] __awsenv_fk_refresh[1] __awsenv_fk_until[1]
     or return 1
     test "$PWD" = "$__awsenv_fk_pwd[1]"
+    and test . -ef "$PWD"
     and test "$AWSENV_WATCH" = "$__awsenv_fk_watch[1]"
     and test "$AWSENV_SOURCE" = "$__awsenv_fk_source[1]"
     and test "$AWSENV_REFRESH_AT" = "$__awsenv_fk_refresh[1]"

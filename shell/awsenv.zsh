@@ -15,16 +15,18 @@ _awsenv_hook() {
 }
 
 # The no-fork fast path: true when nothing `awsenv export` looks at has changed since it last
-# handed over its key (the __awsenv_fk_* variables): the directory, awsenv's state variables,
-# the .awsprofile candidates, the change times of the nearest .awsprofile, its directory, the
-# trust directory and the reload marker, and the refresh time. Builtins only (zstat,
-# EPOCHSECONDS); anything missing or different means "ask awsenv".
+# handed over its key (the __awsenv_fk_* variables): the directory (its name, and that the name
+# still leads to the directory the shell is in: `. -ef $PWD`, so a directory moved away from
+# under the shell is noticed), awsenv's state variables, the .awsprofile candidates, the change
+# times of the nearest .awsprofile, its directory, the trust directory and the reload marker,
+# and the refresh time. Builtins only (zstat, EPOCHSECONDS); anything missing or different means
+# "ask awsenv".
 # shellcheck disable=SC2154  # the __awsenv_fk_* variables come from awsenv's output
 _awsenv_unchanged() {
   emulate -L zsh
   (( ${+__awsenv_fk_pwd} && ${+__awsenv_fk_watch} && ${+__awsenv_fk_source} && ${+__awsenv_fk_refresh} && ${+__awsenv_fk_until} && ${+__awsenv_fk_absent} && ${+__awsenv_fk_gone} && ${+__awsenv_fk_spath} && ${+__awsenv_fk_stime} && ${+EPOCHSECONDS} )) || return 1
   local _awsenv_until=${__awsenv_fk_until[1]-}
-  [[ $PWD == "${__awsenv_fk_pwd[1]-}" && ${AWSENV_WATCH-} == "${__awsenv_fk_watch[1]-}" && ${AWSENV_SOURCE-} == "${__awsenv_fk_source[1]-}" && ${AWSENV_REFRESH_AT-} == "${__awsenv_fk_refresh[1]-}" && -n $_awsenv_until && -z ${_awsenv_until//[0-9]/} ]] || return 1
+  [[ $PWD == "${__awsenv_fk_pwd[1]-}" && . -ef $PWD && ${AWSENV_WATCH-} == "${__awsenv_fk_watch[1]-}" && ${AWSENV_SOURCE-} == "${__awsenv_fk_source[1]-}" && ${AWSENV_REFRESH_AT-} == "${__awsenv_fk_refresh[1]-}" && -n $_awsenv_until && -z ${_awsenv_until//[0-9]/} ]] || return 1
   (( EPOCHSECONDS < _awsenv_until )) || return 1
   local _awsenv_f
   local -i _awsenv_i

@@ -286,14 +286,19 @@ pub fn trust_hash(path: &Path, content: &[u8]) -> String {
 /// names it): then a file that is not trusted now was edited since. Reads at most 4,096 small
 /// entries of the trust directory; not on the per-prompt path.
 pub fn was_allowed_before(path: &Path) -> bool {
-    let Some(dir) = trust_dir() else { return false };
-    let Ok(entries) = fs::read_dir(&dir) else {
+    let Some(dir) = trust_dir().and_then(|d| crate::safefile::Dir::open_existing(&d).ok()) else {
+        return false;
+    };
+    let Ok(names) = dir.names() else {
         return false;
     };
     let want = path.as_os_str().as_bytes();
-    entries.flatten().take(4096).any(|e| {
+    names.iter().take(4096).any(|name| {
+        let Some(name) = name.to_str().filter(|n| dir.has_own_file(n)) else {
+            return false;
+        };
         let mut buf = Vec::new();
-        fs::File::open(e.path())
+        dir.open_file(name)
             .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, 4097), &mut buf))
             .is_ok()
             && buf.strip_suffix(b"\n") == Some(want)
@@ -312,9 +317,14 @@ pub fn untrusted_message(path: &Path) -> String {
     }
 }
 
-/// Whether the file at `path` with `content` is allowed.
+/// Whether the file at `path` with `content` is allowed: its entry is a regular file of this
+/// user's in a trust directory of this user's that no one else can write (checked on the
+/// directory itself, [`crate::safefile::Dir`]; a trust directory that is a link is refused, so
+/// another user cannot plant entries through one).
 pub fn is_trusted(path: &Path, content: &[u8]) -> bool {
-    trust_dir().is_some_and(|d| d.join(trust_hash(path, content)).is_file())
+    trust_dir()
+        .and_then(|d| crate::safefile::Dir::open_existing(&d).ok())
+        .is_some_and(|d| d.has_own_file(&trust_hash(path, content)))
 }
 
 #[cfg(test)]

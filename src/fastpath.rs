@@ -3,7 +3,8 @@
 //!
 //! Starting any process from a prompt hook costs a fork and an exec (about 1–3 ms in zsh and
 //! fish, more than awsenv's own work). So when `awsenv export` finds nothing to do, it also
-//! hands the shell a *key*: everything its own no-op check looked at — `$PWD`, awsenv's state
+//! hands the shell a *key*: everything its own no-op check looked at — `$PWD` (and the hook
+//! checks `. -ef $PWD`: a directory moved away under the shell is noticed), awsenv's state
 //! variables, the `.awsprofile` candidates that must stay absent, the change times of the
 //! nearest `.awsprofile`, its directory, the trust directory and the reload marker, and the
 //! time the session is due for refresh. The hook compares these with builtins only (zsh:
@@ -131,42 +132,32 @@ pub fn key(shell: Shell, now: i64, noop: &activation::NoOp) -> Option<Key> {
 }
 
 /// `STATE/awsenv/ref-AT` with its mtime set to `AT` (made if missing); older ones are removed.
+/// Made through [`crate::safefile::Dir`]: a state directory that is a link (say into another
+/// user's directory, where that user could re-date the file and hide a change from the hook),
+/// not the user's own, or below a directory someone else could swap, gives no reference file
+/// and so no key.
 fn reference(at: i64) -> Option<PathBuf> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    let dir = activation::state_dir()?;
-    let path = dir.join(format!("ref-{at}"));
-    if fs::metadata(&path).is_ok_and(|m| m.is_file() && m.mtime() == at) {
-        return Some(path);
-    }
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .ok()?;
-    let f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(&path)
-        .ok()?;
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(at).ok()?);
-    f.set_modified(t).ok()?;
-    if let Ok(entries) = fs::read_dir(&dir) {
-        for e in entries.flatten() {
-            let name = e.file_name();
-            let old = name
-                .to_str()
-                .and_then(|n| n.strip_prefix("ref-"))
-                .and_then(|n| n.parse::<i64>().ok())
-                .is_some_and(|t| t < at - REF_KEEP);
-            if old {
-                let _ = fs::remove_file(e.path());
+    let dir = crate::safefile::Dir::open(&activation::state_dir()?).ok()?;
+    let name = format!("ref-{at}");
+    let f = dir.open_file(&name).ok()?;
+    if f.metadata().ok()?.mtime() != at {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(at).ok()?);
+        f.set_modified(t).ok()?;
+        if let Ok(names) = dir.names() {
+            for n in names {
+                let old = n
+                    .to_str()
+                    .and_then(|n| n.strip_prefix("ref-"))
+                    .and_then(|n| n.parse::<i64>().ok())
+                    .is_some_and(|t| t < at - REF_KEEP);
+                if let (true, Some(n)) = (old, n.to_str()) {
+                    let _ = dir.remove(n);
+                }
             }
         }
     }
-    Some(path)
+    // The shell follows this path at every prompt: only one no one else can redirect.
+    Some(dir.real_path_if_private()?.join(name))
 }
 
 /// The statements that hand `key` to the hook of `shell` (zsh or fish; empty otherwise).

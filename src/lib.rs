@@ -19,6 +19,7 @@ pub mod envstate;
 pub mod fastpath;
 pub mod hook;
 pub mod prompt;
+pub mod safefile;
 pub mod sanitize;
 pub mod shell;
 pub mod timefmt;

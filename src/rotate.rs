@@ -27,8 +27,11 @@
 //! the old key fails (the new key is stored and in use, the old key id is named).
 //!
 //! A process killed between any two steps leaves the journal; the next `rotate` or `list` finds
-//! it and finishes the rotation (once the new key is recorded) or rolls it back (deletes a key
-//! created but never recorded). `list` never asks for an MFA code: without a cached session it
+//! it and finishes the rotation (once the new key is recorded) or rolls it back. awsenv deletes
+//! only a key whose id its journal holds: a key IAM lists after a rotation that got no further
+//! than `begin` (a lost CreateAccessKey answer, a kill before `record`, or a key an
+//! administrator made meanwhile — indistinguishable) is named with the command that deletes
+//! it, and left alone. `list` never asks for an MFA code: without a cached session it
 //! finishes what needs no IAM call and says to run `rotate` for the rest.
 
 use std::cell::RefCell;
@@ -52,10 +55,6 @@ pub const STEPS: &[&str] = &[
 
 /// How long the new key may take to start working (`AWSENV_ROTATE_WAIT`).
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(60);
-
-/// A key created this long before or after the journal's start (IAM's clock against ours) is
-/// taken to be the one an interrupted rotation created.
-const STRAY_WINDOW: i64 = 600;
 
 /// Test hook, harmless otherwise: with `AWSENV_TEST_PAUSE_AFTER=<step>[,<step>…]` the rotation
 /// says `awsenv: test pause after <step>` on stderr after that step and waits — until the file
@@ -871,47 +870,36 @@ impl<'a> Rotation<'a> {
         )
     }
 
-    /// Undoes a rotation that got no further than [`Phase::Begun`]: deletes any key IAM made
-    /// for it (its secret was never stored), keeps every other key, removes the journal.
+    /// Undoes a rotation that got no further than [`Phase::Begun`]: removes the journal and
+    /// deletes nothing. The journal holds no new key id, so a key IAM lists besides the stored
+    /// one may be the one a lost CreateAccessKey answer made or one someone else made since
+    /// (an administrator): awsenv cannot tell them apart, names it and leaves it alone.
     async fn roll_back_begun(&self, iam: &Iam, j: &Journal, stored_id: &str) -> Result<String> {
         let keys = iam
             .list_keys(&j.user_name)
             .await
             .map_err(|e| anyhow!("{e}"))?;
-        let mut deleted = Vec::new();
-        let mut left = Vec::new();
-        for k in keys
+        let others: Vec<&KeyInfo> = keys
             .iter()
             .filter(|k| k.id != j.old_key_id && k.id != stored_id)
-        {
-            if k.created
-                .is_some_and(|c| (c - j.started).abs() <= STRAY_WINDOW)
-            {
-                iam.delete_key(&j.user_name, &k.id)
-                    .await
-                    .map_err(|e| anyhow!("{e}"))?;
-                deleted.push(k.id.clone());
-            } else {
-                left.push(k.id.clone());
-            }
-        }
+            .collect();
         self.drop_journal()?;
-        let mut text = if deleted.is_empty() {
-            "IAM holds no new key from it".to_string()
-        } else {
-            format!(
-                "deleted the key {} that it had created (its secret was never stored)",
-                deleted.join(" and ")
-            )
+        let Some(first) = others.first() else {
+            return Ok("IAM holds no new key from it".to_string());
         };
-        if !left.is_empty() {
-            text.push_str(&format!(
-                "; IAM also lists {} for user {}, which awsenv did not create: left alone",
-                left.join(" and "),
-                j.user_name
-            ));
-        }
-        Ok(text)
+        let named: Vec<String> = others
+            .iter()
+            .map(|k| match k.created {
+                Some(c) => format!("{} (created {})", k.id, rfc3339(c)),
+                None => k.id.clone(),
+            })
+            .collect();
+        Ok(format!(
+            "IAM lists {} for user {} besides the stored key, left alone: its id was never recorded, so awsenv cannot tell whether the rotation made it or someone else did; if you do not use it, delete it with {}",
+            named.join(" and "),
+            j.user_name,
+            delete_hint(&j.user_name, &first.id)
+        ))
     }
 
     /// From a recorded new key (verified, or verified now by the caller) to the end: carry the

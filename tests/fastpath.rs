@@ -200,3 +200,81 @@ fn a_key_in_the_environment_is_not_trusted() {
     );
     assert!(!env.home.join("pwned").exists() && !repo.join("pwned").exists());
 }
+
+/// The working directory, two levels below the repository's `.awsprofile`, is moved out of the
+/// repository while the shell sits in it (`repo/a/b`, so the stamped `repo` does not change): the next prompt deactivates, as `awsenv export` does
+/// without the fast path (issue 17), although `$PWD` is still the same string.
+fn moved_out(shell: &str, install: &str, h: &str, show: &str) {
+    let Some((env, _moto, repo)) = world() else {
+        return;
+    };
+    std::fs::create_dir_all(repo.join("a/b")).expect("mkdir repo/a/b");
+    // Creating a/ changed the repository directory's stamp: let it settle again.
+    std::thread::sleep(Duration::from_millis(3100));
+    let away = env.home.join("elsewhere");
+    let script = format!(
+        "{install}\ncd repo/a/b\n{h}\n{h}\n{show}\n\
+         mv {a} {away}\n{h}\n{show}\n",
+        a = repo.join("a/b").display(),
+        away = away.display()
+    );
+    let mut cmd = env.command(common::find_tool(shell).expect("shell"));
+    match shell {
+        "zsh" => {
+            cmd.arg("-f");
+        }
+        "bash" => {
+            cmd.args(["--norc", "--noprofile"]);
+        }
+        _ => {}
+    }
+    cmd.arg("-c").arg(&script).current_dir(&env.home);
+    let out = common::detach(&mut cmd).output().expect("run the shell");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("vault=")).collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "{shell}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        lines[0].starts_with("vault=plain key=/"),
+        "{shell}: active with a key before the move: {text}"
+    );
+    assert!(
+        lines[1].starts_with("vault= "),
+        "{shell}: deactivated after the move: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn bash_deactivates_when_the_working_directory_is_moved_out_of_the_repository() {
+    moved_out(
+        "bash",
+        "eval \"$(awsenv hook bash)\"",
+        "_awsenv_hook",
+        "echo \"vault=${AWS_VAULT-} key=${__awsenv_fk_pwd-}\"",
+    );
+}
+
+#[test]
+fn zsh_deactivates_when_the_working_directory_is_moved_out_of_the_repository() {
+    moved_out(
+        "zsh",
+        "eval \"$(awsenv hook zsh)\"",
+        "_awsenv_hook",
+        "echo \"vault=${AWS_VAULT-} key=${__awsenv_fk_pwd-}\"",
+    );
+}
+
+#[test]
+fn fish_deactivates_when_the_working_directory_is_moved_out_of_the_repository() {
+    moved_out(
+        "fish",
+        "awsenv hook fish | source",
+        "__awsenv_export_eval",
+        "echo \"vault=$AWS_VAULT key=$__awsenv_fk_pwd\"",
+    );
+}

@@ -10,6 +10,7 @@ const HOT_MODULES: &[&str] = &[
     "fastpath.rs",
     "hook.rs",
     "prompt.rs",
+    "safefile.rs",
     "sanitize.rs",
     "shell.rs",
     "timefmt.rs",

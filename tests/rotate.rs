@@ -173,6 +173,21 @@ impl Rig {
         ids
     }
 
+    /// An administrator deletes key `id` of the user (as awsenv's message says to).
+    fn admin_deletes(&self, id: &str) {
+        moto_call(
+            self.moto,
+            "iam",
+            "AKIAADMINADMINADMIN0",
+            &[
+                ("Action", "DeleteAccessKey"),
+                ("UserName", &self.user),
+                ("AccessKeyId", id),
+            ],
+        )
+        .expect("delete the key");
+    }
+
     /// The keys the store holds for `work`: (id, secret), as `use --no-session` exports them.
     fn stored(&self) -> (String, String) {
         let o = self.awsenv(&["use", PROFILE, "--no-session", "--shell", "bash"]);
@@ -686,10 +701,11 @@ fn create_access_key_failing_changes_nothing() {
 }
 
 #[test]
-fn a_lost_create_answer_is_cleaned_up_at_once() {
+fn a_lost_create_answer_names_the_key_iam_made_and_leaves_it() {
     let Some(rig) = Rig::new() else { return };
     rig.cache_mfa_session();
-    // IAM makes the key but its answer never arrives.
+    // IAM makes the key but its answer never arrives: its id is never in the journal, so awsenv
+    // cannot tell it from a key someone else made at that moment (issue 17) and deletes nothing.
     rig.proxy.inject(
         |r| r.action == "CreateAccessKey",
         Fault::LoseAnswer {
@@ -704,9 +720,17 @@ fn a_lost_create_answer_is_cleaned_up_at_once() {
         &o,
         &[
             "ServiceFailure",
-            &format!("deleted the key {made} that it had created"),
+            &format!("IAM lists {made} (created "),
+            "left alone",
+            &format!("aws iam delete-access-key --user-name {}", rig.user),
         ],
     );
+    let mut both = vec![rig.first.0.clone(), made.clone()];
+    both.sort();
+    assert_eq!(rig.iam_keys(), both, "nothing deleted");
+    assert_eq!(rig.stored().0, rig.first.0);
+    assert_eq!(rig.journals(), 0);
+    rig.admin_deletes(&made);
     rig.assert_settled_on(&rig.first.0);
 }
 
@@ -753,10 +777,18 @@ fn killed_after(step: &str) {
             "{said}"
         );
         if step == "create" {
+            // Its id never reached the journal: named and left alone (issue 17); the user
+            // deletes it as told, and that is the end of it.
+            let made = &created[0].0;
             assert!(
-                said.contains(&format!("deleted the key {}", created[0].0)),
+                said.contains(&format!("IAM lists {made} (created "))
+                    && said.contains("left alone"),
                 "{said}"
             );
+            assert!(!said.contains("deleted"), "{said}");
+            rig.admin_deletes(made);
+            rig.assert_settled_on(&rig.first.0);
+            return;
         }
         rig.first.0.clone()
     } else {
@@ -819,7 +851,7 @@ macro_rules! killed {
 
 killed! {
     sigkill_after_begin_rolls_back => "begin",
-    sigkill_after_create_rolls_back_and_deletes_the_new_key => "create",
+    sigkill_after_create_rolls_back_and_names_the_unrecorded_key => "create",
     sigkill_after_record_finishes => "record",
     sigkill_after_verify_finishes => "verify",
     sigkill_after_carry_finishes => "carry",
@@ -1077,4 +1109,44 @@ fn a_damaged_journal_is_kept_until_iam_shows_nothing_is_lost() {
         .0
         .clone();
     rig.assert_settled_on(&last);
+}
+
+/// Issue 17: a rotation killed right after its journal's "begin" step (CreateAccessKey never
+/// sent); an administrator then creates a second key for the user. The next `list` finishes
+/// the interrupted rotation without deleting that key: awsenv deletes only a key whose id its
+/// journal holds.
+#[test]
+fn a_key_an_administrator_made_after_an_interrupted_begin_is_never_deleted() {
+    let Some(rig) = Rig::new() else { return };
+    rig.cache_mfa_session();
+    rig.kill_after("begin");
+    assert!(
+        rig.proxy.calls("CreateAccessKey").is_empty(),
+        "killed before CreateAccessKey"
+    );
+    let answer = moto_call(
+        rig.moto,
+        "iam",
+        "AKIAADMINADMINADMIN0",
+        &[("Action", "CreateAccessKey"), ("UserName", &rig.user)],
+    )
+    .expect("the administrator creates a second key");
+    let admins = xml_values(&answer, "AccessKeyId")[0].clone();
+    let list = rig.awsenv(&["list"]);
+    assert!(list.status.success(), "list: {}", stderr(&list));
+    let said = stderr(&list);
+    assert!(
+        rig.iam_keys().contains(&admins),
+        "the administrator's key {admins} is still in IAM; list said: {said}"
+    );
+    assert!(
+        !said.contains("deleted the key"),
+        "nothing claims a deletion: {said}"
+    );
+    assert!(
+        said.contains(&admins) && said.contains("left alone"),
+        "the other key is named and left alone: {said}"
+    );
+    assert_eq!(rig.journals(), 0, "the journal is gone");
+    assert_eq!(rig.stored().0, rig.first.0, "the first key stays stored");
 }

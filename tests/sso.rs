@@ -1272,3 +1272,80 @@ fn console_login_uses_the_sso_role_credentials() {
         w.fake.ops()
     );
 }
+
+/// Issue 17: the AWS CLI's token cache entry is swapped between awsenv's check and its read
+/// (here: flipped as fast as possible between the user's own file and a file of another local
+/// user, each put in place with one rename). awsenv opens the entry once and checks and reads
+/// that open file, so another user's token never reaches the portal. Needs root (a throwaway
+/// second user); skipped outside CI otherwise.
+#[test]
+fn a_swapped_cli_cache_entry_never_gets_another_users_token_used() {
+    let Some(mallory) = common::SecondUser::create() else {
+        return;
+    };
+    let Some(mut w) = world(&profile("dev-admin", "111111111111", "Admin")) else {
+        return;
+    };
+    // No sign-in of awsenv's own when the entry is refused: every run reads the CLI's cache.
+    w.env.remove_var("BROWSER");
+    let ours_tok = w.fake.device_token();
+    let theirs_tok = w.fake.device_token();
+    let cache = harness::write_cli_cache(&w.env, &theirs_tok, harness::now() + 3600);
+    let dir = cache.parent().expect("cache dir").to_path_buf();
+    let theirs = dir.join("theirs");
+    std::fs::rename(&cache, &theirs).expect("keep theirs");
+    std::os::unix::fs::chown(&theirs, Some(mallory.uid), None).expect("chown to mallory");
+    harness::write_cli_cache(&w.env, &ours_tok, harness::now() + 3600);
+    let ours = dir.join("ours");
+    std::fs::rename(&cache, &ours).expect("keep ours");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flipper = {
+        let (stop, cache, dir) = (stop.clone(), cache.clone(), dir.clone());
+        std::thread::spawn(move || {
+            let (a, b) = (dir.join("a.tmp"), dir.join("b.tmp"));
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for (src, tmp) in [(&ours, &a), (&theirs, &b)] {
+                    let _ = std::fs::remove_file(tmp);
+                    if std::fs::hard_link(src, tmp).is_ok() {
+                        let _ = std::fs::rename(tmp, &cache);
+                    }
+                }
+            }
+        })
+    };
+    let theirs_token = theirs_tok["accessToken"].clone();
+    let ours_token = ours_tok["accessToken"].clone();
+    let (mut used_theirs, mut used_ours) = (0, 0);
+    // A check-then-open race is narrow: 30 rounds of 4 parallel reads (before the fix, 40
+    // single reads used another user's token once).
+    for _ in 0..30 {
+        w.fake.reset();
+        let _ = awsenv(&w.env, &["clear"]);
+        let runs: Vec<_> = (0..4)
+            .map(|_| {
+                let mut c = w.env.awsenv();
+                c.args(["credential-process", "dev-admin"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null());
+                common::detach(&mut c)
+                    .spawn()
+                    .expect("spawn credential-process")
+            })
+            .collect();
+        for mut r in runs {
+            let _ = r.wait();
+        }
+        for r in w.fake.requests() {
+            let t = &r["headers"]["x-amz-sso_bearer_token"];
+            used_theirs += usize::from(*t == theirs_token);
+            used_ours += usize::from(*t == ours_token);
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = flipper.join();
+    assert_eq!(
+        used_theirs, 0,
+        "another user's token was sent to the portal {used_theirs} times in 120 runs"
+    );
+    assert!(used_ours > 0, "the user's own entry is still read");
+}

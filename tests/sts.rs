@@ -772,7 +772,10 @@ fn ctrl_c_ends_a_wait_for_sts() {
     p.ctrl_c();
     let (o, screen) = p.finish(Duration::from_secs(10));
     drop(listener);
-    assert!(t.elapsed() < Duration::from_secs(5), "ended at once: {screen}");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "ended at once: {screen}"
+    );
     assert_eq!(o.status.code(), Some(1), "{screen}");
     assert!(o.stdout.is_empty());
     assert!(screen.contains("cancel"), "{screen}");

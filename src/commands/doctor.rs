@@ -191,7 +191,10 @@ fn clock_finding() -> Finding {
             if skew > 0 { "ahead of" } else { "behind" }
         ))
     } else {
-        Finding::Ok(format!("clock: within {}s of STS at {shown}", skew.abs().max(1)))
+        Finding::Ok(format!(
+            "clock: within {}s of STS at {shown}",
+            skew.abs().max(1)
+        ))
     }
 }
 

@@ -376,7 +376,6 @@ pub fn exec(
     Err(crate::exitcode::cannot_run(program, err))
 }
 
-
 /// Applies environment changes to a command. Held copies of replaced secrets are shell state
 /// and never reach a command: a variable restored from one is removed.
 pub fn apply(cmd: &mut std::process::Command, changes: &[Change]) {

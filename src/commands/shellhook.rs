@@ -4,7 +4,6 @@
 //! (see `activation::hook_noop`); this runs only when the `.awsprofile` fingerprint changed
 //! or a hook-activated session is due for refresh.
 
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -336,12 +335,9 @@ pub fn allow(path: Option<&Path>, yes: bool) -> Result<i32> {
     if yes {
         let parsed = activation::parse(&String::from_utf8_lossy(&content))
             .map_err(|e| anyhow!("{} {e}", file.display()))?;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        std::fs::write(&entry, format!("{}\n", file.display()))
+        let name = activation::trust_hash(&file, &content);
+        crate::safefile::Dir::open(&dir)
+            .and_then(|d| d.write_file(&name, format!("{}\n", file.display()).as_bytes()))
             .with_context(|| format!("cannot write {}", entry.display()))?;
         eprintln!(
             "awsenv: allowed {} (profile {})",
@@ -376,14 +372,10 @@ pub fn allow(path: Option<&Path>, yes: bool) -> Result<i32> {
 pub fn reload() -> Result<i32> {
     let marker = activation::reload_marker()
         .ok_or_else(|| anyhow!("neither XDG_STATE_HOME nor HOME is set"))?;
-    if let Some(d) = marker.parent() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(d)
-            .with_context(|| format!("cannot create {}", d.display()))?;
-    }
-    std::fs::write(&marker, format!("{}\n", timefmt::now_epoch()))
+    let state =
+        activation::state_dir().ok_or_else(|| anyhow!("neither XDG_STATE_HOME nor HOME is set"))?;
+    crate::safefile::Dir::open(&state)
+        .and_then(|d| d.write_file("reload", format!("{}\n", timefmt::now_epoch()).as_bytes()))
         .with_context(|| format!("cannot write {}", marker.display()))?;
     eprintln!("awsenv: the next prompt retries activation");
     Ok(0)

@@ -597,18 +597,13 @@ fn cli_cache_files(session: &SsoSession) -> Vec<PathBuf> {
 /// A valid-looking token for `session` from the AWS CLI's cache. The file must be ours (same
 /// owner, not writable by others: a planted token would sign us in as someone else), name the
 /// same start URL and region, and hold a well-formed token and expiry.
+///
+/// The file is opened once (no link followed, non-blocking) and the opened file is checked and
+/// read: checking a path and then opening it again would let a swapped entry (another user's
+/// token) through between the two.
 pub fn read_cli_token(session: &SsoSession) -> Option<CliToken> {
-    use std::os::unix::fs::MetadataExt;
     for path in cli_cache_files(session) {
-        let Ok(meta) = std::fs::metadata(&path) else {
-            continue;
-        };
-        // SAFETY: getuid has no preconditions.
-        let uid = unsafe { libc::getuid() };
-        if !meta.is_file() || meta.uid() != uid || meta.mode() & 0o022 != 0 || meta.len() > 65_536 {
-            continue;
-        }
-        let Ok(text) = std::fs::read_to_string(&path).map(Zeroizing::new) else {
+        let Some(text) = read_own_small_file(&path, 65_536) else {
             continue;
         };
         let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
@@ -632,6 +627,28 @@ pub fn read_cli_token(session: &SsoSession) -> Option<CliToken> {
         }
     }
     None
+}
+
+/// The content of `path` when it is a regular file of this user's, writable by no one else, of
+/// at most `max` bytes: one open (`O_NOFOLLOW`, `O_NONBLOCK`), checked and read on that
+/// descriptor.
+fn read_own_small_file(path: &std::path::Path, max: u64) -> Option<Zeroizing<String>> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    if !meta.is_file() || meta.uid() != uid || meta.mode() & 0o022 != 0 || meta.len() > max {
+        return None;
+    }
+    let mut text = Zeroizing::new(String::new());
+    file.take(max + 1).read_to_string(&mut text).ok()?;
+    (text.len() as u64 <= max).then_some(text)
 }
 
 /// With `[sso] write_aws_cache = true`: writes the token where the AWS CLI and SDKs read it

@@ -37,7 +37,7 @@
 use std::cell::{Cell, RefCell};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -161,24 +161,11 @@ pub struct Place {
 /// Finds (and creates, 0700) the agent's directory and names its socket for `store_dir`.
 pub fn place(store_dir: &Path) -> Result<Place> {
     let runtime = runtime_dir()?;
-    let dir = runtime.join("awsenv");
-    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
-    }
-    let md = std::fs::symlink_metadata(&dir)
-        .with_context(|| format!("cannot read {}", dir.display()))?;
-    if !md.is_dir() || md.uid() != euid() {
-        bail!(
-            "{} is not a directory of yours; remove it so that awsenv can make its own",
-            dir.display()
-        );
-    }
-    if md.permissions().mode() & 0o077 != 0 {
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
-            .with_context(|| format!("cannot restrict {} to 0700", dir.display()))?;
-    }
+    // Checked on the directory itself (crate::safefile): a link, another owner, or a mode that
+    // let others plant entries (a link named like the lock) is refused, not repaired.
+    let dir = crate::safefile::Dir::open_existing(&runtime)?.subdir("awsenv")?;
+    dir.restrict()?;
+    let dir = dir.path().to_path_buf();
     let id = hex(&Sha256::digest(store_dir.as_os_str().as_encoded_bytes())[..8]);
     let socket = dir.join(format!("agent-{id}.sock"));
     // sockaddr_un holds 108 bytes with the terminating NUL.

@@ -52,9 +52,9 @@ impl std::error::Error for Locked {}
 
 fn describe(e: KError) -> anyhow::Error {
     match e {
-        KError::NoStorageAccess(p) => anyhow::Error::new(Locked(crate::sanitize::one_line(
-            &p.to_string(),
-        ))),
+        KError::NoStorageAccess(p) => {
+            anyhow::Error::new(Locked(crate::sanitize::one_line(&p.to_string())))
+        }
         e => anyhow!("{}", crate::sanitize::one_line(&e.to_string())),
     }
 }

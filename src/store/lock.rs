@@ -8,10 +8,9 @@
 //! cancels a wait (also inside a shell hook, which ignores SIGINT for itself): the wait ends
 //! with [`Cancelled`].
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -26,29 +25,27 @@ pub struct Lock {
     path: PathBuf,
 }
 
-/// Lock files this process holds, so that [`announce_held`] can describe the work in them.
-static HELD: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// Lock files this process holds (a second descriptor of each), so that [`announce_held`] can
+/// describe the work in them without opening them again by path.
+static HELD: Mutex<Vec<(PathBuf, File)>> = Mutex::new(Vec::new());
 
 impl Drop for Lock {
     fn drop(&mut self) {
         // Clear the description before the lock is released (closing the file unlocks it).
         let _ = self.file.set_len(0);
         if let Ok(mut held) = HELD.lock() {
-            held.retain(|p| p != &self.path);
+            held.retain(|(p, _)| p != &self.path);
         }
     }
 }
 
+/// `$XDG_STATE_HOME/awsenv/locks`, checked as every directory of awsenv's own
+/// ([`crate::safefile::Dir`]).
 fn lock_dir() -> Result<PathBuf> {
-    let dir = crate::activation::state_dir()
-        .ok_or_else(|| anyhow!("neither XDG_STATE_HOME nor HOME is set"))?
-        .join("locks");
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .with_context(|| format!("cannot create {}", dir.display()))?;
-    Ok(dir)
+    let state = crate::activation::state_dir()
+        .ok_or_else(|| anyhow!("neither XDG_STATE_HOME nor HOME is set"))?;
+    let dir = crate::safefile::Dir::open(&state)?.subdir("locks")?;
+    Ok(dir.path().to_path_buf())
 }
 
 fn lock_path(name: &str) -> Result<PathBuf> {
@@ -83,7 +80,9 @@ pub fn acquire(name: &str) -> Result<Lock> {
 }
 
 /// [`acquire`] with the lock file at `path` (created 0600 when missing; its directory must
-/// exist). While the holder has announced nothing, a waiter says it waits for `idle_what`.
+/// exist and be one of the user's own, see [`crate::safefile::Dir`]; a symbolic link there is
+/// refused, never followed). While the holder has announced nothing, a waiter says it waits
+/// for `idle_what`.
 pub fn acquire_at(path: PathBuf, idle_what: &str) -> Result<Lock> {
     let mut file = open_lock(&path)?;
     if !try_lock(&file, &path)? {
@@ -122,22 +121,21 @@ pub fn try_acquire(name: &str) -> Result<Option<Lock>> {
     Ok(Some(held(file, path)))
 }
 
-fn open_lock(path: &std::path::Path) -> Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot open lock {}", path.display()))
+fn open_lock(path: &Path) -> Result<File> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return Err(anyhow!("{} is no lock file name", path.display()));
+    };
+    let dir = crate::safefile::Dir::open_existing(dir).context("cannot take a lock")?;
+    dir.open_file(name).context("cannot take a lock")
 }
 
 /// Records a lock just taken: no description yet, listed for [`announce_held`].
 fn held(file: File, path: PathBuf) -> Lock {
     let _ = file.set_len(0);
-    if let Ok(mut held) = HELD.lock() {
-        held.push(path.clone());
+    if let Ok(mut held) = HELD.lock()
+        && let Ok(dup) = file.try_clone()
+    {
+        held.push((path.clone(), dup));
     }
     Lock { file, path }
 }
@@ -157,10 +155,10 @@ fn try_lock(file: &File, path: &std::path::Path) -> Result<bool> {
 /// before anything that can take long: a prompt, a browser sign-in.
 pub fn announce_held(what: &str) {
     let Ok(held) = HELD.lock() else { return };
-    for path in held.iter() {
-        if let Ok(mut f) = OpenOptions::new().write(true).open(path) {
-            let _ = f.set_len(0);
-            let _ = f.write_all(what.as_bytes());
-        }
+    for (_, file) in held.iter() {
+        let mut f: &File = file;
+        let _ = f.set_len(0);
+        let _ = f.rewind();
+        let _ = f.write_all(what.as_bytes());
     }
 }

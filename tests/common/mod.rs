@@ -1553,3 +1553,77 @@ pub fn argv_containing(needles: &[&str]) -> Vec<String> {
     }
     hits
 }
+
+/// Whether this test runs as root (needed to make a second local user). Outside CI a test
+/// that needs root is skipped with a note; under `CI=true` it fails instead.
+pub fn require_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    let message = "this test needs root (it makes a throwaway second local user)";
+    if in_ci() {
+        panic!("{message} (CI=true: tests that need root do not skip)");
+    }
+    eprintln!("note: skipping test, {message}");
+    record_skip();
+    false
+}
+
+/// A throwaway local user (`useradd`, no home), removed (`userdel`) on drop. Needs root.
+pub struct SecondUser {
+    /// The user name.
+    pub name: String,
+    /// Its uid.
+    pub uid: u32,
+}
+
+impl SecondUser {
+    /// Makes the user, or `None` (skipped, see [`require_root`]) when not root.
+    pub fn create() -> Option<SecondUser> {
+        if !require_root() || !require_tools(&["useradd", "userdel", "runuser"]) {
+            return None;
+        }
+        let name = format!("awsenv{}", random_hex(6));
+        let o = Command::new(find_tool("useradd").expect("useradd"))
+            .args(["-M", "-N", "-s", "/bin/sh", &name])
+            .output()
+            .expect("run useradd");
+        assert!(
+            o.status.success(),
+            "useradd {name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let o = Command::new("id")
+            .args(["-u", &name])
+            .output()
+            .expect("run id");
+        let uid = String::from_utf8_lossy(&o.stdout)
+            .trim()
+            .parse()
+            .expect("a uid");
+        Some(SecondUser { name, uid })
+    }
+
+    /// Runs `script` with `sh -c` as this user; panics when it fails.
+    pub fn sh(&self, script: &str) {
+        let o = Command::new(find_tool("runuser").expect("runuser"))
+            .args(["-u", &self.name, "--", "sh", "-c", script])
+            .output()
+            .expect("run runuser");
+        assert!(
+            o.status.success(),
+            "as {}: {script}: {}",
+            self.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
+
+impl Drop for SecondUser {
+    fn drop(&mut self) {
+        if let Some(userdel) = find_tool("userdel") {
+            let _ = Command::new(userdel).arg(&self.name).output();
+        }
+    }
+}
