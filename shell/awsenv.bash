@@ -44,17 +44,20 @@ _awsenv_unchanged() {
 }
 
 # `awsenv use` and `awsenv unset` typed at the prompt change this shell and return awsenv's own
-# exit status, so `awsenv use calvin && terraform plan` stops when it fails. When the output is
-# captured or piped (`eval "$(awsenv use calvin)"`, `| tee`), the statements are printed as the
-# binary prints them, so the caller's eval applies them. Everything else runs the binary.
+# exit status, so `awsenv use calvin && terraform plan` stops when it fails; so does a script
+# that sourced the hook. Inside `$(…)` or a pipeline (`eval "$(awsenv use calvin)"`, `| tee`)
+# the statements are printed as the binary prints them, so the caller's eval applies them.
+# Everything else runs the binary.
 awsenv() {
   local _awsenv_out _awsenv_rc
   case ${1-} in
-  use | unset)
-    [[ -t 1 ]] || {
+  use | unset | reload)
+    # Inside a command substitution or a pipeline (a subshell whose output is captured):
+    # print the statements for the caller, as the binary does.
+    if [[ ! -t 1 ]] && ((BASH_SUBSHELL > 0)); then
       __AWSENV_EXE__ "$@"
       return
-    }
+    fi
     _awsenv_out=$(AWSENV_SHELL_FN=bash __AWSENV_EXE__ "$@")
     _awsenv_rc=$?
     case $_awsenv_out in

@@ -52,10 +52,11 @@ end
 # `awsenv use calvin; and terraform plan` stops when it fails; everything else runs the binary.
 function awsenv --description 'AWS credentials in your shell'
     switch "$argv[1]"
-        case use unset
-            # Captured or piped (`awsenv use calvin | source`, `(awsenv use calvin)`): print the
-            # statements as the binary does, for the caller to apply.
-            if not isatty stdout
+        case use unset reload
+            # Inside a command substitution (`eval (awsenv use calvin)`): print the statements
+            # as the binary does, for the caller. (fish runs functions in its own process, so a
+            # pipe such as `awsenv use calvin | source` is applied here directly.)
+            if status is-command-substitution
                 command __AWSENV_EXE__ $argv
                 return
             end

@@ -46,17 +46,20 @@ _awsenv_unchanged() {
 }
 
 # `awsenv use` and `awsenv unset` typed at the prompt change this shell and return awsenv's own
-# exit status, so `awsenv use calvin && terraform plan` stops when it fails. When the output is
-# captured or piped (`eval "$(awsenv use calvin)"`, `| tee`), the statements are printed as the
-# binary prints them, so the caller's eval applies them. Everything else runs the binary.
+# exit status, so `awsenv use calvin && terraform plan` stops when it fails; so does a script
+# that sourced the hook. Inside `$(…)` or a pipeline (`eval "$(awsenv use calvin)"`, `| tee`)
+# the statements are printed as the binary prints them, so the caller's eval applies them.
+# Everything else runs the binary.
 awsenv() {
   local _awsenv_out _awsenv_rc
   case ${1-} in
-  use | unset)
-    [[ -t 1 ]] || {
+  use | unset | reload)
+    # Inside a command substitution or a pipeline (a subshell whose output is captured):
+    # print the statements for the caller, as the binary does.
+    if [[ ! -t 1 ]] && ((ZSH_SUBSHELL > 0)); then
       __AWSENV_EXE__ "$@"
       return
-    }
+    fi
     _awsenv_out=$(AWSENV_SHELL_FN=zsh __AWSENV_EXE__ "$@")
     _awsenv_rc=$?
     case $_awsenv_out in
@@ -68,7 +71,9 @@ awsenv() {
   doctor)
     # What only this shell knows: does the hook run at each prompt, do completions load.
     local _awsenv_first=0 _awsenv_complete=0
+    # shellcheck disable=SC2154,SC2004  # zsh's own arrays and subscript flags
     (( ${precmd_functions[(Ie)_awsenv_hook]} )) && _awsenv_first=1
+    # shellcheck disable=SC2154
     (( ${+_comps} )) && (( ${+_comps[awsenv]} )) && _awsenv_complete=1
     AWSENV_HOOK_STATE="zsh;first=$_awsenv_first;complete=$_awsenv_complete" __AWSENV_EXE__ "$@"
     ;;

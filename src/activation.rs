@@ -102,7 +102,10 @@ pub fn hook_noop() -> Option<NoOp> {
     let cwd = std::env::current_dir().ok()?;
     let found = find(&cwd);
     let recorded = std::env::var_os(envstate::WATCH).unwrap_or_default();
-    (fingerprint_of(found.as_ref()) == recorded && !refresh_due()).then_some(NoOp { cwd, found })
+    // `awsenv reload` asked this shell to retry: the engine decides.
+    let reload = std::env::var_os(envstate::RELOAD).is_some();
+    (fingerprint_of(found.as_ref()) == recorded && !refresh_due() && !reload)
+        .then_some(NoOp { cwd, found })
 }
 
 /// The active session's refresh time (epoch seconds), if a session (hook-activated or chosen

@@ -47,8 +47,20 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
             ..
         } => commands::keys::add(&profile, env, force),
         Command::Import {
-            profiles, force, ..
-        } => commands::import::import(&profiles, force),
+            profiles,
+            force,
+            remove_plaintext,
+            keep_plaintext,
+            ..
+        } => commands::import::import(
+            &profiles,
+            force,
+            match (remove_plaintext, keep_plaintext) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            },
+        ),
         Command::Remove { profile, force, .. } => commands::keys::remove(&profile, force),
         Command::List { verbose, .. } => commands::keys::list(verbose),
         Command::Rotate {

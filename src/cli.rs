@@ -134,6 +134,12 @@ pub enum Command {
         /// Replace other keys already stored for a profile.
         #[arg(long)]
         force: bool,
+        /// Then delete the plaintext copies from ~/.aws/credentials without asking.
+        #[arg(long, conflicts_with = "keep_plaintext")]
+        remove_plaintext: bool,
+        /// Leave the plaintext copies without asking.
+        #[arg(long)]
+        keep_plaintext: bool,
         #[command(flatten)]
         store: StoreOpts,
     },

@@ -226,9 +226,108 @@ impl ConfigFile {
         Ok(())
     }
 
+    /// Reads the AWS credentials file (`AWS_SHARED_CREDENTIALS_FILE`, `~/.aws/credentials`)
+    /// for an edit: today only [`ConfigFile::without_keys`] (`awsenv import`). Its text holds
+    /// secrets: it is wiped from memory when the value is dropped, and it is never backed up.
+    pub fn read_credentials() -> Result<ConfigFile> {
+        let path =
+            aws_file_path("AWS_SHARED_CREDENTIALS_FILE", "credentials").ok_or_else(|| {
+                anyhow!("no home directory for ~/.aws/credentials; set AWS_SHARED_CREDENTIALS_FILE")
+            })?;
+        let path = std::fs::canonicalize(&path).unwrap_or(path);
+        let fix = "point AWS_SHARED_CREDENTIALS_FILE at a file";
+        let text =
+            read_text_file(&path, MAX_FILE, "the AWS credentials file", fix)?.unwrap_or_default();
+        Ok(ConfigFile {
+            path,
+            text,
+            credentials_names: BTreeSet::new(),
+        })
+    }
+
+    /// The credentials file's text without the key lines (`aws_access_key_id`,
+    /// `aws_secret_access_key`, `aws_session_token`, `aws_security_token`) of the sections named
+    /// in `profiles`; a section left with nothing but blank and comment lines goes too. Every
+    /// other byte is kept. Checked with the SDK's parser: none of `profiles` holds keys after.
+    pub fn without_keys(&self, profiles: &[String]) -> Result<zeroize::Zeroizing<String>> {
+        const KEYS: [&str; 4] = [
+            "aws_access_key_id",
+            "aws_secret_access_key",
+            "aws_session_token",
+            "aws_security_token",
+        ];
+        let mut out = zeroize::Zeroizing::new(String::with_capacity(self.text.len()));
+        // The current section: its header line and body, flushed when the next one starts.
+        let mut section: Option<(bool, String)> = None;
+        let flush = |section: &mut Option<(bool, String)>, out: &mut String| {
+            if let Some((ours, mut text)) = section.take() {
+                let keep = !ours
+                    || text.lines().skip(1).any(|l| {
+                        let t = l.trim();
+                        !t.is_empty() && !t.starts_with('#') && !t.starts_with(';')
+                    });
+                if keep {
+                    out.push_str(&text);
+                }
+                zeroize::Zeroize::zeroize(&mut text);
+            }
+        };
+        for line in self.text.split_inclusive('\n') {
+            let t = line.trim();
+            if t.starts_with('[') {
+                flush(&mut section, &mut out);
+                let name = section_names(t, true)
+                    .into_iter()
+                    .next()
+                    .unwrap_or_default();
+                section = Some((profiles.contains(&name), line.to_string()));
+                continue;
+            }
+            match &mut section {
+                Some((true, text)) => {
+                    let key = t.split('=').next().unwrap_or("").trim();
+                    if !KEYS.contains(&key) {
+                        text.push_str(line);
+                    }
+                }
+                Some((false, text)) => text.push_str(line),
+                None => out.push_str(line),
+            }
+        }
+        flush(&mut section, &mut out);
+        let shown = self.path.display().to_string();
+        let parsed = AwsConfig::parse(
+            None,
+            Some(ConfigText {
+                path: &shown,
+                text: &out,
+            }),
+        )
+        .context("the edited credentials file would not parse; it is unchanged")?;
+        for p in profiles {
+            if parsed.has_static_keys(p) {
+                bail!(
+                    "profile {} still holds keys after the edit (an unusual layout); {shown} is unchanged: remove them by hand",
+                    printable(p.as_bytes(), 80)
+                );
+            }
+        }
+        Ok(out)
+    }
+
     /// Replaces the file with `new_text` (see the module docs); returns the backup's path, or
     /// `None` when nothing changed or there was no file before.
     pub fn replace(&self, new_text: &str) -> Result<Option<PathBuf>> {
+        self.replace_keeping(new_text, true)
+    }
+
+    /// [`ConfigFile::replace`] with no backup: for the credentials file, whose previous text
+    /// holds the plaintext keys being removed.
+    pub fn replace_without_backup(&self, new_text: &str) -> Result<()> {
+        self.replace_keeping(new_text, false).map(|_| ())
+    }
+
+    fn replace_keeping(&self, new_text: &str, keep_backup: bool) -> Result<Option<PathBuf>> {
         if new_text == self.text {
             return Ok(None);
         }
@@ -240,11 +339,13 @@ impl ConfigFile {
             .unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         // Another program may have written the file since it was read: do not undo that.
-        let now = read_text_file(&self.path, MAX_FILE, "the AWS config", "")?.unwrap_or_default();
-        if now != self.text {
+        let now = zeroize::Zeroizing::new(
+            read_text_file(&self.path, MAX_FILE, "the AWS config", "")?.unwrap_or_default(),
+        );
+        if *now != self.text {
             bail!("{shown} changed while awsenv was editing it; run the command again");
         }
-        let backup = if self.text.is_empty() && !self.path.exists() {
+        let backup = if !keep_backup || (self.text.is_empty() && !self.path.exists()) {
             None
         } else {
             let b = PathBuf::from(format!("{}.awsenv-backup", self.path.display()));
@@ -254,6 +355,13 @@ impl ConfigFile {
         };
         write_atomically(dir, &self.path, new_text)?;
         Ok(backup)
+    }
+}
+
+impl Drop for ConfigFile {
+    fn drop(&mut self) {
+        // The credentials file's text holds secrets.
+        zeroize::Zeroize::zeroize(&mut self.text);
     }
 }
 
@@ -360,6 +468,25 @@ mod tests {
         assert!(
             file.verify("[profile a]\nnot a line\n", &["a".into()])
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn without_keys_removes_only_the_named_profiles_keys() {
+        let cf = ConfigFile {
+            path: PathBuf::from("/h/.aws/credentials"),
+            text: "# mine\n[plain]\naws_access_key_id = AKIA1\naws_secret_access_key = s1\n\n\
+                   [keep]\naws_access_key_id = AKIA2\naws_secret_access_key = s2\n\n\
+                   [mixed]\nregion = eu-west-1\naws_access_key_id = AKIA3\naws_secret_access_key = s3\n"
+                .into(),
+            credentials_names: BTreeSet::new(),
+        };
+        let out = cf
+            .without_keys(&["plain".into(), "mixed".into()])
+            .expect("edit");
+        assert_eq!(
+            out.as_str(),
+            "# mine\n[keep]\naws_access_key_id = AKIA2\naws_secret_access_key = s2\n\n[mixed]\nregion = eu-west-1\n"
         );
     }
 

@@ -42,6 +42,10 @@ pub const WATCH: &str = "AWSENV_WATCH";
 /// Set by `awsenv exec --server` in its command's environment (the profile served): the hook
 /// then never exports keys, which SDKs would prefer over the credential endpoint.
 pub const SERVER: &str = "AWSENV_SERVER";
+/// Set by `awsenv reload` typed in a hooked shell (through its shell function): the next prompt
+/// retries activation — and a failed refresh of a manually chosen profile — in this shell only;
+/// that prompt's `awsenv export` removes it.
+pub const RELOAD: &str = "AWSENV_RELOAD";
 /// Where the exported region came from: `--region`, `.awsprofile`, `profile NAME` (the profile
 /// or the nearest one up its `source_profile` chain) or `[default]`; `status` shows it.
 pub const REGION_SOURCE: &str = "AWSENV_REGION_SOURCE";

@@ -86,6 +86,91 @@ pub fn own_foreground_group() {
     OWN_FOREGROUND.store(true, Ordering::SeqCst);
 }
 
+/// The process group [`Foreground::take`] took the terminal from (0: none), for [`Guardian`].
+static TAKEN_FROM: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// A helper process that puts the terminal back as it was — its modes, and its foreground
+/// process group — if awsenv dies while it has changed them (SIGKILL at an MFA prompt would
+/// otherwise leave the terminal without echo, and bash's next prompt without the terminal).
+/// It waits on a pipe: the byte awsenv writes when it restored the terminal itself means
+/// "nothing to do"; end of file without it means awsenv died.
+struct Guardian {
+    tx: libc::c_int,
+    pid: libc::pid_t,
+}
+
+impl Guardian {
+    /// Starts the helper for terminal `fd`, whose modes were `orig`; `None` when it cannot be
+    /// started (the terminal is then restored only by awsenv itself, as before).
+    fn start(fd: libc::c_int, orig: &libc::termios) -> Option<Guardian> {
+        let mut p = [0 as libc::c_int; 2];
+        // SAFETY: pipe2 fills two descriptors; close-on-exec keeps them out of anything awsenv
+        // runs (mfa_process), so end of file comes only when awsenv is gone.
+        if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return None;
+        }
+        let orig = *orig;
+        let pgrp = TAKEN_FROM.load(Ordering::SeqCst);
+        // SAFETY: fork; the child calls only async-signal-safe functions (close, sigaction,
+        // read, tcsetattr, tcsetpgrp, _exit) on memory copied before the fork.
+        match unsafe { libc::fork() } {
+            0 => unsafe {
+                libc::close(p[1]);
+                let mut ign: libc::sigaction = std::mem::zeroed();
+                ign.sa_sigaction = libc::SIG_IGN;
+                for sig in [
+                    libc::SIGINT,
+                    libc::SIGTTOU,
+                    libc::SIGTSTP,
+                    libc::SIGQUIT,
+                    libc::SIGHUP,
+                ] {
+                    libc::sigaction(sig, &ign, std::ptr::null_mut());
+                }
+                let mut b = [0u8; 1];
+                loop {
+                    let n = libc::read(p[0], b.as_mut_ptr().cast(), 1);
+                    if n < 0 && *libc::__errno_location() == libc::EINTR {
+                        continue;
+                    }
+                    if n <= 0 {
+                        libc::tcsetattr(fd, libc::TCSANOW, &orig);
+                        if pgrp > 0 {
+                            libc::tcsetpgrp(fd, pgrp);
+                        }
+                    }
+                    libc::_exit(0);
+                }
+            },
+            pid if pid > 0 => {
+                // SAFETY: the read end belongs to the child now.
+                unsafe { libc::close(p[0]) };
+                Some(Guardian { tx: p[1], pid })
+            }
+            _ => {
+                // SAFETY: closing the two descriptors pipe2 made.
+                unsafe {
+                    libc::close(p[0]);
+                    libc::close(p[1]);
+                }
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Guardian {
+    /// Called once awsenv restored the terminal itself: tells the helper so and reaps it.
+    fn drop(&mut self) {
+        // SAFETY: writing one byte to and closing our pipe end; waiting for our own child.
+        unsafe {
+            libc::write(self.tx, b"d".as_ptr().cast(), 1);
+            libc::close(self.tx);
+            libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+        }
+    }
+}
+
 /// The terminal taken into our own process group, and how to give it back.
 struct Foreground {
     tty: File,
@@ -126,6 +211,7 @@ impl Foreground {
             ign.sa_sigaction = libc::SIG_IGN;
             let mut old_tstp: libc::sigaction = std::mem::zeroed();
             libc::sigaction(libc::SIGTSTP, &ign, &mut old_tstp);
+            TAKEN_FROM.store(orig_pgrp, Ordering::SeqCst);
             Some(Foreground {
                 tty,
                 orig_pgrp,
@@ -143,6 +229,7 @@ impl Drop for Foreground {
         unsafe {
             libc::tcsetpgrp(self.tty.as_raw_fd(), self.orig_pgrp);
             libc::setpgid(0, self.orig_pgrp);
+            TAKEN_FROM.store(0, Ordering::SeqCst);
             libc::sigaction(libc::SIGTSTP, &self.old_tstp, std::ptr::null_mut());
             libc::pthread_sigmask(libc::SIG_SETMASK, &self.old_mask, std::ptr::null_mut());
         }
@@ -234,6 +321,8 @@ pub fn read_line(prompt: &str, hidden: bool) -> Result<Zeroizing<String>, TtyErr
     // SAFETY: termios is plain data; tcgetattr fills it or fails.
     let mut orig: libc::termios = unsafe { std::mem::zeroed() };
     let have_termios = unsafe { libc::tcgetattr(fd, &mut orig) } == 0;
+    // Started before the modes change, dropped (told "done") after they are restored.
+    let guardian = have_termios.then(|| Guardian::start(fd, &orig)).flatten();
     if have_termios {
         let mut t = orig;
         t.c_lflag |= libc::ICANON | libc::ISIG;
@@ -287,6 +376,7 @@ pub fn read_line(prompt: &str, hidden: bool) -> Result<Zeroizing<String>, TtyErr
         // SAFETY: restoring the saved terminal attributes on an open fd.
         unsafe { libc::tcsetattr(fd, libc::TCSANOW, &orig) };
     }
+    drop(guardian);
     if matches!(result, Err(TtyError::Interrupted)) {
         let _ = tty.write_all(b"\n");
     }

@@ -694,7 +694,7 @@ fn import_moves_plaintext_keys_into_the_store() {
         env.aws_credentials_path(),
         format!(
             "[plain]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = {SECRET}\n\n\
-             [temp]\naws_access_key_id = ASIATEMPORARYKEY0001\naws_secret_access_key = {SECRET}\naws_session_token = tok\n"
+             [temp]\naws_access_key_id = ASIATEMPORARYKEY0001\naws_secret_access_key = tempsecret\naws_session_token = tok\n"
         ),
     )
     .expect("write credentials");
@@ -709,6 +709,10 @@ fn import_moves_plaintext_keys_into_the_store() {
         "{err}"
     );
     assert!(!err.contains(SECRET), "no secret in messages: {err}");
+    assert!(
+        err.contains("the plaintext copies of [plain] are still in"),
+        "no terminal to ask on: kept, and said: {err}"
+    );
     assert!(stored_keys_of(&env, "plain").contains(SECRET));
     // Again: already there.
     let o = awsenv(&env, &["import", "plain"]);
@@ -723,6 +727,29 @@ fn import_moves_plaintext_keys_into_the_store() {
     let o = awsenv(&env, &["import", "plain"]);
     assert_one_line_failure(&o, &["other keys are stored", "--force"]);
     assert!(stored_keys_of(&env, "plain").contains("AKIAOTHERKEYEXAMPLE1"));
-    assert_ok(&awsenv(&env, &["import", "plain", "--force"]));
+    let o = awsenv(&env, &["import", "plain", "--force", "--remove-plaintext"]);
+    assert_ok(&o);
     assert!(stored_keys_of(&env, "plain").contains(KEY_ID));
+    assert!(
+        stderr(&o).contains("deleted the plaintext keys of [plain]"),
+        "{}",
+        stderr(&o)
+    );
+    let left = std::fs::read_to_string(env.aws_credentials_path()).expect("read credentials");
+    assert!(
+        !left.contains(SECRET) && !left.contains("[plain]"),
+        "{left}"
+    );
+    assert!(
+        left.contains("[temp]") && left.contains("tempsecret"),
+        "others kept: {left}"
+    );
+    let backups: Vec<_> = std::fs::read_dir(env.aws_credentials_path().parent().expect("dir"))
+        .expect("list")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("backup"))
+        .collect();
+    assert!(backups.is_empty(), "no plaintext backup is left behind");
+    // The stored keys serve the profile now.
+    assert!(stored_keys_of(&env, "plain").contains(SECRET));
 }

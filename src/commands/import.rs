@@ -18,7 +18,7 @@ enum Outcome {
 
 /// `awsenv import [PROFILE…] [--force]`: every named profile, or every profile with plaintext
 /// keys when none is named.
-pub fn import(profiles: &[String], force: bool) -> Result<i32> {
+pub fn import(profiles: &[String], force: bool, remove: Option<bool>) -> Result<i32> {
     block_on(async {
         let engine = Engine::open().await?;
         let file = crate::awsconfig::credentials_path_text();
@@ -58,14 +58,46 @@ pub fn import(profiles: &[String], force: bool) -> Result<i32> {
             }
         }
         if !imported.is_empty() {
-            eprintln!(
-                "awsenv: the plaintext copies are still in {file} ([{}]); awsenv uses the stored ones from now on — once you have checked them ('awsenv use {}'), delete the aws_access_key_id and aws_secret_access_key lines there",
-                imported.join("], ["),
-                imported[0]
-            );
+            remove_plaintext(&imported, remove, &file)?;
         }
         Ok(if failed { 1 } else { 0 })
     })?
+}
+
+/// Offers (or, with `--remove-plaintext`, goes on) to delete the plaintext copies of the keys of
+/// `imported` — each already stored and read back — from the credentials file, through the one
+/// config editor (no backup: the old text is what is being removed). `--keep-plaintext`, or no
+/// terminal to ask on, leaves them and says so.
+fn remove_plaintext(imported: &[String], remove: Option<bool>, file: &str) -> Result<()> {
+    let cf = crate::configedit::ConfigFile::read_credentials()?;
+    let in_file: Vec<String> = imported
+        .iter()
+        .filter(|n| crate::configedit::section_names(&cf.text, true).contains(*n))
+        .cloned()
+        .collect();
+    if in_file.is_empty() {
+        return Ok(());
+    }
+    let list = format!("[{}]", in_file.join("], ["));
+    let go = match remove {
+        Some(r) => r,
+        None => {
+            crate::tty::available()
+                && super::confirm(&format!(
+                    "The keys of {list} are stored now. Delete their plaintext copies from {file}?"
+                ))
+        }
+    };
+    if !go {
+        eprintln!(
+            "awsenv: the plaintext copies of {list} are still in {file}; awsenv uses the stored ones — 'awsenv import --remove-plaintext' deletes them"
+        );
+        return Ok(());
+    }
+    let text = cf.without_keys(&in_file)?;
+    cf.replace_without_backup(&text)?;
+    eprintln!("awsenv: deleted the plaintext keys of {list} from {file}");
+    Ok(())
 }
 
 fn import_one(engine: &Engine, name: &str, force: bool) -> Result<Outcome> {

@@ -87,6 +87,7 @@ pub fn export(hs: HookShell) -> Result<i32> {
         .get(envstate::PROFILE)
         .map(|p| p.to_string_lossy().into_owned());
 
+    let reload_asked = view.get(envstate::RELOAD).is_some();
     let plan = if let Some(served) = view.get(envstate::SERVER) {
         // Inside `awsenv exec --server`: exported keys would shadow the refreshing endpoint.
         if fp_changed && let Some((path, _)) = &found {
@@ -98,7 +99,9 @@ pub fn export(hs: HookShell) -> Result<i32> {
         }
         Plan::Nothing
     } else if manual {
-        if activation::refresh_due()
+        // After a failed refresh no refresh time is left: `awsenv reload` retries it.
+        let retry = reload_asked && view.get(envstate::REFRESH_AT).is_none();
+        if (activation::refresh_due() || retry)
             && let Some(p) = &active_profile
         {
             Plan::RefreshManual { profile: p.clone() }
@@ -233,6 +236,9 @@ pub fn export(hs: HookShell) -> Result<i32> {
                 }
             }
         }
+    }
+    if reload_asked {
+        changes.push(Change::unset(envstate::RELOAD));
     }
     if fp_changed || changes.iter().any(|c| c.name() == envstate::WATCH) {
         changes.push(if fp.is_empty() {
@@ -370,6 +376,27 @@ pub fn allow(path: Option<&Path>, yes: bool) -> Result<i32> {
 
 /// `awsenv reload`: touches the marker every hook's fingerprint includes.
 pub fn reload() -> Result<i32> {
+    // Typed in a hooked shell: the shell function applies this to that shell alone — other
+    // terminals are not asked for a code again.
+    if let Some(shell) = std::env::var(super::session::SHELL_FN)
+        .ok()
+        .as_deref()
+        .and_then(crate::shell::Shell::parse)
+    {
+        let mut out = format!("{}\n", super::session::EVAL_MARKER).into_bytes();
+        out.extend_from_slice(&shell::render(
+            shell,
+            &[
+                Change::unset(envstate::WATCH),
+                Change::set(envstate::RELOAD, "1"),
+                // Drops the no-fork key: the next prompt runs `awsenv export`.
+                Change::unset("__awsenv_fk_pwd"),
+            ],
+        ));
+        super::write_stdout(&out)?;
+        eprintln!("awsenv: the next prompt retries activation in this shell");
+        return Ok(0);
+    }
     let marker = activation::reload_marker()
         .ok_or_else(|| anyhow!("neither XDG_STATE_HOME nor HOME is set"))?;
     let state =

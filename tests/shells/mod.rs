@@ -961,8 +961,12 @@ pub fn eval_line_with_hook(kind: Kind, moto: &Moto) {
         p.screen()
     );
     assert_inactive(kind, &p.env(), "after the eval'd unset");
-    // A captured `use` (here into a file) prints the statements: the shell itself is unchanged.
-    let out = p.capture("awsenv use calvin");
+    // A use inside a command substitution prints the statements: the shell itself is unchanged.
+    let captured = match kind {
+        Kind::Fish => "set -l out (awsenv use calvin); string join \\n -- $out",
+        _ => "out=$(awsenv use calvin); printf '%s\\n' \"$out\"",
+    };
+    let out = p.capture(captured);
     assert!(
         out.contains("AWS_SECRET_ACCESS_KEY"),
         "{kind:?}: captured output holds the statements: {out}"
@@ -1032,6 +1036,124 @@ pub fn manual_refresh(kind: Kind, moto: &Moto) {
         1,
         "refresh made a new GetSessionToken call"
     );
+}
+
+/// A refresh of a manually chosen profile that needs a new MFA code, cancelled with Ctrl-C, is
+/// not asked again at every prompt — and `awsenv reload` typed in this shell retries it (in this
+/// shell only: no global marker that would re-ask in every other terminal).
+pub fn manual_refresh_cancelled_then_reload(kind: Kind, moto: &Moto) {
+    let mut w = World::new(kind, moto, "mreload", "duration_seconds = 900");
+    w.env.set_var("AWSENV_REFRESH_WINDOW", "899");
+    let mut p = w.shell(&[]);
+    use_with_code(&w, &mut p, "calvin");
+    let first = p.env();
+    // The MFA session is gone: the refresh (due a second after `use`) needs a new code, asked
+    // at the first prompt after the refresh time.
+    let asked = p.count("Enter MFA code");
+    p.line("awsenv clear");
+    std::thread::sleep(Duration::from_millis(2100));
+    if p.count("Enter MFA code") == asked {
+        p.press("Enter");
+    }
+    p.wait_for("Enter MFA code", asked);
+    p.press("C-c");
+    p.wait_for("activation of calvin cancelled", 0);
+    p.sync();
+    p.press("Enter");
+    p.sync();
+    assert_eq!(
+        p.count("Enter MFA code"),
+        asked + 1,
+        "{kind:?}: not asked at every prompt:\n{}",
+        p.screen()
+    );
+    p.line("awsenv reload");
+    p.wait_for("Enter MFA code", asked + 1);
+    p.line(CODE);
+    p.sync();
+    let second = p.env();
+    assert_eq!(second.get("AWS_VAULT").map(String::as_str), Some("calvin"));
+    assert_ne!(
+        first["AWS_ACCESS_KEY_ID"], second["AWS_ACCESS_KEY_ID"],
+        "{kind:?}: reload refreshed the manual session"
+    );
+    assert!(second.contains_key("AWSENV_REFRESH_AT"), "{kind:?}");
+    assert!(
+        !second.contains_key("AWSENV_RELOAD"),
+        "{kind:?}: the request is spent"
+    );
+    assert!(
+        !w.env.state_home.join("awsenv/reload").exists(),
+        "{kind:?}: reload typed in a hooked shell touches no global marker"
+    );
+}
+
+/// SIGKILLs the awsenv process running `awsenv export` for `home` (not its helper child).
+fn kill_export_of(home: &Path) {
+    let want = format!("HOME={}\0", home.display()).into_bytes();
+    let mut found: Vec<(i32, i32)> = Vec::new();
+    for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let environ = fs::read(e.path().join("environ")).unwrap_or_default();
+        let cmdline = fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let is_export = cmdline.split(|b| *b == 0).any(|a| a == b"export");
+        if !is_export || !environ.windows(want.len()).any(|w| w == want.as_slice()) {
+            continue;
+        }
+        let stat = fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().nth(1))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        found.push((pid, ppid));
+    }
+    let pids: Vec<i32> = found.iter().map(|f| f.0).collect();
+    let mains: Vec<i32> = found
+        .iter()
+        .filter(|(_, ppid)| !pids.contains(ppid))
+        .map(|f| f.0)
+        .collect();
+    assert!(
+        !mains.is_empty(),
+        "no awsenv export running for {}",
+        home.display()
+    );
+    for pid in mains {
+        // SAFETY: kill on a pid read from /proc.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+}
+
+/// awsenv killed (SIGKILL) at the MFA prompt the hook shows: the shell's next prompt works,
+/// with echo on — the terminal is put back as it was.
+pub fn killed_at_the_mfa_prompt(kind: Kind, moto: &Moto) {
+    let w = World::new(kind, moto, "sigkill", "");
+    let repo = w.fixture("repo", "calvin\n");
+    w.allow(&repo);
+    let mut p = w.shell(&[]);
+    let asked = p.count("Enter MFA code");
+    p.cd(&repo);
+    p.wait_for("Enter MFA code", asked);
+    kill_export_of(w.home());
+    std::thread::sleep(Duration::from_millis(300));
+    // The killed awsenv recorded nothing, so the next prompt asks again — and the terminal
+    // reads the answer: it is back in the shell's hands.
+    p.press("Enter");
+    p.wait_for("Enter MFA code", asked + 1);
+    p.line(CODE);
+    p.sync();
+    assert_active(kind, &p.env(), "calvin", &repo, "after the kill");
+    let modes = p.capture("stty -a");
+    assert!(
+        modes.contains(" echo ") && !modes.contains("-echo "),
+        "{kind:?}: echo is back: {modes}"
+    );
+    let out = p.capture("echo still-alive");
+    assert_eq!(out.trim(), "still-alive", "{kind:?}");
 }
 
 /// A shell that needs the MFA code another terminal is asking for says so at once, and Ctrl-C
@@ -1263,6 +1385,11 @@ pub const ALL: &[Scenario] = &[
         unset_hands_back_to_the_directory,
     ),
     ("manual_refresh", manual_refresh),
+    ("killed_at_the_mfa_prompt", killed_at_the_mfa_prompt),
+    (
+        "manual_refresh_cancelled_then_reload",
+        manual_refresh_cancelled_then_reload,
+    ),
     (
         "waits_are_said_and_cancellable",
         waits_are_said_and_cancellable,
