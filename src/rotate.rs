@@ -469,6 +469,21 @@ struct Rotation<'a> {
     wait: Duration,
     /// The MFA session the IAM calls use, once known.
     session: RefCell<Option<Creds>>,
+    /// For a rotation whose MFA device is named only by role profiles: whether IAM is tried
+    /// with the keys themselves (no session cached) — until it refuses, when `rotate` sets
+    /// [`KeysFirst::Refused`] and the code is asked for (see [`Rotation::iam`]).
+    keys_first: std::cell::Cell<KeysFirst>,
+}
+
+/// See [`Rotation::keys_first`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeysFirst {
+    /// Not decided yet.
+    Undecided,
+    /// Signing with the keys.
+    Trying,
+    /// IAM refused the keys alone: use the MFA session, asking for a code.
+    Refused,
 }
 
 fn creds_of(k: &StoredKeys) -> Creds {
@@ -525,6 +540,7 @@ impl<'a> Rotation<'a> {
                 Duration::ZERO
             },
             session: RefCell::new(None),
+            keys_first: std::cell::Cell::new(KeysFirst::Undecided),
         })
     }
 
@@ -584,6 +600,38 @@ impl<'a> Rotation<'a> {
         }
         if let Some(s) = self.session.borrow().as_ref() {
             return Ok(Some(Iam::new(url, &self.region, s, timeout)));
+        }
+        // The device is named only by role profiles (the second seed's jan-work): IAM may well
+        // not need it for the user's own keys. Use a cached MFA session when there is one, else
+        // try the keys themselves and ask for a code only when IAM refuses (see `rotate`).
+        let own_device = self
+            .engine
+            .config
+            .profile(self.profile)
+            .ok()
+            .is_some_and(|p| p.get("mfa_serial").is_some());
+        if !own_device && self.mfa_token.is_none() && self.mode == Mode::Rotate {
+            match self.keys_first.get() {
+                KeysFirst::Trying => return Ok(Some(direct())),
+                KeysFirst::Refused => {}
+                KeysFirst::Undecided => {
+                    let cached = self
+                        .engine
+                        .keys_session(self.profile, &creds_of(keys), None, false)
+                        .await?;
+                    return Ok(Some(match cached {
+                        Some(s) => {
+                            let iam = Iam::new(url, &self.region, &s, timeout);
+                            *self.session.borrow_mut() = Some(s);
+                            iam
+                        }
+                        None => {
+                            self.keys_first.set(KeysFirst::Trying);
+                            direct()
+                        }
+                    }));
+                }
+            }
         }
         let found = self
             .engine
@@ -752,11 +800,25 @@ impl<'a> Rotation<'a> {
                 "profile {p}: its keys belong to {arn}, which is not an IAM user; awsenv rotates the access keys of IAM users"
             )
         })?;
-        let iam = self
+        let mut iam = self
             .iam(&old)
             .await?
             .ok_or_else(|| anyhow!("profile {p}: no MFA session for IAM"))?;
-        let keys = iam.list_keys(user).await.map_err(|e| anyhow!("{e}"))?;
+        let keys = match iam.list_keys(user).await {
+            // Signed with the keys first and refused: the policy wants MFA; ask for the code.
+            Err(e)
+                if self.keys_first.get() == KeysFirst::Trying
+                    && matches!(e.code(), Some("AccessDenied" | "AccessDeniedException")) =>
+            {
+                self.keys_first.set(KeysFirst::Refused);
+                iam = self
+                    .iam(&old)
+                    .await?
+                    .ok_or_else(|| anyhow!("profile {p}: no MFA session for IAM"))?;
+                iam.list_keys(user).await.map_err(|e| anyhow!("{e}"))?
+            }
+            r => r.map_err(|e| anyhow!("{e}"))?,
+        };
         let old_id = old.access_key_id.as_str();
         if !keys.iter().any(|k| k.id == old_id) {
             bail!(

@@ -1150,3 +1150,57 @@ fn a_key_an_administrator_made_after_an_interrupted_begin_is_never_deleted() {
     assert_eq!(rig.journals(), 0, "the journal is gone");
     assert_eq!(rig.stored().0, rig.first.0, "the first key stays stored");
 }
+
+/// The second seed's jan-work: the MFA device is named on the role profile only. `rotate`
+/// signs IAM with the keys themselves when no session is cached and IAM does not ask for MFA —
+/// no code, no terminal needed — and asks for the code only when IAM refuses the keys alone.
+#[test]
+fn a_device_named_only_on_the_role_profile_is_used_when_iam_asks_for_it() {
+    let Some(rig) = Rig::with(|_| {}, false) else {
+        return;
+    };
+    let config = format!(
+        "[profile {PROFILE}]\nregion = us-east-1\n\n\
+         [profile {PROFILE}-admin]\nsource_profile = {PROFILE}\nmfa_serial = {}\n\
+         role_arn = arn:aws:iam::123456789012:role/{}-admin\n",
+        rig.serial, rig.user
+    );
+    rig.env.write_aws_config(&config);
+    // IAM needs no MFA here: no code asked, no terminal needed, signed with the keys.
+    let o = rig.rotate(&[]);
+    assert!(o.status.success(), "rotate: {}", stderr(&o));
+    assert!(rig.proxy.calls("GetSessionToken").is_empty());
+    for r in rig.proxy.seen().iter().filter(|r| r.service == "iam") {
+        assert!(!r.with_session, "{} signed with the keys", r.action);
+    }
+    let second = rig.proxy.created_keys()[0].0.clone();
+    assert_eq!(rig.iam_keys(), vec![second.clone()]);
+    assert_eq!(rig.stored().0, second);
+
+    // IAM refuses the keys alone (a policy requiring MFA): the code is asked for then.
+    rig.proxy.inject(
+        |r| r.service == "iam" && !r.with_session,
+        Fault::Refuse {
+            status: 403,
+            code: "AccessDenied",
+        },
+        Some(1),
+    );
+    let o = rig.rotate(&[]);
+    assert_one_line_failure(&o, &["needs an MFA code", "--mfa-token"]);
+    assert_eq!(rig.iam_keys(), vec![second.clone()]);
+    assert_eq!(rig.stored().0, second);
+    rig.proxy.inject(
+        |r| r.service == "iam" && !r.with_session,
+        Fault::Refuse {
+            status: 403,
+            code: "AccessDenied",
+        },
+        Some(1),
+    );
+    let o = rig.rotate(&["--mfa-token", "123456"]);
+    assert!(o.status.success(), "rotate with the code: {}", stderr(&o));
+    let gst = rig.proxy.calls("GetSessionToken");
+    assert_eq!(gst.len(), 1, "{gst:?}");
+    assert_eq!(gst[0].params.get("SerialNumber"), Some(&rig.serial));
+}
