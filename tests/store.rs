@@ -753,3 +753,41 @@ fn import_moves_plaintext_keys_into_the_store() {
     // The stored keys serve the profile now.
     assert!(stored_keys_of(&env, "plain").contains(SECRET));
 }
+
+/// A locked keyring (the Secret Service collection locked) is said to be locked, with how to
+/// unlock it — not "no OS keyring answers … use the file store", which would lead to an empty
+/// store.
+#[test]
+fn a_locked_keyring_is_named_as_locked() {
+    if !require_tools(&common::KeyringSession::TOOLS) {
+        return;
+    }
+    let mut env = TestEnv::new();
+    env.write_aws_config("[profile calvin]\nregion = us-east-1\n");
+    let keyring = common::KeyringSession::start(&env);
+    env.with_keyring(&keyring);
+    env.remove_var("AWSENV_FILE_PASSPHRASE");
+    env.remove_var("AWSENV_BACKEND");
+    env.add_keys("calvin", KEY_ID, SECRET);
+    let mut lock = env.command("dbus-send");
+    lock.args([
+        "--session",
+        "--print-reply",
+        "--dest=org.freedesktop.secrets",
+        "/org/freedesktop/secrets",
+        "org.freedesktop.Secret.Service.Lock",
+        "array:objpath:/org/freedesktop/secrets/collection/login",
+    ])
+    .envs(keyring.envs());
+    assert_ok(&run(lock));
+    let mut c = env.awsenv();
+    c.args(["use", "calvin", "--no-session", "--shell", "bash"]);
+    let o = common::detach(&mut c)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run awsenv");
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("the OS keyring is locked"), "{err}");
+    assert!(!err.contains("AWSENV_BACKEND=file"), "{err}");
+}

@@ -438,6 +438,22 @@ fn durations_are_bounds_checked() {
         ),
         &["--duration", "outside AWS's limits"],
     );
+    // Too short for anything: said without quoting GetSessionToken's limits to a role profile.
+    let o = awsenv(
+        &env,
+        &[
+            "use",
+            "calvin",
+            "--shell",
+            "bash",
+            "--mfa-token",
+            "123456",
+            "--duration",
+            "10m",
+        ],
+    );
+    assert_one_line_failure(&o, &["--duration must be at least 15m"]);
+    assert!(!stderr(&o).contains("36h"), "{}", stderr(&o));
 }
 
 // ---- 3. Role chaining ----
