@@ -87,23 +87,7 @@ fn lock_name(profile: &str) -> String {
 /// The user name in an IAM user's ARN (`arn:aws:iam::111111111111:user/PATH/NAME` → `NAME`);
 /// `None` for anything else (the account root, an assumed role, a federated user).
 pub fn user_name_of(arn: &str) -> Option<&str> {
-    let mut parts = arn.splitn(6, ':');
-    let (arn_, _partition, service, region, account, resource) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
-    if arn_ != "arn"
-        || service != "iam"
-        || !region.is_empty()
-        || account.len() != 12
-        || !account.bytes().all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
+    let (_, resource) = sts::iam_arn(arn)?;
     let name = resource.strip_prefix("user/")?.rsplit('/').next()?;
     let ok = (1..=64).contains(&name.len())
         && name

@@ -325,6 +325,26 @@ fn secs_i32(d: Duration) -> i32 {
     i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
 }
 
+/// The parts of an IAM ARN (`arn:PARTITION:iam::ACCOUNT:RESOURCE`): the account (12 digits)
+/// and the resource (`role/path/NAME`, `user/NAME`); `None` for anything that is not one.
+pub fn iam_arn(arn: &str) -> Option<(&str, &str)> {
+    let mut parts = arn.splitn(6, ':');
+    let (arn_, _partition, service, region, account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    (arn_ == "arn"
+        && service == "iam"
+        && region.is_empty()
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit()))
+    .then_some((account, resource))
+}
+
 /// How long an STS call may take before awsenv says what it waits for.
 const SAY_AFTER: Duration = Duration::from_secs(1);
 

@@ -28,15 +28,7 @@ pub enum Event<'a> {
 
 /// The role name and account of a role ARN (`arn:aws:iam::ACCOUNT:role/path/NAME`).
 fn role_and_account(arn: &str) -> Option<(&str, &str)> {
-    let mut parts = arn.splitn(6, ':');
-    let (_, _, _, _, account, resource) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
+    let (account, resource) = crate::sts::iam_arn(arn)?;
     let name = resource.strip_prefix("role/")?.rsplit('/').next()?;
     Some((name, account))
 }
@@ -148,9 +140,13 @@ mod tests {
 
     #[test]
     fn outside_text_is_shown_printable() {
-        let mut r = resolved(Some("arn:aws:iam::1:role/a\x1b[2Jb"));
+        let mut r = resolved(Some("arn:aws:iam::111111111111:role/a\x1b[2Jb"));
         r.profile = "p\x07".into();
         let t = text(&Event::Activated(&r), 1000);
         assert!(!t.contains('\x1b') && !t.contains('\x07'), "{t:?}");
+        assert!(
+            t.contains("(111111111111)"),
+            "the role part is shown: {t:?}"
+        );
     }
 }

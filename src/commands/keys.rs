@@ -513,13 +513,14 @@ fn session_text(e: &crate::resolve::CacheEntry, now: i64, with_mfa: bool, verbos
         None => "no expiry".into(),
     };
     let short = |r: &str| -> String {
-        let mut parts = r.splitn(6, ':');
-        let account = parts.nth(4).unwrap_or("");
-        let name = r.rsplit('/').next().unwrap_or(r);
-        if verbose || account.is_empty() {
-            r.to_string()
-        } else {
-            format!("{account}/{name}")
+        match crate::sts::iam_arn(r) {
+            Some((account, resource)) if !verbose => {
+                format!(
+                    "{account}/{}",
+                    resource.rsplit('/').next().unwrap_or(resource)
+                )
+            }
+            _ => r.to_string(),
         }
     };
     match &e.role_arn {

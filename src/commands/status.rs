@@ -83,15 +83,10 @@ fn describe(now: i64) -> Vec<String> {
         } else {
             "long-term"
         };
-        let tail: String = k
-            .chars()
-            .rev()
-            .take(4)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        out.push(format!("keys:     {kind}, access key …{}", show(&tail, 8)));
+        out.push(format!(
+            "keys:     {kind}, access key {}",
+            show(&super::keys::masked(k), 12)
+        ));
     }
     if let Some(r) = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")) {
         let from = match var(envstate::REGION_SOURCE) {
@@ -244,7 +239,7 @@ mod tests {
         .join("\n");
         assert!(t.contains("profile:  calvin"), "{t}");
         assert!(t.contains("aws-vault"), "{t}");
-        assert!(t.contains("temporary, access key …1234"), "{t}");
+        assert!(t.contains("temporary, access key ****1234"), "{t}");
         assert!(
             t.contains("expires:  12:48 UTC (2026-12-07T12:48:00Z, 48m left)"),
             "{t}"
