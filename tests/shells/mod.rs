@@ -150,6 +150,16 @@ impl<'m> World<'m> {
     /// [`World::shell`] for a second (third, …) terminal of the same user: `name` keeps its
     /// tmux server and files apart.
     pub fn shell_named(&self, name: &str, pre: &[(&str, &str)]) -> Pane {
+        self.shell_full(name, pre, "", false)
+    }
+
+    /// [`World::shell`] with `extra` in the rc file, after the awsenv hook or (`before`) ahead
+    /// of it — another tool's hook beside ours.
+    pub fn shell_with_rc(&self, pre: &[(&str, &str)], extra: &str, before: bool) -> Pane {
+        self.shell_full("pane", pre, extra, before)
+    }
+
+    fn shell_full(&self, name: &str, pre: &[(&str, &str)], extra: &str, before: bool) -> Pane {
         let dir = self.env.root().join(name);
         fs::create_dir_all(&dir).expect("create pane dir");
         let kind = self.kind;
@@ -169,6 +179,11 @@ impl<'m> World<'m> {
                 self.env.config_home.join("fish/config.fish"),
                 "set -g fish_greeting ''\nawsenv hook fish | source\nfunction fish_prompt; echo '> '; end\n".to_string(),
             ),
+        };
+        let rc = match (extra.is_empty(), before) {
+            (true, _) => rc,
+            (false, true) => format!("{extra}\n{rc}"),
+            (false, false) => format!("{rc}{extra}\n"),
         };
         fs::create_dir_all(rc_path.parent().expect("rc dir")).expect("create rc dir");
         fs::write(&rc_path, rc).expect("write rc file");
@@ -1088,6 +1103,57 @@ pub fn manual_refresh_cancelled_then_reload(kind: Kind, moto: &Moto) {
     );
 }
 
+/// direnv's hook beside awsenv's, in either order, with a repo that has both an `.envrc` and an
+/// `.awsprofile`: leaving restores everything awsenv set (AWS_REGION included) and direnv's
+/// variable goes too.
+pub fn direnv_side_by_side(kind: Kind, moto: &Moto) {
+    if !crate::common::require_tool("direnv") {
+        return;
+    }
+    for direnv_first in [false, true] {
+        let w = World::new(
+            kind,
+            moto,
+            if direnv_first { "direnv1" } else { "direnv2" },
+            "",
+        );
+        let repo = w.fixture("repo", "calvin\n");
+        fs::write(repo.join(".envrc"), "export FROM_DIRENV=yes\n").expect("write .envrc");
+        w.allow(&repo);
+        let direnv_line = match kind {
+            Kind::Fish => "direnv hook fish | source",
+            Kind::Bash => "eval \"$(direnv hook bash)\"",
+            Kind::Zsh => "eval \"$(direnv hook zsh)\"",
+        };
+        let mut p = w.shell_with_rc(&[], direnv_line, direnv_first);
+        p.line(&format!(
+            "direnv allow {}",
+            kind.quote(&repo.to_string_lossy())
+        ));
+        p.sync();
+        enter_with_code(&w, &mut p, &repo);
+        let inside = p.env();
+        assert_eq!(
+            inside.get("FROM_DIRENV").map(String::as_str),
+            Some("yes"),
+            "{kind:?} {direnv_first}"
+        );
+        assert_active(kind, &inside, "calvin", &repo, "inside");
+        p.cd(w.home());
+        p.sync();
+        let out = p.env();
+        assert!(
+            !out.contains_key("FROM_DIRENV"),
+            "{kind:?} {direnv_first}: direnv unloaded"
+        );
+        assert!(
+            !out.contains_key("AWS_REGION"),
+            "{kind:?} direnv first={direnv_first}: AWS_REGION left behind"
+        );
+        assert_inactive(kind, &out, "after leaving");
+    }
+}
+
 /// SIGKILLs the awsenv process running `awsenv export` for `home` (not its helper child).
 fn kill_export_of(home: &Path) {
     let want = format!("HOME={}\0", home.display()).into_bytes();
@@ -1386,6 +1452,7 @@ pub const ALL: &[Scenario] = &[
     ),
     ("manual_refresh", manual_refresh),
     ("killed_at_the_mfa_prompt", killed_at_the_mfa_prompt),
+    ("direnv_side_by_side", direnv_side_by_side),
     (
         "manual_refresh_cancelled_then_reload",
         manual_refresh_cancelled_then_reload,
