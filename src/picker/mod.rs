@@ -5,8 +5,10 @@
 //! on the last session), filters fuzzily over all of that ([`rows::Filter`]), and orders by
 //! frecency or by name (`picker_order`).
 //!
-//! On the way to the first frame it reads only the AWS config, the settings and its own state
-//! file ([`state`]): no secret store, no network.
+//! On the way to the first frame it reads only the AWS config, the settings, its own state
+//! file ([`state`]) and what the SSO portal offered at the last `sso profiles`
+//! ([`crate::sso::offered`]: account names, roles not in the config yet): no secret store, no
+//! network.
 
 pub mod rows;
 pub mod state;
@@ -20,9 +22,9 @@ use crate::settings::PickerOrder;
 pub fn load_rows(order: PickerOrder) -> Result<Vec<rows::Row>> {
     let config = crate::awsconfig::AwsConfig::load_now()?;
     let picks = state::load();
-    let names = std::collections::BTreeMap::new();
+    let offered = crate::sso::offered::load();
     let expires = |p: &str| picks.profiles.get(p).and_then(|e| e.expires);
-    let mut rows = rows::from_config(&config, &names, &expires);
+    let mut rows = rows::from_config(&config, &offered.account_names(), &expires);
     if order == PickerOrder::Frecency {
         let now = state::now();
         rows::order_by(&mut rows, &|p| {
@@ -32,6 +34,7 @@ pub fn load_rows(order: PickerOrder) -> Result<Vec<rows::Row>> {
                 .map_or(0.0, |e| rows::frecency(e.count, e.last, now))
         });
     }
+    rows::add_offered(&mut rows, &config, &offered);
     Ok(rows)
 }
 
@@ -60,9 +63,7 @@ pub fn pick(
         f.set_query(q);
         let m = f.matches(&rows);
         if let [only] = m[..] {
-            let name = rows[only].profile.clone();
-            state::record_pick(&name);
-            return Ok(name);
+            return picked(&rows[only]);
         }
         if m.is_empty() && crate::tty::open().is_none() {
             return Err(anyhow!(
@@ -83,14 +84,27 @@ pub fn pick(
         state::now(),
     );
     match ui::run(tty, &mut view).map_err(|e| anyhow!("the profile picker: terminal: {e}"))? {
-        ui::Outcome::Picked(i) => {
-            let name = rows[i].profile.clone();
-            state::record_pick(&name);
-            Ok(name)
-        }
+        ui::Outcome::Picked(i) => picked(&rows[i]),
         ui::Outcome::Cancelled => Err(anyhow::Error::new(crate::tty::Cancelled::new(
             "profile picker",
         ))),
         ui::Outcome::Signalled(sig) => std::process::exit(128 + sig),
     }
+}
+
+/// The profile of a picked row, recorded for frecency; a portal role no profile names yet is
+/// an error saying how to add it.
+fn picked(row: &rows::Row) -> Result<String> {
+    if let Some(session) = &row.unconfigured {
+        return Err(anyhow!(
+            "{} ({}/{}) is a role the AWS access portal offers that no profile names yet: write it with 'awsenv sso profiles {} --write', then 'awsenv use {}'",
+            row.cols[0],
+            row.cols[1],
+            row.cols[3],
+            crate::sanitize::printable(session.as_bytes(), 100),
+            row.cols[0]
+        ));
+    }
+    state::record_pick(&row.profile);
+    Ok(row.profile.clone())
 }

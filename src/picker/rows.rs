@@ -19,6 +19,9 @@ pub struct Row {
     pub cols: [String; COLUMNS],
     /// When the cached session recorded for the profile expires (epoch seconds), if known.
     pub expires: Option<i64>,
+    /// For a role the AWS access portal offers that no profile names yet: the sign-in
+    /// (`[sso-session]` name or start URL) that offers it.
+    pub unconfigured: Option<String>,
     haystack: Utf32String,
     /// Where each column starts in the haystack (in characters).
     starts: [u32; COLUMNS],
@@ -41,6 +44,7 @@ impl Row {
             haystack: Utf32String::from(text.as_str()),
             cols,
             expires,
+            unconfigured: None,
             starts,
         }
     }
@@ -119,6 +123,37 @@ pub fn from_config(
             )
         })
         .collect()
+}
+
+/// Rows for the roles the portal offered (at the last `sso profiles`) that no profile in
+/// `config` names yet, marked, after `rows`.
+pub fn add_offered(rows: &mut Vec<Row>, config: &AwsConfig, cache: &crate::sso::offered::Cache) {
+    let configured: std::collections::BTreeSet<(String, String)> = rows
+        .iter()
+        .filter(|r| r.cols[5] == "sso")
+        .map(|r| (r.cols[1].clone(), r.cols[3].clone()))
+        .collect();
+    for (session, offered) in &cache.sessions {
+        for o in offered {
+            let key = (o.account_id.clone(), o.role.clone());
+            if configured.contains(&key) || config.has(&o.profile) {
+                continue;
+            }
+            let mut r = Row::new(
+                [
+                    o.profile.clone(),
+                    o.account_id.clone(),
+                    o.account_name.clone(),
+                    o.role.clone(),
+                    String::new(),
+                    "sso, not in config".to_string(),
+                ],
+                None,
+            );
+            r.unconfigured = Some(session.clone());
+            rows.push(r);
+        }
+    }
 }
 
 /// How much a profile's pick history weighs: `count` picks, the last at `last`, now `now`
@@ -302,6 +337,39 @@ mod tests {
         let idx = f.indices(staging);
         assert_eq!(staging.matched_in(1, &idx).len(), 4);
         assert!(staging.matched_in(0, &idx).is_empty());
+    }
+
+    #[test]
+    fn portal_roles_not_in_the_config_are_added_marked() {
+        use crate::sso::offered::{Cache, Offered};
+        let c = config(
+            "[profile portal]\nsso_start_url = https://x.awsapps.com/start\nsso_region = us-east-1\nsso_account_id = 333333333333\nsso_role_name = ReadOnly\n",
+        );
+        let offer = |id: &str, role: &str, profile: &str| Offered {
+            account_id: id.into(),
+            account_name: "Shared".into(),
+            role: role.into(),
+            profile: profile.into(),
+            configured: false,
+        };
+        let mut cache = Cache::default();
+        cache.sessions.insert(
+            "corp".into(),
+            vec![
+                offer("333333333333", "ReadOnly", "shared-readonly"),
+                offer("333333333333", "Admin", "shared-admin"),
+            ],
+        );
+        let mut rows = from_config(&c, &cache.account_names(), &|_| None);
+        add_offered(&mut rows, &c, &cache);
+        let names: Vec<&str> = rows.iter().map(|r| r.profile.as_str()).collect();
+        assert_eq!(names, ["portal", "shared-admin"]);
+        assert_eq!(
+            rows[0].cols[2], "Shared",
+            "the account's name from the cache"
+        );
+        assert_eq!(rows[1].unconfigured.as_deref(), Some("corp"));
+        assert!(rows[1].cols[5].contains("not in config"));
     }
 
     #[test]
