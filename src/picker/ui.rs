@@ -362,3 +362,95 @@ pub fn run(tty: File, view: &mut View<'_>) -> std::io::Result<Outcome> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows() -> Vec<Row> {
+        let row = |p: &str, id: &str| {
+            Row::new(
+                [
+                    p.into(),
+                    id.into(),
+                    "a-rather-long-account-name".into(),
+                    "AdministratorAccess".into(),
+                    "ap-southeast-2".into(),
+                    "credential_process".into(),
+                ],
+                Some(4000),
+            )
+        };
+        (0..100)
+            .map(|i| {
+                row(
+                    &format!("profile-with-a-long-name-{i}"),
+                    &format!("{i:012}"),
+                )
+            })
+            .collect()
+    }
+
+    fn key(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn no_color_draws_no_colours_but_still_marks_matches() {
+        let rows = rows();
+        for color in [false, true] {
+            let mut v = View::new(&rows, "042", "awsenv use", color, 0);
+            let mut out = Vec::new();
+            v.draw(&mut out, 80, 24).expect("draw");
+            let text = String::from_utf8_lossy(&out);
+            assert_eq!(text.contains("\u{1b}[38;5;"), color, "colours: {color}");
+            // Without colours a match is underlined instead.
+            assert_eq!(text.contains("\u{1b}[4m"), !color, "underlined: {}", !color);
+        }
+    }
+
+    #[test]
+    fn a_frame_fits_80_by_24() {
+        let rows = rows();
+        let mut v = View::new(&rows, "", "awsenv use", false, 0);
+        let mut out = Vec::new();
+        v.draw(&mut out, 80, 24).expect("draw");
+        let text = String::from_utf8_lossy(&out);
+        // Every line is placed with a cursor move to a row below 24, and no row is wider than
+        // the columns fitted to 80.
+        assert!(text.contains("\u{1b}[24;1H"), "the help line on row 24");
+        assert!(!text.contains("\u{1b}[25;1H"), "nothing below row 24");
+        let w = v.fit(80);
+        assert!(
+            w.iter().map(|x| x + 2).sum::<usize>() + LEFT_W + 2 <= 80,
+            "{w:?}"
+        );
+        assert_eq!(
+            text.matches("1h6m").count(),
+            21,
+            "21 rows with their time left"
+        );
+    }
+
+    #[test]
+    fn keys_filter_move_pick_and_cancel() {
+        let rows = rows();
+        let mut v = View::new(&rows, "", "awsenv use", false, 0);
+        for c in "0099".chars() {
+            assert_eq!(v.key(key(KeyCode::Char(c))), None);
+        }
+        assert_eq!(v.shown.first(), Some(&99));
+        assert_eq!(v.key(key(KeyCode::Enter)), Some(Outcome::Picked(99)));
+        v.key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+        assert_eq!(v.shown.len(), 100);
+        v.key(key(KeyCode::Down));
+        v.key(KeyEvent::new(KeyCode::Char('n'), KeyModifiers::CONTROL));
+        v.key(KeyEvent::new(KeyCode::Char('p'), KeyModifiers::CONTROL));
+        assert_eq!(v.key(key(KeyCode::Enter)), Some(Outcome::Picked(1)));
+        assert_eq!(v.key(key(KeyCode::Esc)), Some(Outcome::Cancelled));
+        assert_eq!(
+            v.key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            Some(Outcome::Cancelled)
+        );
+    }
+}
