@@ -359,6 +359,19 @@ impl Pane {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The process id of the shell in the pane.
+    pub fn shell_pid(&self) -> u32 {
+        let out = self
+            .tmux()
+            .args(["display-message", "-p", "#{pane_pid}"])
+            .output()
+            .expect("tmux display-message");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("a pane pid")
+    }
+
     /// Resizes the terminal to `w`×`h`.
     pub fn resize(&self, w: u16, h: u16) {
         let st = self
@@ -1299,4 +1312,5 @@ pub const ALL: &[Scenario] = &[
         "picker_frecency_and_alphabetical",
         picker::frecency_and_alphabetical,
     ),
+    ("picker_sigterm", picker::sigterm),
 ];

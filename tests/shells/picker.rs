@@ -188,3 +188,37 @@ pub fn frecency_and_alphabetical(kind: Kind, moto: &Moto) {
     p.sync();
     open_and_close(&mut p, &["calvin", "hobbes"]);
 }
+
+/// SIGTERM while the picker is open: the terminal's modes are restored before awsenv ends
+/// (status 143), and the shell's environment is unchanged.
+pub fn sigterm(kind: Kind, moto: &Moto) {
+    let w = World::new(kind, moto, "pickterm", "");
+    let mut p = w.shell(&[]);
+    let stty_before = p.capture("stty -g");
+    let seen = p.count("rc=143");
+    p.line(&format!("awsenv use; echo rc={}", status_var(kind)));
+    wait_visible(&p, TITLE);
+    // The picker is the shell's child (the front binary execs the engine in place).
+    let out = Command::new("pgrep")
+        .args(["-P", &p.shell_pid().to_string(), "awsenv-engine"])
+        .output()
+        .expect("run pgrep");
+    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        !pid.is_empty() && !pid.contains('\n'),
+        "{kind:?}: one picker: {pid:?}"
+    );
+    let st = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("run kill");
+    assert!(st.success());
+    p.wait_for("rc=143", seen);
+    p.sync();
+    assert_eq!(
+        p.capture("stty -g"),
+        stty_before,
+        "{kind:?}: terminal modes"
+    );
+    assert_inactive(kind, &p.env(), "after SIGTERM");
+}
