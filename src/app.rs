@@ -65,22 +65,39 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
         Command::List { verbose, .. } => commands::keys::list(verbose),
         Command::Rotate {
             profile,
+            query,
             no_session,
             mfa_token,
             ..
-        } => crate::rotate::command(&profile, no_session, mfa_token.as_deref()),
+        } => {
+            let (profile, _) = commands::session::profile_or_directory(
+                profile.as_deref(),
+                query.as_deref(),
+                "rotate",
+                false,
+                &crate::cli::ResolveOpts::default(),
+            )?;
+            crate::rotate::command(&profile, no_session, mfa_token.as_deref())
+        }
         Command::Clear { profile, .. } => commands::keys::clear(profile.as_deref()),
         Command::Use {
             profile,
+            query,
             shell,
             opts,
-        } => commands::session::use_profile(profile.as_deref(), shell.as_deref(), &opts),
+        } => commands::session::use_profile(
+            profile.as_deref(),
+            query.as_deref(),
+            shell.as_deref(),
+            &opts,
+        ),
         Command::Unset { shell } => commands::session::unset(shell.as_deref()),
         Command::CredentialProcess { profile, opts } => {
             commands::session::credential_process(&profile, &opts)
         }
         Command::Exec {
             profile,
+            query,
             server,
             allow_default_keys,
             opts,
@@ -88,6 +105,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
             command,
         } => commands::session::exec(
             profile.as_deref(),
+            query.as_deref(),
             server,
             allow_default_keys,
             &opts,
@@ -129,9 +147,10 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
         }
         Command::Login {
             profile,
+            query,
             stdout,
             opts,
-        } => commands::login::login(profile.as_deref(), stdout, &opts),
+        } => commands::login::login(profile.as_deref(), query.as_deref(), stdout, &opts),
         Command::Sso { command } => crate::sso::commands::run(command),
         Command::Unlock { stdin } => commands::keys::unlock(stdin),
         Command::Lock => commands::keys::lock(),

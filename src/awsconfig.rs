@@ -167,6 +167,8 @@ pub const KEYS: &[&str] = &[
     "sso_account_id",
     "sso_role_name",
     "sso_registration_scopes",
+    // The account's name, shown by the profile picker (awsenv's own note; AWS tools ignore it).
+    "account_alias",
 ];
 
 /// The keys of an `[sso-session NAME]` section that awsenv reads.

@@ -167,9 +167,19 @@ pub enum Command {
     /// Replace the stored access key of PROFILE with a new key of the same IAM user, then
     /// delete the old key (never leaving you without a working key).
     Rotate {
-        /// The profile whose keys are stored (the root of a source_profile chain).
+        /// The profile whose keys are stored (the root of a source_profile chain; default:
+        /// picked on the terminal).
         #[arg(add = ArgValueCompleter::new(profiles))]
-        profile: String,
+        profile: Option<String>,
+        /// Open the profile picker with this query typed; a query only one profile matches is
+        /// taken without showing the list.
+        #[arg(
+            short = 'q',
+            long = "query",
+            value_name = "QUERY",
+            conflicts_with = "profile"
+        )]
+        query: Option<String>,
         /// Sign the IAM calls with the keys themselves, not with the MFA session.
         #[arg(long)]
         no_session: bool,
@@ -182,9 +192,19 @@ pub enum Command {
     },
     /// Print the statements that activate PROFILE: eval "$(awsenv use PROFILE)".
     Use {
-        /// The profile (default: the trusted .awsprofile of the current directory).
+        /// The profile (default: the trusted .awsprofile of the current directory, else picked
+        /// on the terminal).
         #[arg(add = ArgValueCompleter::new(profiles))]
         profile: Option<String>,
+        /// Open the profile picker with this query typed; a query only one profile matches is
+        /// taken without showing the list.
+        #[arg(
+            short = 'q',
+            long = "query",
+            value_name = "QUERY",
+            conflicts_with = "profile"
+        )]
+        query: Option<String>,
         /// Output for this shell: bash, zsh, fish, sh, powershell, env, json (default: detected).
         #[arg(long, value_name = "SHELL", value_parser = SHELLS)]
         shell: Option<String>,
@@ -199,9 +219,19 @@ pub enum Command {
     },
     /// Run a command with the session in its environment; exits with the command's status.
     Exec {
-        /// The profile (default: the trusted .awsprofile of the current directory).
+        /// The profile (default: the trusted .awsprofile of the current directory, else picked
+        /// on the terminal).
         #[arg(add = ArgValueCompleter::new(profiles))]
         profile: Option<String>,
+        /// Open the profile picker with this query typed; a query only one profile matches is
+        /// taken without showing the list.
+        #[arg(
+            short = 'q',
+            long = "query",
+            value_name = "QUERY",
+            conflicts_with = "profile"
+        )]
+        query: Option<String>,
         /// Serve refreshing credentials on a loopback endpoint (ECS protocol) instead of
         /// exporting static keys.
         #[arg(long)]
@@ -283,9 +313,19 @@ pub enum Command {
     },
     /// Open (or print) an AWS console sign-in URL for the session.
     Login {
-        /// The profile (default: the one the trusted .awsprofile of the current directory names).
+        /// The profile (default: the one the trusted .awsprofile of the current directory
+        /// names, else picked on the terminal).
         #[arg(add = ArgValueCompleter::new(profiles))]
         profile: Option<String>,
+        /// Open the profile picker with this query typed; a query only one profile matches is
+        /// taken without showing the list.
+        #[arg(
+            short = 'q',
+            long = "query",
+            value_name = "QUERY",
+            conflicts_with = "profile"
+        )]
+        query: Option<String>,
         /// Print the URL instead of opening a browser.
         #[arg(long)]
         stdout: bool,

@@ -11,7 +11,7 @@
 //!   editor of the user's AWS config file), [`resolve`], [`mfa`], [`tty`], [`listener`] (the
 //!   hardened loopback HTTP listener of the credential endpoint and the browser sign-ins),
 //!   [`browser`] (opening a browser, and what it may be handed), [`server`], [`runtime`],
-//!   [`rotate`] (key rotation), [`sso`] (IAM Identity Center), and the command implementations
+//!   [`rotate`] (key rotation), [`picker`] (the interactive profile picker), [`sso`] (IAM Identity Center), and the command implementations
 //!   in [`commands`], driven by [`cli`] and [`app`] in the `awsenv-engine` binary.
 
 pub mod activation;
@@ -35,6 +35,7 @@ pub mod exitcode;
 pub mod http;
 pub mod listener;
 pub mod mfa;
+pub mod picker;
 pub mod resolve;
 pub mod rotate;
 pub mod runtime;

@@ -77,6 +77,28 @@ pub struct Settings {
     /// When to say on stderr that a profile activated, switched, refreshed with a new code or
     /// deactivated (`announce`, `AWSENV_ANNOUNCE`).
     pub announce: Announce,
+    /// The order of the profile picker's list before anything is typed (`picker_order`,
+    /// `AWSENV_PICKER_ORDER`): most picked first (the default) or by name.
+    pub picker_order: PickerOrder,
+}
+
+/// The `picker_order` setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PickerOrder {
+    /// Frecency: how often and how recently each profile was picked (the default).
+    Frecency,
+    /// By name, always the same.
+    Alphabetical,
+}
+
+impl PickerOrder {
+    fn parse(s: &str) -> Option<PickerOrder> {
+        match s {
+            "frecency" => Some(PickerOrder::Frecency),
+            "alphabetical" => Some(PickerOrder::Alphabetical),
+            _ => None,
+        }
+    }
 }
 
 /// The `announce` setting.
@@ -136,6 +158,7 @@ struct FileSettings {
     unlock_max: Option<toml::Value>,
     key_max_age: Option<toml::Value>,
     announce: Option<toml::Value>,
+    picker_order: Option<String>,
     sso: Option<FileSsoSettings>,
 }
 
@@ -470,6 +493,20 @@ impl Settings {
                 }
             },
         };
+        let picker_order = match var("AWSENV_PICKER_ORDER") {
+            Some(v) => PickerOrder::parse(&v).ok_or_else(|| {
+                anyhow!(
+                    "AWSENV_PICKER_ORDER={:?} is not a choice: use frecency or alphabetical",
+                    crate::awsconfig::printable(v.as_bytes(), 40)
+                )
+            })?,
+            None => match fs.picker_order.as_deref() {
+                None => PickerOrder::Frecency,
+                Some(v) => PickerOrder::parse(v).ok_or_else(|| {
+                    file_err("picker_order", "must be \"frecency\" or \"alphabetical\"")
+                })?,
+            },
+        };
         let fsso = fs.sso.unwrap_or_default();
         let write_aws_cache = match var("AWSENV_SSO_WRITE_AWS_CACHE").as_deref() {
             Some("1" | "true" | "yes") => true,
@@ -501,6 +538,7 @@ impl Settings {
         };
         Ok(Settings {
             announce,
+            picker_order,
             unlock_ttl,
             unlock_max,
             key_max_age,
@@ -590,6 +628,18 @@ mod tests {
     #[test]
     fn announce_from_the_file_or_the_variable() {
         assert_eq!(parse(None, &[]).expect("default").announce, Announce::Auto);
+        assert_eq!(
+            parse(None, &[]).expect("default").picker_order,
+            PickerOrder::Frecency
+        );
+        let s = parse(Some("picker_order = \"alphabetical\"\n"), &[]).expect("file");
+        assert_eq!(s.picker_order, PickerOrder::Alphabetical);
+        let s = parse(
+            Some("picker_order = \"alphabetical\"\n"),
+            &[("AWSENV_PICKER_ORDER", "frecency")],
+        );
+        assert_eq!(s.expect("env wins").picker_order, PickerOrder::Frecency);
+        assert!(parse(Some("picker_order = \"random\"\n"), &[]).is_err());
         let s = parse(Some("announce = \"never\"\n"), &[]).expect("file");
         assert_eq!(s.announce, Announce::Never);
         let s = parse(Some("announce = false\n"), &[("AWSENV_ANNOUNCE", "always")]);

@@ -169,3 +169,69 @@ fn prompt_typos_are_named_and_hook_detects_the_shell() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.starts_with("# awsenv hook for bash"), "{text}");
 }
+
+/// With no profile, no `.awsprofile` and no terminal, `use`, `exec`, `login` and `rotate` give
+/// the one-line error at once (never a picker waiting for keys nobody can type); nothing goes to
+/// stdout.
+#[test]
+fn no_profile_and_no_terminal_is_the_error_at_once() {
+    let env = TestEnv::new();
+    env.write_aws_config(
+        "[profile calvin]\nregion = eu-west-1\n[profile hobbes]\nregion = us-east-2\n",
+    );
+    for args in [
+        &["use"][..],
+        &["exec", "--", "true"],
+        &["login", "--stdout"],
+        &["rotate"],
+        &["use", "-q", "e"],
+    ] {
+        let start = std::time::Instant::now();
+        let o = common::detach(&mut env.awsenv())
+            .args(args)
+            .output()
+            .expect("run awsenv");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(o.stdout.is_empty(), "{args:?} printed to stdout");
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+        assert!(err.contains("no profile given"), "{args:?}: {err}");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "{args:?} waited"
+        );
+    }
+}
+
+/// `-q QUERY` that exactly one profile matches takes it without showing the list, even
+/// without a terminal; one that matches nothing says so.
+#[test]
+fn a_query_with_one_match_needs_no_list() {
+    let env = TestEnv::new();
+    env.write_aws_config(
+        "[profile calvin]\nregion = eu-west-1\nrole_arn = arn:aws:iam::222222222222:role/terraform\n\
+         [profile hobbes]\nregion = us-east-2\nrole_arn = arn:aws:iam::333333333333:role/admin\n",
+    );
+    let o = common::detach(&mut env.awsenv())
+        .args([
+            "exec",
+            "-q",
+            "3333",
+            "--",
+            "sh",
+            "-c",
+            "echo picked=$AWS_VAULT",
+        ])
+        .output()
+        .expect("run awsenv");
+    let err = String::from_utf8_lossy(&o.stderr);
+    // No keys are stored, so resolving fails, but for the picked profile, not for want of one.
+    assert!(err.contains("hobbes") && !err.contains("calvin"), "{err}");
+    assert!(!err.contains("no profile given"), "{err}");
+    let o = common::detach(&mut env.awsenv())
+        .args(["use", "-q", "zzzz"])
+        .output()
+        .expect("run awsenv");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no profile matches \"zzzz\""), "{err}");
+}

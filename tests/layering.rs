@@ -36,6 +36,7 @@ const ENGINE: &[&str] = &[
     "runtime",
     "http",
     "exitcode",
+    "picker",
 ];
 
 #[test]

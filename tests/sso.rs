@@ -1349,3 +1349,38 @@ fn a_swapped_cli_cache_entry_never_gets_another_users_token_used() {
     );
     assert!(used_ours > 0, "the user's own entry is still read");
 }
+
+/// The profile picker knows what the last `sso profiles` saw, without a network call: a role
+/// the portal offers that no profile names yet is a row of its own, and picking it (here by a
+/// one-match `-q`) says how to write it; the account names are cached in the state directory.
+#[test]
+fn the_picker_offers_portal_roles_not_in_the_config() {
+    let Some(w) = world(&profile("my-dev", "111111111111", "Admin")) else {
+        return;
+    };
+    let o = awsenv(&w.env, &["use", "-q", "poweruser"]);
+    assert!(
+        stderr(&o).contains("no profile matches"),
+        "nothing cached yet: {}",
+        stderr(&o)
+    );
+    let o = awsenv(&w.env, &["sso", "profiles", "corp"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cache = w.env.state_home.join("awsenv/sso-offered.json");
+    let text = std::fs::read_to_string(&cache).expect("the offer is cached");
+    assert!(
+        text.contains("333333333333") && !text.contains("Token"),
+        "{text}"
+    );
+    let calls = w.fake.ops().len();
+    let o = awsenv(&w.env, &["use", "-q", "poweruser"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(o.stdout.is_empty());
+    assert!(
+        err.contains("sandbox-poweruser (333333333333/PowerUser) is a role the AWS access portal offers that no profile names yet")
+            && err.contains("'awsenv sso profiles corp --write'"),
+        "{err}"
+    );
+    assert_eq!(w.fake.ops().len(), calls, "the picker called the portal");
+}

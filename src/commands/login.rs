@@ -38,8 +38,13 @@ use crate::sts::{self, Creds, Endpoint};
 pub const CONSOLE_URL: &str = "https://console.aws.amazon.com/";
 
 /// `awsenv login [PROFILE] [--stdout]`.
-pub fn login(profile: Option<&str>, stdout: bool, opts: &ResolveOpts) -> Result<i32> {
-    let (profile, opts) = profile_or_directory(profile, opts)?;
+pub fn login(
+    profile: Option<&str>,
+    query: Option<&str>,
+    stdout: bool,
+    opts: &ResolveOpts,
+) -> Result<i32> {
+    let (profile, opts) = profile_or_directory(profile, query, "login", true, opts)?;
     // Decide how to deliver the URL before asking STS (or the user) for anything.
     let browser = if stdout {
         None

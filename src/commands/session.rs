@@ -209,11 +209,12 @@ pub fn announce_switch(before: &EnvView, r: &Resolved) {
 /// `awsenv use PROFILE`.
 pub fn use_profile(
     profile: Option<&str>,
+    query: Option<&str>,
     shell_name: Option<&str>,
     opts: &ResolveOpts,
 ) -> Result<i32> {
     let (shell, for_function) = pick_shell(shell_name)?;
-    let (profile, opts) = profile_or_directory(profile, opts)?;
+    let (profile, opts) = profile_or_directory(profile, query, "use", true, opts)?;
     let (profile, opts) = (profile.as_str(), &opts);
     if !for_function && super::stdout_is_terminal() {
         // Say at once when the profile does not exist, instead of a hint that cannot work.
@@ -225,6 +226,7 @@ pub fn use_profile(
         return Ok(0);
     }
     let (r, refresh_at) = resolve_for_shell(profile, opts)?;
+    crate::picker::state::record_expiry(&r.profile, r.creds.expiration);
     let view = EnvView::new();
     let changes = envstate::activate(
         &view,
@@ -307,14 +309,29 @@ pub fn profile_from_directory() -> Result<(String, Option<String>)> {
 }
 
 /// The profile named on the command line, or else the trusted `.awsprofile`'s (whose region
-/// applies unless `--region` was given), with the options to resolve it.
+/// applies unless `--region` was given), or else the one the user picks on the terminal
+/// ([`crate::picker`], also when `query` is given), with the options to resolve it. `command`
+/// names the command in the picker's title. `with_directory` is false for commands that do not
+/// read `.awsprofile`.
 pub fn profile_or_directory(
     profile: Option<&str>,
+    query: Option<&str>,
+    command: &str,
+    with_directory: bool,
     opts: &ResolveOpts,
 ) -> Result<(String, ResolveOpts)> {
-    let (profile, dir_region) = match profile {
-        Some(p) => (p.to_string(), None),
-        None => profile_from_directory()?,
+    let (profile, dir_region) = match (profile, query) {
+        (Some(p), _) => (p.to_string(), None),
+        (None, Some(q)) => (pick(command, Some(q), with_directory)?, None),
+        (None, None) => {
+            let cwd = std::env::current_dir()
+                .map_err(|e| anyhow!("cannot read the current directory: {e}"))?;
+            if with_directory && crate::activation::find(&cwd).is_some() {
+                profile_from_directory()?
+            } else {
+                (pick(command, None, with_directory)?, None)
+            }
+        }
     };
     let mut opts = opts.clone();
     if opts.region.is_none() && dir_region.is_some() {
@@ -324,15 +341,33 @@ pub fn profile_or_directory(
     Ok((profile, opts))
 }
 
+/// The picker for `command`; without a terminal, the error a missing profile always gave.
+fn pick(command: &str, query: Option<&str>, with_directory: bool) -> Result<String> {
+    crate::picker::pick(command, query, || {
+        if !with_directory {
+            return anyhow!("no profile given (and no terminal to pick one on)");
+        }
+        match std::env::current_dir() {
+            Ok(cwd) => anyhow!(
+                "no profile given and no .awsprofile in {} or above",
+                cwd.display()
+            ),
+            Err(e) => anyhow!("cannot read the current directory: {e}"),
+        }
+    })
+}
+
 /// `awsenv exec [PROFILE] [--server [--allow-default-keys]] -- CMD…`.
 pub fn exec(
     profile: Option<&str>,
+    query: Option<&str>,
     server: bool,
     allow_default_keys: bool,
     opts: &ResolveOpts,
     command: Vec<OsString>,
 ) -> Result<i32> {
-    let (profile, opts) = profile_or_directory(profile, opts)?;
+    let title = if server { "exec --server" } else { "exec" };
+    let (profile, opts) = profile_or_directory(profile, query, title, true, opts)?;
     // No command: an interactive shell with the session, as aws-vault does.
     let command = if command.is_empty() {
         vec![
@@ -350,6 +385,7 @@ pub fn exec(
         return crate::server::exec_with_server(&profile, &opts, allow_default_keys, program, args);
     }
     let (r, refresh_at) = resolve_for_shell(&profile, &opts)?;
+    crate::picker::state::record_expiry(&r.profile, r.creds.expiration);
     let changes = envstate::activate(
         &EnvView::new(),
         credential_changes(&r),

@@ -301,6 +301,18 @@ fn profiles(name: Option<&str>, write: bool) -> Result<i32> {
             }
         }
 
+        super::offered::save(
+            session.name.as_deref().unwrap_or(&session.start_url),
+            rows.iter()
+                .map(|r| super::offered::Offered {
+                    account_id: r.account.id.clone(),
+                    account_name: r.account.name.clone(),
+                    role: r.role.clone(),
+                    profile: r.profile.clone(),
+                    configured: r.configured || write,
+                })
+                .collect(),
+        );
         let mut out = String::new();
         let w_name = rows
             .iter()

@@ -9,6 +9,7 @@
 //!   CLI's token cache read (written only with `[sso] write_aws_cache = true`).
 //! - [`browser`]: opening a browser and the loopback redirect of the PKCE flow.
 //! - [`commands`]: `awsenv sso login|logout|profiles`, and the lines `list`/`status` show.
+//! - [`offered`]: what the portal offered at the last `sso profiles`, for the profile picker.
 //!
 //! The resolver calls [`role_credentials`] for a profile at the root of a `source_profile`
 //! chain that has `sso_account_id`/`sso_role_name`; it caches the result like assumed roles.
@@ -16,6 +17,7 @@
 pub mod browser;
 pub mod commands;
 pub mod config;
+pub mod offered;
 pub mod oidc;
 pub mod portal;
 pub mod tokens;

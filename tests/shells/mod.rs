@@ -364,6 +364,39 @@ impl Pane {
         fs::read_to_string(&f).unwrap_or_default()
     }
 
+    /// The visible screen only (the alternate screen while a full-screen program runs).
+    pub fn visible(&self) -> String {
+        let out = self
+            .tmux()
+            .args(["capture-pane", "-p"])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The process id of the shell in the pane.
+    pub fn shell_pid(&self) -> u32 {
+        let out = self
+            .tmux()
+            .args(["display-message", "-p", "#{pane_pid}"])
+            .output()
+            .expect("tmux display-message");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("a pane pid")
+    }
+
+    /// Resizes the terminal to `w`×`h`.
+    pub fn resize(&self, w: u16, h: u16) {
+        let st = self
+            .tmux()
+            .args(["resize-window", "-x", &w.to_string(), "-y", &h.to_string()])
+            .status()
+            .expect("tmux resize-window");
+        assert!(st.success());
+    }
+
     /// `cd` typed by the user.
     pub fn cd(&self, dir: &Path) {
         self.line(&format!("cd {}", self.kind.quote(&dir.to_string_lossy())));
@@ -846,7 +879,7 @@ pub fn refresh(kind: Kind, moto: &Moto) {
 }
 
 /// `$?` in this shell's syntax.
-fn status_var(kind: Kind) -> &'static str {
+pub fn status_var(kind: Kind) -> &'static str {
     match kind {
         Kind::Fish => "$status",
         _ => "$?",
@@ -1433,6 +1466,8 @@ pub fn exec_server_shell(kind: Kind, moto: &Moto) {
 }
 
 /// Every scenario, in order.
+pub mod picker;
+
 pub const ALL: &[Scenario] = &[
     ("allow_enter_leave_reenter", allow_enter_leave_reenter),
     ("switch_repos", switch_repos),
@@ -1465,4 +1500,11 @@ pub const ALL: &[Scenario] = &[
     ("region_from_the_chain", region_from_the_chain),
     ("sso_profile", sso_profile),
     ("exec_server_shell", exec_server_shell),
+    ("picker_pick_by_account", picker::pick_by_account),
+    ("picker_cancel_and_resize", picker::cancel_and_resize),
+    (
+        "picker_frecency_and_alphabetical",
+        picker::frecency_and_alphabetical,
+    ),
+    ("picker_sigterm", picker::sigterm),
 ];
