@@ -36,6 +36,42 @@ pub fn state_dir() -> Option<PathBuf> {
     xdg_dir("XDG_STATE_HOME", ".local/state").map(|d| d.join("awsenv"))
 }
 
+/// The directory of the engine's `AWS_CONFIG_FILE` overlays: `$XDG_RUNTIME_DIR/awsenv`, else
+/// `$XDG_STATE_HOME/awsenv/run`.
+pub fn overlay_dir() -> Option<PathBuf> {
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        Some(r) if Path::new(&r).is_absolute() => Some(PathBuf::from(r).join("awsenv")),
+        _ => state_dir().map(|d| d.join("run")),
+    }
+}
+
+/// Whether `path` is an overlay file (a file in [`overlay_dir`]).
+pub fn is_overlay(path: &Path) -> bool {
+    overlay_dir().is_some_and(|d| path.parent() == Some(d.as_path()))
+}
+
+/// The user's config file when `config_file` (the value of `AWS_CONFIG_FILE`) is an overlay:
+/// [`envstate::USER_CONFIG`], else `~/.aws/config`. `None` when it is not an overlay.
+pub fn user_config_for(config_file: &Path) -> Option<PathBuf> {
+    if !is_overlay(config_file) {
+        return None;
+    }
+    match std::env::var_os(envstate::USER_CONFIG).filter(|v| !v.is_empty()) {
+        Some(p) if Path::new(&p).is_absolute() => Some(PathBuf::from(p)),
+        _ => std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(|h| PathBuf::from(h).join(".aws").join("config")),
+    }
+}
+
+/// While `AWS_CONFIG_FILE` is an overlay: the overlay and the user's own config, whose changes
+/// the hook watches (a write into the overlay, an edit of the user's file).
+pub fn overlay_files() -> Option<[PathBuf; 2]> {
+    let current = PathBuf::from(std::env::var_os("AWS_CONFIG_FILE").filter(|v| !v.is_empty())?);
+    let user = user_config_for(&current)?;
+    Some([current, user])
+}
+
 /// The marker file `awsenv reload` touches.
 pub fn reload_marker() -> Option<PathBuf> {
     state_dir().map(|d| d.join("reload"))
@@ -69,8 +105,19 @@ fn mtime_key(path: Option<PathBuf>) -> String {
 /// The fingerprint of the hook's world, from the nearest `.awsprofile` as [`find`] returned
 /// it: empty when none applies; otherwise the file's path and identity (device, inode, mtime,
 /// size) plus the modification times of the trust directory and the reload marker, so that an
-/// edit, an `awsenv allow`/`deny` or an `awsenv reload` each changes it.
+/// edit, an `awsenv allow`/`deny` or an `awsenv reload` each changes it; while an overlay is
+/// `AWS_CONFIG_FILE`, also its and the user's config's modification times ([`overlay_files`]).
 pub fn fingerprint_of(found: Option<&(PathBuf, fs::Metadata)>) -> OsString {
+    let mut s = fingerprint_of_file(found);
+    if let Some(files) = overlay_files() {
+        for f in files {
+            s.push(format!("\u{1f}{}", mtime_key(Some(f))));
+        }
+    }
+    s
+}
+
+fn fingerprint_of_file(found: Option<&(PathBuf, fs::Metadata)>) -> OsString {
     let Some((path, md)) = found else {
         return OsString::new();
     };

@@ -50,6 +50,11 @@ pub fn credential_changes(r: &Resolved) -> Vec<Change> {
     v.push(Change::set("AWS_VAULT", &r.profile));
     v.push(Change::unset("AWS_PROFILE"));
     v.push(Change::unset("AWS_DEFAULT_PROFILE"));
+    v.extend(
+        crate::overlay::changes_now()
+            .into_iter()
+            .map(|(n, val)| Change::Set(n, val)),
+    );
     v
 }
 

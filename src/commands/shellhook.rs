@@ -166,6 +166,10 @@ pub fn export(hs: HookShell) -> Result<i32> {
 
     let mut changes = Vec::new();
     match plan {
+        // The user's config was edited, or something wrote into the overlay: regenerate it.
+        Plan::Nothing if fp_changed && activation::overlay_files().is_some() => {
+            let _ = crate::overlay::write_now();
+        }
         Plan::Nothing => {}
         Plan::Leave => {
             changes = envstate::deactivate(&view);

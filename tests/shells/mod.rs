@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use crate::common::{Moto, TestEnv, require_tools};
 
+pub mod terraform;
+
 #[path = "../sso/harness.rs"]
 mod sso_fake;
 
@@ -1271,4 +1273,5 @@ pub const ALL: &[Scenario] = &[
     ("region_from_the_chain", region_from_the_chain),
     ("sso_profile", sso_profile),
     ("exec_server_shell", exec_server_shell),
+    ("terraform_cd_apply", terraform::cd_apply),
 ];
