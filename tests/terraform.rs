@@ -96,7 +96,8 @@ fn s3_keys(moto: &Moto, bucket: &str) -> Vec<String> {
 }
 
 /// A backend in one account (`tooling`), a remote state read in another (`shared`), the command
-/// run as a third (`app`): one MFA code for all, each request signed by its own profile's role.
+/// run as a third (`app`): one MFA code for all, each request signed by its own profile's role;
+/// then the same plan under `exec --server`.
 #[test]
 fn multi_account_plan_with_one_code() {
     if !tools() {
@@ -244,6 +245,23 @@ fn multi_account_plan_with_one_code() {
     );
     // One MFA code for the whole plan: one GetSessionToken with this device.
     assert_eq!(gst(&moto), 0, "no new MFA session after the first command");
+    // Under `exec --server` too: the backend and the remote state still reach their accounts.
+    let o = run(detach(
+        env.awsenv()
+            .current_dir(&app)
+            .args(["exec", "app", "--server", "--", "env"])
+            .arg(format!("AWSENV_FILE_PASSPHRASE={}", env.passphrase()))
+            .args([
+                "terraform",
+                "plan",
+                "-input=false",
+                "-no-color",
+                "-detailed-exitcode",
+            ])
+            .env("CHECKPOINT_DISABLE", "1"),
+    ));
+    assert!(text(&o).contains("No changes."), "{}", text(&o));
+    assert_eq!(gst(&moto), 0, "still no new MFA session");
     // The user's config was never touched.
     assert_eq!(
         std::fs::read_to_string(env.aws_config_path()).expect("read config"),

@@ -1,6 +1,7 @@
 //! Terraform in a hooked shell (issue 19): `cd` into a repo and `terraform apply`, with the
 //! state backend in another account (`profile = "hobbes"` in the code) served by awsenv through
-//! the `AWS_CONFIG_FILE` overlay; leaving restores `AWS_CONFIG_FILE` exactly.
+//! the `AWS_CONFIG_FILE` overlay; `status` says so; a write into the overlay is reported;
+//! leaving restores `AWS_CONFIG_FILE` exactly.
 
 use std::fs;
 
@@ -63,6 +64,22 @@ pub fn cd_apply(kind: Kind, moto: &Moto) {
         "{kind:?}: state bucket requests signed by {signed:?}, hobbes is {hobbes}"
     );
     assert_eq!(w.session_tokens(), 1, "{kind:?}: one MFA code");
+    let st = p.capture("awsenv status");
+    assert!(
+        st.contains(
+            "served:   2 profiles (calvin, hobbes) reach SDKs and Terraform through awsenv"
+        ),
+        "{kind:?}: {st}"
+    );
+    // A write into the config while the overlay is active is not silently lost.
+    let said = p.count("that change is not in");
+    p.line("aws configure set output text --profile hobbes");
+    p.sync();
+    assert!(
+        p.count("that change is not in") > said,
+        "{kind:?}: {}",
+        p.screen()
+    );
     // Leaving restores AWS_CONFIG_FILE exactly, and the overlay variable goes.
     p.cd(w.home());
     p.sync();
