@@ -1,11 +1,11 @@
-//! Terraform in a hooked shell (issue 19): `cd` into a repo and `terraform apply`, with the
+//! Terraform in a hooked shell (issue 19): `awsenv init` in a repo, then `terraform apply`, with the
 //! state backend in another account (`profile = "hobbes"` in the code) served by awsenv through
 //! the `AWS_CONFIG_FILE` overlay; `status` says so; a write into the overlay is reported;
 //! leaving restores `AWS_CONFIG_FILE` exactly.
 
 use std::fs;
 
-use super::{Kind, World, enter_with_code};
+use super::{CODE, Kind, World};
 use crate::common::{Moto, random_hex, require_tool};
 
 /// `cd` + `aws s3 mb --profile hobbes` + `terraform init` + `terraform apply` in the shell; the
@@ -17,7 +17,8 @@ pub fn cd_apply(kind: Kind, moto: &Moto) {
     }
     let w = World::new(kind, moto, "tf", "");
     let bucket = format!("tf-{}-{}", kind.name(), random_hex(6));
-    let repo = w.fixture("infra", "calvin\n");
+    let repo = w.home().join("infra");
+    fs::create_dir_all(&repo).expect("mkdir infra");
     fs::write(
         repo.join("main.tf"),
         format!(
@@ -29,10 +30,25 @@ pub fn cd_apply(kind: Kind, moto: &Moto) {
         ),
     )
     .expect("write main.tf");
-    w.allow(&repo);
     let mut p = w.shell(&[("CHECKPOINT_DISABLE", "1")]);
     let before = p.env();
-    enter_with_code(&w, &mut p, &repo);
+    // `awsenv init` sets the repository up; the next prompt activates calvin (one MFA code).
+    p.cd(&repo);
+    p.sync();
+    let asked = p.count("Enter MFA code");
+    p.line("awsenv init calvin");
+    p.wait_for("Enter MFA code", asked);
+    p.line(CODE);
+    p.sync();
+    let screen = p.screen();
+    assert!(
+        screen.contains("the next prompt in") && screen.contains("activates calvin"),
+        "{kind:?}: {screen}"
+    );
+    assert!(
+        fs::read_to_string(repo.join(".awsprofile")).is_ok_and(|t| t == "profile = \"calvin\"\n"),
+        "{kind:?}: .awsprofile"
+    );
     let mb = p.capture(&format!(
         "aws --endpoint-url {} --profile hobbes s3 mb s3://{bucket}",
         moto.url
