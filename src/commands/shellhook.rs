@@ -148,7 +148,7 @@ pub fn export(hs: HookShell) -> Result<i32> {
                     }
                     Ok(file) => {
                         let same =
-                            same_file && active_profile.as_deref() == Some(file.profile.as_str());
+                            same_file && active_profile.is_some() && active_profile == file.profile;
                         if same && !activation::refresh_due() {
                             Plan::Nothing
                         } else if same || fp_changed {
@@ -184,7 +184,16 @@ pub fn export(hs: HookShell) -> Result<i32> {
                 region: file.region.clone(),
                 ..ResolveOpts::default()
             };
-            match activate(&file.profile, &opts) {
+            // A file naming a role: the user's profile that yields it; then the accounts guard.
+            let result = super::session::local_profile(&file)
+                .map_err(Failure::Other)
+                .and_then(|name| activate(&name, &opts))
+                .and_then(|(r, at)| {
+                    super::session::check_accounts(&file, &r)
+                        .map(|()| (r, at))
+                        .map_err(Failure::Other)
+                });
+            match result {
                 Ok((r, refresh_at)) => {
                     // On a switch, `activate` restores what the previous profile set and this
                     // one does not, and keeps the values from before the first activation.
@@ -201,7 +210,7 @@ pub fn export(hs: HookShell) -> Result<i32> {
                     super::session::announce_switch(&view, &r);
                 }
                 Err(f) => {
-                    report_failure(&f, &file.profile, Some(&path));
+                    report_failure(&f, &file.wanted(), Some(&path));
                     if refreshing {
                         // Keep the still-valid credentials, but stop trying at every prompt.
                         changes.push(Change::unset(envstate::REFRESH_AT));
@@ -343,20 +352,32 @@ pub fn allow(path: Option<&Path>, yes: bool) -> Result<i32> {
         crate::safefile::Dir::open(&dir)
             .and_then(|d| d.write_file(&name, format!("{}\n", file.display()).as_bytes()))
             .with_context(|| format!("cannot write {}", entry.display()))?;
-        eprintln!(
-            "awsenv: allowed {} (profile {})",
-            file.display(),
-            parsed.profile
-        );
+        match &parsed.profile {
+            Some(p) => eprintln!("awsenv: allowed {} (profile {p})", file.display()),
+            None => match super::session::local_profile(&parsed) {
+                Ok(local) => eprintln!(
+                    "awsenv: allowed {} ({}: your profile {local})",
+                    file.display(),
+                    parsed.wanted()
+                ),
+                Err(e) => eprintln!(
+                    "awsenv: allowed {} ({}); warning: {}",
+                    file.display(),
+                    parsed.wanted(),
+                    crate::awsconfig::one_line(&format!("{e:#}"))
+                ),
+            },
+        }
         // A file naming a profile the config lacks cannot activate: say so now, not at cd.
-        if let Ok(Ok(config)) = block_on(crate::awsconfig::AwsConfig::load())
-            && !config.has(&parsed.profile)
+        if let Some(p) = &parsed.profile
+            && let Ok(Ok(config)) = block_on(crate::awsconfig::AwsConfig::load())
+            && !config.has(p)
         {
             eprintln!(
                 "awsenv: warning: {}",
                 crate::awsconfig::one_line(&format!(
                     "{:#}; until then this directory activates nothing",
-                    config.unknown(&parsed.profile)
+                    config.unknown(p)
                 ))
             );
         }
