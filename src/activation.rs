@@ -53,10 +53,14 @@ pub fn is_overlay(path: &Path) -> bool {
 /// The user's config file when `config_file` (the value of `AWS_CONFIG_FILE`) is an overlay:
 /// [`envstate::USER_CONFIG`], else `~/.aws/config`. `None` when it is not an overlay.
 pub fn user_config_for(config_file: &Path) -> Option<PathBuf> {
+    user_config_in(config_file, std::env::var_os(envstate::USER_CONFIG))
+}
+
+fn user_config_in(config_file: &Path, recorded: Option<OsString>) -> Option<PathBuf> {
     if !is_overlay(config_file) {
         return None;
     }
-    match std::env::var_os(envstate::USER_CONFIG).filter(|v| !v.is_empty()) {
+    match recorded.filter(|v| !v.is_empty()) {
         Some(p) if Path::new(&p).is_absolute() => Some(PathBuf::from(p)),
         _ => std::env::var_os("HOME")
             .filter(|h| !h.is_empty())
@@ -67,9 +71,29 @@ pub fn user_config_for(config_file: &Path) -> Option<PathBuf> {
 /// While `AWS_CONFIG_FILE` is an overlay: the overlay and the user's own config, whose changes
 /// the hook watches (a write into the overlay, an edit of the user's file).
 pub fn overlay_files() -> Option<[PathBuf; 2]> {
-    let current = PathBuf::from(std::env::var_os("AWS_CONFIG_FILE").filter(|v| !v.is_empty())?);
-    let user = user_config_for(&current)?;
+    overlay_files_in(
+        std::env::var_os("AWS_CONFIG_FILE"),
+        std::env::var_os(envstate::USER_CONFIG),
+    )
+}
+
+/// [`overlay_files`] for given values of `AWS_CONFIG_FILE` and [`envstate::USER_CONFIG`].
+pub fn overlay_files_in(
+    config_file: Option<OsString>,
+    recorded: Option<OsString>,
+) -> Option<[PathBuf; 2]> {
+    let current = PathBuf::from(config_file.filter(|v| !v.is_empty())?);
+    let user = user_config_in(&current, recorded)?;
     Some([current, user])
+}
+
+/// The part of the fingerprint for the overlay files (empty without an overlay).
+pub fn overlay_stamps(files: Option<[PathBuf; 2]>) -> OsString {
+    let mut s = OsString::new();
+    for f in files.into_iter().flatten() {
+        s.push(format!("\u{1f}{}", mtime_key(Some(f))));
+    }
+    s
 }
 
 /// The marker file `awsenv reload` touches.
@@ -109,15 +133,12 @@ fn mtime_key(path: Option<PathBuf>) -> String {
 /// `AWS_CONFIG_FILE`, also its and the user's config's modification times ([`overlay_files`]).
 pub fn fingerprint_of(found: Option<&(PathBuf, fs::Metadata)>) -> OsString {
     let mut s = fingerprint_of_file(found);
-    if let Some(files) = overlay_files() {
-        for f in files {
-            s.push(format!("\u{1f}{}", mtime_key(Some(f))));
-        }
-    }
+    s.push(overlay_stamps(overlay_files()));
     s
 }
 
-fn fingerprint_of_file(found: Option<&(PathBuf, fs::Metadata)>) -> OsString {
+/// The fingerprint's part for the nearest `.awsprofile` (see [`fingerprint_of`]).
+pub fn fingerprint_of_file(found: Option<&(PathBuf, fs::Metadata)>) -> OsString {
     let Some((path, md)) = found else {
         return OsString::new();
     };

@@ -268,7 +268,7 @@ pub fn changes_now() -> Vec<(String, OsString)> {
 }
 
 /// Writes the overlay for the user's config as it is now: its path and the user's file;
-/// `None` when the `config_overlay` setting is off.
+/// `None` when the `config_overlay` setting is off or no profile would be served.
 pub fn write_now() -> Result<Option<(PathBuf, PathBuf)>> {
     if !crate::settings::Settings::load().is_ok_and(|s| s.config_overlay) {
         return Ok(None);
@@ -284,6 +284,10 @@ pub fn write_now() -> Result<Option<(PathBuf, PathBuf)>> {
         "point AWS_CONFIG_FILE at a file",
     )?
     .unwrap_or_default();
+    // Nothing to serve: the user's config stays AWS_CONFIG_FILE.
+    if generate(&text, "awsenv").1.is_empty() {
+        return Ok(None);
+    }
     let w = write(&user, &text)
         .map_err(|e| anyhow!("cannot write the AWS_CONFIG_FILE overlay: {e}"))?;
     if w.lost_write {

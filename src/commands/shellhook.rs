@@ -77,6 +77,7 @@ pub fn export(hs: HookShell) -> Result<i32> {
     }
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let found = activation::find(&cwd);
+    let fp_file = activation::fingerprint_of_file(found.as_ref());
     let fp = activation::fingerprint_of(found.as_ref());
     let mut view = EnvView::new();
     let fp_changed = view.get(envstate::WATCH).unwrap_or_default() != fp;
@@ -247,6 +248,21 @@ pub fn export(hs: HookShell) -> Result<i32> {
             }
         }
     }
+    // An activation that set (or a leave that restored) AWS_CONFIG_FILE: record the
+    // fingerprint of the world after it, so the next prompt sees nothing changed.
+    let fp = if changes.iter().any(|c| c.name() == "AWS_CONFIG_FILE") {
+        let mut after = view.clone();
+        after.apply(&changes);
+        let mut f = fp_file;
+        f.push(activation::overlay_stamps(activation::overlay_files_in(
+            after.get("AWS_CONFIG_FILE"),
+            after.get(envstate::USER_CONFIG),
+        )));
+        f
+    } else {
+        fp
+    };
+    let fp_changed = fp_changed || view.get(envstate::WATCH).unwrap_or_default() != fp;
     if fp_changed || changes.iter().any(|c| c.name() == envstate::WATCH) {
         changes.push(if fp.is_empty() {
             Change::unset(envstate::WATCH)
