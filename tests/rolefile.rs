@@ -79,6 +79,14 @@ fn a_role_named_awsprofile_works_for_two_users_and_the_guard_refuses() {
         );
         assert!(o.status.success(), "{local}: {}", err(&o));
         assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), local);
+        // The hook (from the cached session): activates the local profile for the role.
+        let o = run(&env, &repo, &["export", "bash"]);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.contains(&format!("export AWSENV_PROFILE='{local}';")),
+            "{local}: {out}{}",
+            err(&o)
+        );
     }
 
     // The guard: the only profile yielding the role is in another account than allowed.
@@ -104,11 +112,13 @@ fn a_role_named_awsprofile_works_for_two_users_and_the_guard_refuses() {
         ],
     );
     assert!(!o.status.success() && o.stdout.is_empty(), "{}", err(&o));
-    assert!(
-        err(&o).contains("gives credentials for account 222222222222, and the .awsprofile allows only 999999999999: refused"),
-        "{}",
-        err(&o)
-    );
+    let refused = "gives credentials for account 222222222222, and the .awsprofile allows only 999999999999: refused";
+    assert!(err(&o).contains(refused), "{}", err(&o));
+    // The hook refuses too: no credentials exported.
+    let o = run(&env, &repo, &["export", "bash"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(!out.contains("AWS_ACCESS_KEY_ID="), "{out}");
+    assert!(err(&o).contains(refused), "{}", err(&o));
 
     // A role no profile yields: one line naming what to add.
     std::fs::write(
