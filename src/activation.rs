@@ -36,6 +36,66 @@ pub fn state_dir() -> Option<PathBuf> {
     xdg_dir("XDG_STATE_HOME", ".local/state").map(|d| d.join("awsenv"))
 }
 
+/// The directory of the engine's `AWS_CONFIG_FILE` overlays: `$XDG_RUNTIME_DIR/awsenv`, else
+/// `$XDG_STATE_HOME/awsenv/run`.
+pub fn overlay_dir() -> Option<PathBuf> {
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        Some(r) if Path::new(&r).is_absolute() => Some(PathBuf::from(r).join("awsenv")),
+        _ => state_dir().map(|d| d.join("run")),
+    }
+}
+
+/// Whether `path` is an overlay file (a file in [`overlay_dir`]).
+pub fn is_overlay(path: &Path) -> bool {
+    overlay_dir().is_some_and(|d| path.parent() == Some(d.as_path()))
+}
+
+/// The user's config file when `config_file` (the value of `AWS_CONFIG_FILE`) is an overlay:
+/// [`envstate::USER_CONFIG`], else `~/.aws/config`. `None` when it is not an overlay.
+pub fn user_config_for(config_file: &Path) -> Option<PathBuf> {
+    user_config_in(config_file, std::env::var_os(envstate::USER_CONFIG))
+}
+
+fn user_config_in(config_file: &Path, recorded: Option<OsString>) -> Option<PathBuf> {
+    if !is_overlay(config_file) {
+        return None;
+    }
+    match recorded.filter(|v| !v.is_empty()) {
+        Some(p) if Path::new(&p).is_absolute() => Some(PathBuf::from(p)),
+        _ => std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(|h| PathBuf::from(h).join(".aws").join("config")),
+    }
+}
+
+/// While `AWS_CONFIG_FILE` is an overlay: the overlay and the user's own config, whose changes
+/// the hook watches (a write into the overlay, an edit of the user's file).
+pub fn overlay_files() -> Option<[PathBuf; 2]> {
+    overlay_files_in(
+        std::env::var_os("AWS_CONFIG_FILE"),
+        std::env::var_os(envstate::USER_CONFIG),
+    )
+}
+
+/// [`overlay_files`] for given values of `AWS_CONFIG_FILE` and [`envstate::USER_CONFIG`].
+pub fn overlay_files_in(
+    config_file: Option<OsString>,
+    recorded: Option<OsString>,
+) -> Option<[PathBuf; 2]> {
+    let current = PathBuf::from(config_file.filter(|v| !v.is_empty())?);
+    let user = user_config_in(&current, recorded)?;
+    Some([current, user])
+}
+
+/// The part of the fingerprint for the overlay files (empty without an overlay).
+pub fn overlay_stamps(files: Option<[PathBuf; 2]>) -> OsString {
+    let mut s = OsString::new();
+    for f in files.into_iter().flatten() {
+        s.push(format!("\u{1f}{}", mtime_key(Some(f))));
+    }
+    s
+}
+
 /// The marker file `awsenv reload` touches.
 pub fn reload_marker() -> Option<PathBuf> {
     state_dir().map(|d| d.join("reload"))
@@ -69,8 +129,16 @@ fn mtime_key(path: Option<PathBuf>) -> String {
 /// The fingerprint of the hook's world, from the nearest `.awsprofile` as [`find`] returned
 /// it: empty when none applies; otherwise the file's path and identity (device, inode, mtime,
 /// size) plus the modification times of the trust directory and the reload marker, so that an
-/// edit, an `awsenv allow`/`deny` or an `awsenv reload` each changes it.
+/// edit, an `awsenv allow`/`deny` or an `awsenv reload` each changes it; while an overlay is
+/// `AWS_CONFIG_FILE`, also its and the user's config's modification times ([`overlay_files`]).
 pub fn fingerprint_of(found: Option<&(PathBuf, fs::Metadata)>) -> OsString {
+    let mut s = fingerprint_of_file(found);
+    s.push(overlay_stamps(overlay_files()));
+    s
+}
+
+/// The fingerprint's part for the nearest `.awsprofile` (see [`fingerprint_of`]).
+pub fn fingerprint_of_file(found: Option<&(PathBuf, fs::Metadata)>) -> OsString {
     let Some((path, md)) = found else {
         return OsString::new();
     };
@@ -169,24 +237,115 @@ fn too_large(path: &Path) -> String {
     )
 }
 
-/// What an `.awsprofile` asks for.
+/// What an `.awsprofile` asks for: a local profile, or a role that one of the user's profiles
+/// yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsProfileFile {
-    /// The profile to activate.
-    pub profile: String,
+    /// The local profile to activate (`calvin`, `profile = "calvin"`); `None` when the file
+    /// names a role instead.
+    pub profile: Option<String>,
+    /// The role the file names (`role_arn`, or `account` + `role`).
+    pub role: Option<RoleRef>,
     /// A region overriding the profile's own.
     pub region: Option<String>,
+    /// `accounts = [...]`: the only accounts whose credentials may be activated here.
+    pub accounts: Vec<String>,
+}
+
+/// A role an `.awsprofile` names: an account and an IAM role name (or an IAM Identity Center
+/// permission set name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleRef {
+    /// The 12-digit account id.
+    pub account: String,
+    /// The role's name (the last part of its ARN), or a permission set's name.
+    pub role: String,
+}
+
+impl AwsProfileFile {
+    /// What the file names, for messages: the profile, or `role NAME in account ID`.
+    pub fn wanted(&self) -> String {
+        match (&self.profile, &self.role) {
+            (Some(p), _) => p.clone(),
+            (None, Some(r)) => format!("role {} in account {}", r.role, r.account),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+/// An AWS account id: twelve digits.
+pub fn valid_account(a: &str) -> bool {
+    a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// An IAM role or permission set name: 1–64 of `A-Za-z0-9+=,.@_-`.
+fn valid_role_name(r: &str) -> bool {
+    (1..=64).contains(&r.len())
+        && r.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+}
+
+/// An IAM role ARN's account and name: `arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME`.
+pub fn parse_role_arn(arn: &str) -> Option<RoleRef> {
+    let rest = arn.strip_prefix("arn:")?;
+    let (partition, rest) = rest.split_once(':')?;
+    if !partition.starts_with("aws") {
+        return None;
+    }
+    let rest = rest.strip_prefix("iam::")?;
+    let (account, res) = rest.split_once(':')?;
+    let path = res.strip_prefix("role/")?;
+    let role = path.rsplit('/').next()?;
+    (valid_account(account) && valid_role_name(role)).then(|| RoleRef {
+        account: account.to_string(),
+        role: role.to_string(),
+    })
+}
+
+/// `["111111111111", "222222222222"]` (or one bare id): the guard's account ids.
+fn parse_accounts(v: &str) -> Result<Vec<String>, String> {
+    let inner = v
+        .trim()
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(v);
+    let mut out = Vec::new();
+    for item in inner.split(',') {
+        let item = item.trim();
+        if item.is_empty() {
+            continue;
+        }
+        let id = item.trim_matches(|c| c == '"' || c == '\'');
+        if !valid_account(id) {
+            return Err(format!(
+                "{} is not an account id (twelve digits)",
+                crate::sanitize::quoted(id.as_bytes(), 40)
+            ));
+        }
+        out.push(id.to_string());
+    }
+    if out.is_empty() {
+        return Err("accounts lists no account; write accounts = [\"222222222222\"]".to_string());
+    }
+    Ok(out)
 }
 
 /// Parses an `.awsprofile` the way people write one: a bare profile name on the first
 /// non-blank, non-`#` line, and/or `key = value` lines with `profile` and `region` (TOML's
-/// `profile = "calvin"`, or unquoted). A byte-order mark, CRLF line ends and `#` comments are
-/// fine. Anything else is refused with a sentence naming the line and the fix.
+/// `profile = "calvin"`, or unquoted) — or, instead of a profile, the role the code needs
+/// (`role_arn = "arn:aws:iam::…:role/…"`, or `account` + `role`), and optionally
+/// `accounts = ["…"]`, the accounts whose credentials may be activated here. A byte-order
+/// mark, CRLF line ends and `#` comments are fine. Anything else is refused with a sentence
+/// naming the line and the fix.
 pub fn parse(text: &str) -> Result<AwsProfileFile, String> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let shown = |v: &str| crate::sanitize::quoted(v.as_bytes(), 60);
     let mut profile: Option<(String, usize)> = None;
     let mut region: Option<String> = None;
+    let mut role_arn: Option<(RoleRef, usize)> = None;
+    let mut account: Option<String> = None;
+    let mut role: Option<String> = None;
+    let mut accounts = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
         let line = raw.trim();
@@ -194,6 +353,11 @@ pub fn parse(text: &str) -> Result<AwsProfileFile, String> {
             continue;
         }
         let (key, value) = match line.split_once('=') {
+            Some((k, v)) if k.trim() == "accounts" => {
+                let v = v.split(" #").next().unwrap_or(v);
+                accounts = parse_accounts(v).map_err(|why| format!("line {n}: {why}"))?;
+                continue;
+            }
             Some((k, v)) => (Some(k.trim()), unquote(v.trim())),
             None => (None, Ok(line)),
         };
@@ -224,20 +388,76 @@ pub fn parse(text: &str) -> Result<AwsProfileFile, String> {
                 }
                 region = (!value.is_empty()).then(|| value.to_string());
             }
+            Some("role_arn") => {
+                let r = parse_role_arn(value).ok_or_else(|| {
+                    format!(
+                        "line {n}: {} is not an IAM role ARN (arn:aws:iam::222222222222:role/NAME)",
+                        shown(value)
+                    )
+                })?;
+                role_arn = Some((r, n));
+            }
+            Some("account") => {
+                if !valid_account(value) {
+                    return Err(format!(
+                        "line {n}: {} is not an account id (twelve digits)",
+                        shown(value)
+                    ));
+                }
+                account = Some(value.to_string());
+            }
+            Some("role") => {
+                if !valid_role_name(value) {
+                    return Err(format!(
+                        "line {n}: {} is not a role name (letters, digits and + = , . @ _ -, at most 64)",
+                        shown(value)
+                    ));
+                }
+                role = Some(value.to_string());
+            }
             Some(other) => {
                 return Err(format!(
-                    "line {n}: unknown key {}; an .awsprofile holds a profile name and optionally region = \"eu-west-1\"",
+                    "line {n}: unknown key {}; an .awsprofile holds a profile name (or role_arn, or account and role) and optionally region = \"eu-west-1\"",
                     shown(other)
                 ));
             }
         }
     }
-    match profile {
-        Some((profile, _)) => Ok(AwsProfileFile { profile, region }),
-        None if region.is_some() => {
+    let named_role = match (role_arn, account, role) {
+        (Some((r, _)), None, None) => Some(r),
+        (None, Some(account), Some(role)) => Some(RoleRef { account, role }),
+        (None, None, None) => None,
+        (Some(_), _, _) => {
+            return Err("names role_arn and account/role: keep one of them".to_string());
+        }
+        (None, Some(_), None) => {
+            return Err("names an account but no role: add role = \"ROLE_NAME\"".to_string());
+        }
+        (None, None, Some(_)) => {
+            return Err("names a role but no account: add account = \"222222222222\"".to_string());
+        }
+    };
+    match (profile, named_role) {
+        (Some(_), Some(_)) => Err(
+            "names both a profile and a role: keep one (a role works for every teammate)"
+                .to_string(),
+        ),
+        (Some((profile, _)), None) => Ok(AwsProfileFile {
+            profile: Some(profile),
+            role: None,
+            region,
+            accounts,
+        }),
+        (None, Some(r)) => Ok(AwsProfileFile {
+            profile: None,
+            role: Some(r),
+            region,
+            accounts,
+        }),
+        (None, None) if region.is_some() => {
             Err("names a region but no profile: add a line with the profile name".to_string())
         }
-        None => Err("is empty: write a profile name in it".to_string()),
+        (None, None) => Err("is empty: write a profile name in it".to_string()),
     }
 }
 
@@ -338,14 +558,16 @@ mod tests {
     fn parses_bare_name_and_toml() {
         assert_eq!(
             parse("# c\n\n calvin \n").map(|f| f.profile),
-            Ok("calvin".into())
+            Ok(Some("calvin".into()))
         );
         let f = parse("profile = \"prod\"\nregion = \"eu-west-1\"\n");
         assert_eq!(
             f,
             Ok(AwsProfileFile {
-                profile: "prod".into(),
-                region: Some("eu-west-1".into())
+                profile: Some("prod".into()),
+                role: None,
+                region: Some("eu-west-1".into()),
+                accounts: vec![],
             })
         );
         assert!(parse("").is_err());
@@ -358,8 +580,10 @@ mod tests {
     #[test]
     fn accepts_what_people_write_and_says_what_is_wrong() {
         let want = Ok(AwsProfileFile {
-            profile: "calvin".into(),
+            profile: Some("calvin".into()),
+            role: None,
             region: Some("eu-west-1".into()),
+            accounts: vec![],
         });
         assert_eq!(parse("calvin\nregion = \"eu-west-1\"\n"), want);
         assert_eq!(parse("calvin\r\nregion = eu-west-1 # Ireland\r\n"), want);
@@ -373,7 +597,7 @@ mod tests {
         );
         assert_eq!(
             parse("calvin\nbackend = file\n"),
-            Err("line 2: unknown key \"backend\"; an .awsprofile holds a profile name and optionally region = \"eu-west-1\"".into())
+            Err("line 2: unknown key \"backend\"; an .awsprofile holds a profile name (or role_arn, or account and role) and optionally region = \"eu-west-1\"".into())
         );
         assert_eq!(
             parse("profile = \"calvin\n"),
@@ -398,6 +622,43 @@ mod tests {
             assert!(e.contains("is not a region name"), "{bad}: {e}");
         }
         assert!(parse("profile = \"prod\"\nregion = \"us-gov-east-1\"\n").is_ok());
+    }
+
+    #[test]
+    fn a_file_may_name_a_role_and_guard_accounts() {
+        let want = RoleRef {
+            account: "222222222222".into(),
+            role: "productionEC2Full".into(),
+        };
+        let f = parse(
+            "role_arn = \"arn:aws:iam::222222222222:role/ops/productionEC2Full\"\nregion = us-east-2\naccounts = [\"222222222222\", \"333333333333\"]\n",
+        )
+        .expect("role_arn");
+        assert_eq!(f.profile, None);
+        assert_eq!(f.role.as_ref(), Some(&want));
+        assert_eq!(f.accounts, ["222222222222", "333333333333"]);
+        let f =
+            parse("account = \"222222222222\"\nrole = \"productionEC2Full\"\n").expect("account");
+        assert_eq!(f.role, Some(want));
+        for (bad, why) in [
+            (
+                "role_arn = \"arn:aws:iam::2222:role/x\"",
+                "not an IAM role ARN",
+            ),
+            ("account = \"222222222222\"\n", "no role"),
+            (
+                "calvin\nrole_arn = arn:aws:iam::222222222222:role/x\n",
+                "both a profile and a role",
+            ),
+            ("calvin\naccounts = [\"12\"]\n", "not an account id"),
+            (
+                "role = \"a b\"\naccount = 222222222222\n",
+                "not a role name",
+            ),
+        ] {
+            let e = parse(bad).expect_err(bad);
+            assert!(e.contains(why), "{bad}: {e}");
+        }
     }
 
     #[test]

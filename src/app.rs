@@ -120,6 +120,12 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
         Command::Export { shell } => commands::shellhook::export(shell),
         Command::Allow { path } => commands::shellhook::allow(path.as_deref(), true),
         Command::Deny { path } => commands::shellhook::allow(path.as_deref(), false),
+        Command::Init {
+            profile,
+            region,
+            dir,
+            force,
+        } => commands::init::init(profile.as_deref(), region.as_deref(), dir.as_deref(), force),
         Command::Reload => commands::shellhook::reload(),
         Command::Status => commands::status::status(),
         Command::Prompt {

@@ -103,10 +103,17 @@ pub fn aws_file_path(var: &str, default: &str) -> Option<PathBuf> {
         Some(v) => PathBuf::from(v),
         None => return home.map(|h| PathBuf::from(h).join(".aws").join(default)),
     };
-    match p.strip_prefix("~") {
-        Ok(rest) => home.map(|h| PathBuf::from(h).join(rest)),
-        Err(_) => Some(p),
+    let p = match p.strip_prefix("~") {
+        Ok(rest) => home.map(|h| PathBuf::from(h).join(rest))?,
+        Err(_) => p,
+    };
+    // awsenv's own overlay stands for the user's file, which awsenv reads itself.
+    if var == "AWS_CONFIG_FILE"
+        && let Some(user) = crate::activation::user_config_for(&p)
+    {
+        return Some(user);
     }
+    Some(p)
 }
 
 /// One AWS file's text, for [`AwsConfig::parse`].

@@ -279,6 +279,21 @@ pub enum Command {
         /// The file or directory.
         path: Option<PathBuf>,
     },
+    /// Set up this repository: write its .awsprofile for PROFILE, allow it, say what happens next.
+    Init {
+        /// The profile the repository uses (from your AWS config).
+        #[arg(add = ArgValueCompleter::new(profiles))]
+        profile: Option<String>,
+        /// A region for the repository, overriding the profile's.
+        #[arg(long)]
+        region: Option<String>,
+        /// The repository's directory (default: the current one).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Replace an existing .awsprofile with other content.
+        #[arg(long)]
+        force: bool,
+    },
     /// Make the next prompt retry activation.
     Reload,
     /// Print the prompt segment, e.g. `calvin 42m`.

@@ -49,6 +49,9 @@ pub const RELOAD: &str = "AWSENV_RELOAD";
 /// Where the exported region came from: `--region`, `.awsprofile`, `profile NAME` (the profile
 /// or the nearest one up its `source_profile` chain) or `[default]`; `status` shows it.
 pub const REGION_SOURCE: &str = "AWSENV_REGION_SOURCE";
+/// The user's own AWS config file while `AWS_CONFIG_FILE` names awsenv's overlay (see the
+/// engine's `overlay` module).
+pub const USER_CONFIG: &str = "AWSENV_USER_CONFIG";
 /// [`SOURCE`] value of a manual `awsenv use`.
 pub const MANUAL: &str = "manual";
 
@@ -68,6 +71,8 @@ pub const MANAGED: &[&str] = &[
     "AWS_VAULT",
     "AWS_PROFILE",
     "AWS_DEFAULT_PROFILE",
+    "AWS_CONFIG_FILE",
+    USER_CONFIG,
     REGION_SOURCE,
 ];
 

@@ -6,7 +6,8 @@
 //! hands the shell a *key*: everything its own no-op check looked at — `$PWD` (and the hook
 //! checks `. -ef $PWD`: a directory moved away under the shell is noticed), awsenv's state
 //! variables, the `.awsprofile` candidates that must stay absent, the change times of the
-//! nearest `.awsprofile`, its directory, the trust directory and the reload marker, and the
+//! nearest `.awsprofile`, its directory, the trust directory and the reload marker (and, while
+//! an `AWS_CONFIG_FILE` overlay is active, the overlay and the user's config), and the
 //! time the session is due for refresh. The hook compares these with builtins only (zsh:
 //! `zstat`, `EPOCHSECONDS`; fish: `test`, `path mtime`; bash: `test -nt`, `printf '%(%s)T'`)
 //! and starts `awsenv` only when one of them differs.
@@ -108,6 +109,11 @@ pub fn key(shell: Shell, now: i64, noop: &activation::NoOp) -> Option<Key> {
             let s = stamped(&p).ok()?;
             stamps.push((p, s));
         }
+    }
+    // A write into the overlay or an edit of the user's config: the hook regenerates it.
+    for p in activation::overlay_files().into_iter().flatten() {
+        let s = stamped(&p).ok()?;
+        stamps.push((p, s));
     }
     let var = |n: &str| std::env::var_os(n).unwrap_or_default();
     // Never due without a session or with a refresh time that is no number (as refresh_due).

@@ -11,7 +11,9 @@
 //!   editor of the user's AWS config file), [`resolve`], [`mfa`], [`tty`], [`listener`] (the
 //!   hardened loopback HTTP listener of the credential endpoint and the browser sign-ins),
 //!   [`browser`] (opening a browser, and what it may be handed), [`server`], [`runtime`],
-//!   [`rotate`] (key rotation), [`picker`] (the interactive profile picker), [`sso`] (IAM Identity Center), and the command implementations
+//!   [`rotate`] (key rotation), [`picker`] (the interactive profile picker), [`overlay`] (the
+//!   `AWS_CONFIG_FILE` overlay serving every profile through `credential-process`), [`sso`] (IAM
+//!   Identity Center), and the command implementations
 //!   in [`commands`], driven by [`cli`] and [`app`] in the `awsenv-engine` binary.
 
 pub mod activation;
@@ -35,6 +37,7 @@ pub mod exitcode;
 pub mod http;
 pub mod listener;
 pub mod mfa;
+pub mod overlay;
 pub mod picker;
 pub mod resolve;
 pub mod rotate;

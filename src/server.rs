@@ -88,6 +88,7 @@ pub const KEPT_SETTINGS: &[&str] = &[
     "AWSENV_PICKER_ORDER",
     "AWSENV_KEY_MAX_AGE",
     "AWSENV_ANNOUNCE",
+    "AWSENV_CONFIG_OVERLAY",
 ];
 
 /// Whether an environment variable is awsenv state to remove from the command's environment.
@@ -554,6 +555,9 @@ pub fn exec_with_server(
     cmd.env("AWS_VAULT", profile);
     cmd.env(crate::envstate::PROFILE, profile);
     cmd.env(crate::envstate::SERVER, profile);
+    for (name, value) in crate::overlay::changes_now() {
+        cmd.env(name, value);
+    }
     if let Some(r) = &region {
         cmd.env("AWS_REGION", r);
         cmd.env("AWS_DEFAULT_REGION", r);

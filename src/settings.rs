@@ -74,6 +74,9 @@ pub struct Settings {
     pub key_max_age: Duration,
     /// IAM Identity Center settings (the `[sso]` table).
     pub sso: SsoSettings,
+    /// `config_overlay` (`AWSENV_CONFIG_OVERLAY`): while a profile is active, point
+    /// `AWS_CONFIG_FILE` at an overlay serving every profile through awsenv. On by default.
+    pub config_overlay: bool,
     /// When to say on stderr that a profile activated, switched, refreshed with a new code or
     /// deactivated (`announce`, `AWSENV_ANNOUNCE`).
     pub announce: Announce,
@@ -159,6 +162,7 @@ struct FileSettings {
     key_max_age: Option<toml::Value>,
     announce: Option<toml::Value>,
     picker_order: Option<String>,
+    config_overlay: Option<bool>,
     sso: Option<FileSsoSettings>,
 }
 
@@ -507,6 +511,15 @@ impl Settings {
                 })?,
             },
         };
+        let config_overlay = match var("AWSENV_CONFIG_OVERLAY").as_deref() {
+            Some("1" | "true" | "yes") => true,
+            Some("0" | "false" | "no") => false,
+            Some(v) => bail!(
+                "AWSENV_CONFIG_OVERLAY={} is not a boolean: use true or false",
+                crate::sanitize::quoted(v.as_bytes(), 40)
+            ),
+            None => fs.config_overlay.unwrap_or(true),
+        };
         let fsso = fs.sso.unwrap_or_default();
         let write_aws_cache = match var("AWSENV_SSO_WRITE_AWS_CACHE").as_deref() {
             Some("1" | "true" | "yes") => true,
@@ -539,6 +552,7 @@ impl Settings {
         Ok(Settings {
             announce,
             picker_order,
+            config_overlay,
             unlock_ttl,
             unlock_max,
             key_max_age,

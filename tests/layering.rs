@@ -32,6 +32,7 @@ const ENGINE: &[&str] = &[
     "app",
     "cli",
     "rotate",
+    "overlay",
     "sso",
     "runtime",
     "http",

@@ -3,6 +3,7 @@
 pub mod announce;
 pub mod doctor;
 pub mod import;
+pub mod init;
 pub mod keys;
 pub mod login;
 pub mod manpage;

@@ -50,6 +50,11 @@ pub fn credential_changes(r: &Resolved) -> Vec<Change> {
     v.push(Change::set("AWS_VAULT", &r.profile));
     v.push(Change::unset("AWS_PROFILE"));
     v.push(Change::unset("AWS_DEFAULT_PROFILE"));
+    v.extend(
+        crate::overlay::changes_now()
+            .into_iter()
+            .map(|(n, val)| Change::Set(n, val)),
+    );
     v
 }
 
@@ -289,8 +294,74 @@ pub fn credential_process(profile: &str, opts: &ResolveOpts) -> Result<i32> {
     Ok(0)
 }
 
+/// The local profile an `.awsprofile` asks for: the one it names, or, for a file naming a role,
+/// the user's profile that yields exactly that role — its own `role_arn` (the last hop of a
+/// `source_profile` chain is the profile's own `role_arn`), or an IAM Identity Center profile's
+/// `sso_account_id` and `sso_role_name`. When several do, the first in name order (byte order).
+pub fn local_profile(file: &crate::activation::AwsProfileFile) -> Result<String> {
+    if let Some(p) = &file.profile {
+        return Ok(p.clone());
+    }
+    let Some(want) = &file.role else {
+        bail!("the .awsprofile names neither a profile nor a role");
+    };
+    let config = block_on(crate::awsconfig::AwsConfig::load())??;
+    let mut names = config.names();
+    names.sort();
+    for name in names {
+        let Ok(p) = config.profile(&name) else {
+            continue;
+        };
+        let yields = match p.get("role_arn") {
+            Some(arn) => crate::activation::parse_role_arn(arn).as_ref() == Some(want),
+            None => {
+                p.get("sso_account_id") == Some(want.account.as_str())
+                    && p.get("sso_role_name") == Some(want.role.as_str())
+            }
+        };
+        if yields {
+            return Ok(name);
+        }
+    }
+    bail!(
+        "none of your profiles in {} yields role {} in account {}: add [profile NAME] with role_arn = arn:aws:iam::{}:role/{} and source_profile = YOUR_BASE_PROFILE (or sso_account_id/sso_role_name)",
+        crate::awsconfig::config_path_text(),
+        want.role,
+        want.account,
+        want.account,
+        want.role
+    )
+}
+
+/// The `accounts = [...]` guard of an `.awsprofile`: refuses credentials of any other account
+/// (the account of the role `r` assumed; without a role its account cannot be told, refused).
+pub fn check_accounts(file: &crate::activation::AwsProfileFile, r: &Resolved) -> Result<()> {
+    if file.accounts.is_empty() {
+        return Ok(());
+    }
+    let account = r
+        .role_arn
+        .as_deref()
+        .and_then(crate::activation::parse_role_arn)
+        .map(|x| x.account);
+    match account {
+        Some(a) if file.accounts.contains(&a) => Ok(()),
+        Some(a) => bail!(
+            "profile {} gives credentials for account {a}, and the .awsprofile allows only {}: refused; fix the profile or the file",
+            r.profile,
+            file.accounts.join(", ")
+        ),
+        None => bail!(
+            "profile {} assumes no role, so its account cannot be checked against the .awsprofile's accounts ({}): refused",
+            r.profile,
+            file.accounts.join(", ")
+        ),
+    }
+}
+
 /// The profile for `exec` (and `login`) without one: the trusted `.awsprofile` here.
-pub fn profile_from_directory() -> Result<(String, Option<String>)> {
+/// Also the file's region and its `accounts` guard.
+pub fn profile_from_directory() -> Result<(String, Option<String>, Vec<String>)> {
     let cwd =
         std::env::current_dir().map_err(|e| anyhow!("cannot read the current directory: {e}"))?;
     let Some((path, _)) = crate::activation::find(&cwd) else {
@@ -305,7 +376,7 @@ pub fn profile_from_directory() -> Result<(String, Option<String>)> {
     }
     let f = crate::activation::parse(&String::from_utf8_lossy(&content))
         .map_err(|e| anyhow!("{} {e}", path.display()))?;
-    Ok((f.profile, f.region))
+    Ok((local_profile(&f)?, f.region, f.accounts))
 }
 
 /// The profile named on the command line, or else the trusted `.awsprofile`'s (whose region
@@ -320,16 +391,16 @@ pub fn profile_or_directory(
     with_directory: bool,
     opts: &ResolveOpts,
 ) -> Result<(String, ResolveOpts)> {
-    let (profile, dir_region) = match (profile, query) {
-        (Some(p), _) => (p.to_string(), None),
-        (None, Some(q)) => (pick(command, Some(q), with_directory)?, None),
+    let (profile, dir_region, accounts) = match (profile, query) {
+        (Some(p), _) => (p.to_string(), None, Vec::new()),
+        (None, Some(q)) => (pick(command, Some(q), with_directory)?, None, Vec::new()),
         (None, None) => {
             let cwd = std::env::current_dir()
                 .map_err(|e| anyhow!("cannot read the current directory: {e}"))?;
             if with_directory && crate::activation::find(&cwd).is_some() {
                 profile_from_directory()?
             } else {
-                (pick(command, None, with_directory)?, None)
+                (pick(command, None, with_directory)?, None, Vec::new())
             }
         }
     };
@@ -337,6 +408,18 @@ pub fn profile_or_directory(
     if opts.region.is_none() && dir_region.is_some() {
         opts.region = dir_region;
         opts.region_source = Some(".awsprofile".to_string());
+    }
+    if !accounts.is_empty() {
+        // The guard needs the credentials' account: resolved here (then cached), refused
+        // before any command sees them.
+        let r = resolve(&profile, &opts)?;
+        let file = crate::activation::AwsProfileFile {
+            profile: Some(profile.clone()),
+            role: None,
+            region: None,
+            accounts,
+        };
+        check_accounts(&file, &r)?;
     }
     Ok((profile, opts))
 }

@@ -77,6 +77,7 @@ pub fn export(hs: HookShell) -> Result<i32> {
     }
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let found = activation::find(&cwd);
+    let fp_file = activation::fingerprint_of_file(found.as_ref());
     let fp = activation::fingerprint_of(found.as_ref());
     let mut view = EnvView::new();
     let fp_changed = view.get(envstate::WATCH).unwrap_or_default() != fp;
@@ -151,7 +152,7 @@ pub fn export(hs: HookShell) -> Result<i32> {
                     }
                     Ok(file) => {
                         let same =
-                            same_file && active_profile.as_deref() == Some(file.profile.as_str());
+                            same_file && active_profile.is_some() && active_profile == file.profile;
                         if same && !activation::refresh_due() {
                             Plan::Nothing
                         } else if same || fp_changed {
@@ -169,6 +170,10 @@ pub fn export(hs: HookShell) -> Result<i32> {
 
     let mut changes = Vec::new();
     match plan {
+        // The user's config was edited, or something wrote into the overlay: regenerate it.
+        Plan::Nothing if fp_changed && activation::overlay_files().is_some() => {
+            let _ = crate::overlay::write_now();
+        }
         Plan::Nothing => {}
         Plan::Leave => {
             changes = envstate::deactivate(&view);
@@ -183,7 +188,16 @@ pub fn export(hs: HookShell) -> Result<i32> {
                 region: file.region.clone(),
                 ..ResolveOpts::default()
             };
-            match activate(&file.profile, &opts) {
+            // A file naming a role: the user's profile that yields it; then the accounts guard.
+            let result = super::session::local_profile(&file)
+                .map_err(Failure::Other)
+                .and_then(|name| activate(&name, &opts))
+                .and_then(|(r, at)| {
+                    super::session::check_accounts(&file, &r)
+                        .map(|()| (r, at))
+                        .map_err(Failure::Other)
+                });
+            match result {
                 Ok((r, refresh_at)) => {
                     // On a switch, `activate` restores what the previous profile set and this
                     // one does not, and keeps the values from before the first activation.
@@ -200,7 +214,7 @@ pub fn export(hs: HookShell) -> Result<i32> {
                     super::session::announce_switch(&view, &r);
                 }
                 Err(f) => {
-                    report_failure(&f, &file.profile, Some(&path));
+                    report_failure(&f, &file.wanted(), Some(&path));
                     if refreshing {
                         // Keep the still-valid credentials, but stop trying at every prompt.
                         changes.push(Change::unset(envstate::REFRESH_AT));
@@ -240,6 +254,21 @@ pub fn export(hs: HookShell) -> Result<i32> {
     if reload_asked {
         changes.push(Change::unset(envstate::RELOAD));
     }
+    // An activation that set (or a leave that restored) AWS_CONFIG_FILE: record the
+    // fingerprint of the world after it, so the next prompt sees nothing changed.
+    let fp = if changes.iter().any(|c| c.name() == "AWS_CONFIG_FILE") {
+        let mut after = view.clone();
+        after.apply(&changes);
+        let mut f = fp_file;
+        f.push(activation::overlay_stamps(activation::overlay_files_in(
+            after.get("AWS_CONFIG_FILE"),
+            after.get(envstate::USER_CONFIG),
+        )));
+        f
+    } else {
+        fp
+    };
+    let fp_changed = fp_changed || view.get(envstate::WATCH).unwrap_or_default() != fp;
     if fp_changed || changes.iter().any(|c| c.name() == envstate::WATCH) {
         changes.push(if fp.is_empty() {
             Change::unset(envstate::WATCH)
@@ -345,20 +374,32 @@ pub fn allow(path: Option<&Path>, yes: bool) -> Result<i32> {
         crate::safefile::Dir::open(&dir)
             .and_then(|d| d.write_file(&name, format!("{}\n", file.display()).as_bytes()))
             .with_context(|| format!("cannot write {}", entry.display()))?;
-        eprintln!(
-            "awsenv: allowed {} (profile {})",
-            file.display(),
-            parsed.profile
-        );
+        match &parsed.profile {
+            Some(p) => eprintln!("awsenv: allowed {} (profile {p})", file.display()),
+            None => match super::session::local_profile(&parsed) {
+                Ok(local) => eprintln!(
+                    "awsenv: allowed {} ({}: your profile {local})",
+                    file.display(),
+                    parsed.wanted()
+                ),
+                Err(e) => eprintln!(
+                    "awsenv: allowed {} ({}); warning: {}",
+                    file.display(),
+                    parsed.wanted(),
+                    crate::awsconfig::one_line(&format!("{e:#}"))
+                ),
+            },
+        }
         // A file naming a profile the config lacks cannot activate: say so now, not at cd.
-        if let Ok(Ok(config)) = block_on(crate::awsconfig::AwsConfig::load())
-            && !config.has(&parsed.profile)
+        if let Some(p) = &parsed.profile
+            && let Ok(Ok(config)) = block_on(crate::awsconfig::AwsConfig::load())
+            && !config.has(p)
         {
             eprintln!(
                 "awsenv: warning: {}",
                 crate::awsconfig::one_line(&format!(
                     "{:#}; until then this directory activates nothing",
-                    config.unknown(&parsed.profile)
+                    config.unknown(p)
                 ))
             );
         }

@@ -116,6 +116,41 @@ fn describe(now: i64) -> Vec<String> {
     out
 }
 
+/// What `status` says while `AWS_CONFIG_FILE` is awsenv's overlay: which profiles it serves.
+fn overlay_line(overlay: &std::path::Path, user: &std::path::Path) -> String {
+    let text = crate::awsconfig::read_text_file(overlay, crate::awsconfig::MAX_FILE, "", "")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let served: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("credential_process = "))
+        .filter_map(|l| l.split(" credential-process ").nth(1))
+        .collect();
+    let shown = match served.len() {
+        0 => "none of your profiles".to_string(),
+        n => {
+            let mut names = served
+                .iter()
+                .take(5)
+                .map(|n| show(n, 64))
+                .collect::<Vec<_>>();
+            if n > 5 {
+                names.push(format!("… {} more", n - 5));
+            }
+            format!(
+                "{n} profile{} ({})",
+                if n == 1 { "" } else { "s" },
+                names.join(", ")
+            )
+        }
+    };
+    format!(
+        "served:   {shown} reach SDKs and Terraform through awsenv (AWS_CONFIG_FILE is awsenv's overlay of {})",
+        show(&user.display().to_string(), 300)
+    )
+}
+
 /// `awsenv status`.
 pub fn status() -> Result<i32> {
     let mut lines = describe(timefmt::now_epoch());
@@ -140,6 +175,9 @@ pub fn status() -> Result<i32> {
         && let Some(line) = crate::sso::commands::status_line(&p)
     {
         lines.push(line);
+    }
+    if let Some([overlay, user]) = activation::overlay_files() {
+        lines.push(overlay_line(&overlay, &user));
     }
     let mut text = lines.join("\n");
     text.push('\n');

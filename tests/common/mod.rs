@@ -55,6 +55,10 @@ pub fn install_hint(name: &str) -> String {
         "secret-tool" => "apt-get install libsecret-tools".to_string(),
         "moto_server" => "pip install 'moto[server]'".to_string(),
         "aws" => "pip install awscli".to_string(),
+        "terraform" => {
+            "install Terraform 1.11+ at /usr/local/bin/terraform (part of the machine image)"
+                .to_string()
+        }
         // zsh, fish, direnv, hyperfine, shellcheck, tmux, bash, … : the package has the tool's name.
         other => format!("apt-get install {other}"),
     }

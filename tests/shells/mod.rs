@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use crate::common::{Moto, TestEnv, require_tools};
 
+pub mod terraform;
+
 #[path = "../sso/harness.rs"]
 mod sso_fake;
 
@@ -1507,4 +1509,5 @@ pub const ALL: &[Scenario] = &[
         picker::frecency_and_alphabetical,
     ),
     ("picker_sigterm", picker::sigterm),
+    ("terraform_cd_apply", terraform::cd_apply),
 ];
