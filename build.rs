@@ -15,12 +15,21 @@ fn main() {
         .unwrap_or_else(|| "unknown".to_string());
     println!("cargo:rustc-env=AWSENV_VERSION={version} ({commit})");
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-changed=.cargo_vcs_info.json");
+}
+
+/// Asks cargo to run this again when `path` changes; only for a path that exists (cargo reruns a
+/// build script at every build for a missing one).
+fn watch(path: &Path) {
+    if path.exists() {
+        println!("cargo:rerun-if-changed={}", path.display());
+    }
 }
 
 /// The `git.sha1` of `.cargo_vcs_info.json`, shortened like `git rev-parse --short`.
 fn packaged_commit(dir: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(dir.join(".cargo_vcs_info.json")).ok()?;
+    let info = dir.join(".cargo_vcs_info.json");
+    watch(&info);
+    let text = std::fs::read_to_string(info).ok()?;
     let rest = &text[text.find("\"sha1\"")? + "\"sha1\"".len()..];
     let rest = rest
         .trim_start()
@@ -53,13 +62,13 @@ fn git_commit(dir: &Path) -> Option<String> {
     }
     for name in ["HEAD", "packed-refs"] {
         if let Some(p) = git(&["rev-parse", "--path-format=absolute", "--git-path", name]) {
-            println!("cargo:rerun-if-changed={p}");
+            watch(Path::new(&p));
         }
     }
     if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"])
         && let Some(p) = git(&["rev-parse", "--path-format=absolute", "--git-path", &branch])
     {
-        println!("cargo:rerun-if-changed={p}");
+        watch(Path::new(&p));
     }
     git(&["rev-parse", "--short=7", "HEAD"])
 }
