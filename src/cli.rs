@@ -12,7 +12,7 @@ use clap_complete::engine::{ArgValueCompleter, CompletionCandidate};
 #[command(
     name = "awsenv",
     bin_name = "awsenv",
-    version,
+    version = env!("AWSENV_VERSION"),
     propagate_version = true,
     max_term_width = 100
 )]

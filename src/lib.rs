@@ -3,8 +3,9 @@
 //! Two layers, pointing one way:
 //! - the hot path (the per-prompt hook and the prompt segment): [`shell`], [`timefmt`],
 //!   [`envstate`], [`activation`], [`fastpath`] (the hooks' no-fork check), [`prompt`], [`hook`],
-//!   [`sanitize`] (the one sanitiser of outside text on its way to a terminal) — no AWS SDK, no secret store, no
-//!   async runtime. The front binary (`src/main.rs`) uses only these.
+//!   [`sanitize`] (the one sanitiser of outside text on its way to a terminal), [`platform`]
+//!   (everything Linux-specific, with the macOS/BSD equivalents named) — no AWS SDK, no secret
+//!   store, no async runtime. The front binary (`src/main.rs`) uses only these.
 //! - the credential engine: [`settings`], [`awsconfig`], [`store`], [`sts`],
 //!   [`credcheck`] (the one validator of credentials from any source), [`http`] (the one HTTPS
 //!   client builder outside the SDK), [`exitcode`] (statuses passed on from commands), [`configedit`] (the one
@@ -20,6 +21,7 @@ pub mod activation;
 pub mod envstate;
 pub mod fastpath;
 pub mod hook;
+pub mod platform;
 pub mod prompt;
 pub mod safefile;
 pub mod sanitize;

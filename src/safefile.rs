@@ -293,8 +293,8 @@ impl Dir {
 
     /// The names in the directory (read through the held descriptor).
     pub fn names(&self) -> io::Result<Vec<std::ffi::OsString>> {
-        // /proc/self/fd/N names this very directory, whatever its path is now.
-        let rd = std::fs::read_dir(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))
+        // The descriptor's own path names this very directory, whatever its path is now.
+        let rd = std::fs::read_dir(crate::platform::fd_dir_path(self.fd.as_raw_fd()))
             .or_else(|_| std::fs::read_dir(&self.path))?;
         Ok(rd.flatten().map(|e| e.file_name()).collect())
     }

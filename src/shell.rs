@@ -62,7 +62,7 @@ impl Shell {
     /// Detects the calling shell: the parent process's name (Linux `/proc`), then `$SHELL`,
     /// then POSIX `sh`.
     pub fn detect() -> Shell {
-        if let Some(shell) = parent_process_name()
+        if let Some(shell) = crate::platform::parent_process_name()
             .as_deref()
             .and_then(shell_from_program)
         {
@@ -86,13 +86,6 @@ fn shell_from_program(program: &str) -> Option<Shell> {
     let base = program.rsplit('/').next().unwrap_or(program);
     let base = base.trim_start_matches('-');
     Shell::parse(base)
-}
-
-fn parent_process_name() -> Option<String> {
-    // SAFETY: getppid has no preconditions and cannot fail.
-    let ppid = unsafe { libc::getppid() };
-    let comm = std::fs::read_to_string(format!("/proc/{ppid}/comm")).ok()?;
-    Some(comm.trim().to_string())
 }
 
 /// One change to the environment (or to the calling shell's unexported variables).

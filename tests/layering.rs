@@ -9,6 +9,7 @@ const HOT_MODULES: &[&str] = &[
     "envstate.rs",
     "fastpath.rs",
     "hook.rs",
+    "platform.rs",
     "prompt.rs",
     "safefile.rs",
     "sanitize.rs",

@@ -136,7 +136,9 @@ Show the profile and the time left in the prompt without starting a process.
 
 /// The whole page as roff.
 pub fn render() -> Result<Vec<u8>> {
-    let cmd = crate::cli::Cli::command();
+    // The release alone in the title: the commit (in `--version`) would make the shipped page
+    // differ at every commit.
+    let cmd = crate::cli::Cli::command().version(env!("CARGO_PKG_VERSION"));
     let man = clap_mangen::Man::new(cmd.clone());
     let mut out = Vec::new();
     let fail = |e: std::io::Error| anyhow!("cannot render the manual page: {e}");

@@ -104,9 +104,10 @@ pub(super) fn install_signal_forwarding() -> Result<()> {
 static IGNORED: [AtomicBool; 4] = [const { AtomicBool::new(false) }; 4];
 
 /// Runs in the forked child before execve: the forwarded signals get back the disposition
-/// awsenv found (awsenv's handlers would otherwise swallow them until execve), and on Linux
-/// the command is sent SIGTERM when awsenv dies, however it dies (`PR_SET_PDEATHSIG`), so that
-/// it never runs on against a dead endpoint unnoticed. The death signal fires when the
+/// awsenv found (awsenv's handlers would otherwise swallow them until execve), and the
+/// command is sent SIGTERM when awsenv dies, however it dies
+/// ([`crate::platform::die_with_parent`]), so that it never runs on against a dead endpoint
+/// unnoticed. The death signal fires when the
 /// *thread* that forked ends: that is the main thread, which waits for the command until it
 /// ends. If awsenv died between fork and prctl, the child is already orphaned: getppid tells,
 /// and the command is not started. Only async-signal-safe calls, nothing allocated.
@@ -120,21 +121,7 @@ pub(super) fn child_setup(parent: libc::pid_t) -> std::io::Result<()> {
         // SAFETY: signal(2) is async-signal-safe.
         unsafe { libc::signal(sig, disposition) };
     }
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: prctl(PR_SET_PDEATHSIG) and getppid are async-signal-safe syscalls.
-        unsafe {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::getppid() != parent {
-                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
-            }
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = parent;
-    Ok(())
+    crate::platform::die_with_parent(parent)
 }
 
 /// Ends awsenv the way the command ended: by the same signal when it was killed by one (so a

@@ -234,40 +234,7 @@ fn read_frame(r: &mut impl Read) -> std::io::Result<(u8, Zeroizing<Vec<u8>>)> {
 
 /// The uid of the process at the other end of a Unix socket.
 fn peer_uid(fd: &impl AsRawFd) -> std::io::Result<u32> {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        let mut cred: libc::ucred = libc::ucred {
-            pid: 0,
-            uid: 0,
-            gid: 0,
-        };
-        let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-        // SAFETY: getsockopt writes at most `len` bytes into `cred`.
-        let r = unsafe {
-            libc::getsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_PEERCRED,
-                (&mut cred as *mut libc::ucred).cast(),
-                &mut len,
-            )
-        };
-        if r != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(cred.uid)
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    {
-        let mut uid: libc::uid_t = 0;
-        let mut gid: libc::gid_t = 0;
-        // SAFETY: getpeereid writes the two ids.
-        let r = unsafe { libc::getpeereid(fd.as_raw_fd(), &mut uid, &mut gid) };
-        if r != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(uid)
-    }
+    crate::platform::peer_uid(fd.as_raw_fd())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -460,29 +427,6 @@ fn unlock_flow(
     })
 }
 
-/// Marks every descriptor from 3 up close-on-exec (in a child between fork and exec).
-fn cloexec_from_3() {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: close_range only changes descriptor flags.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_close_range,
-                3u32,
-                u32::MAX,
-                libc::CLOSE_RANGE_CLOEXEC,
-            )
-        };
-        if r == 0 {
-            return;
-        }
-    }
-    for fd in 3..1024 {
-        // SAFETY: fcntl on a number that may not be a descriptor just fails.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-    }
-}
-
 /// Starts a detached agent for `dir` with `pass`; returns once it listens (or failed).
 fn spawn(dir: &Path, place: &Place, pass: SecretString) -> Result<()> {
     use age::secrecy::ExposeSecret;
@@ -511,7 +455,7 @@ fn spawn(dir: &Path, place: &Place, pass: SecretString) -> Result<()> {
     unsafe {
         cmd.pre_exec(|| {
             libc::setsid();
-            cloexec_from_3();
+            crate::platform::cloexec_from(3);
             Ok(())
         });
     }
@@ -760,7 +704,7 @@ pub fn lock_command() -> Result<i32> {
 /// `awsenv agent`: unlocks the store (asking on the terminal) and serves in the foreground,
 /// saying what it does on stderr, until it forgets (idle, lifetime, `awsenv lock`, Ctrl-C).
 pub fn foreground_command() -> Result<i32> {
-    harden();
+    crate::platform::deny_dumps_and_tracing();
     let s = file_settings()?;
     let dir = store_dir(&s);
     let id = identity_bytes(&dir)?;
@@ -812,7 +756,7 @@ pub fn detached_command() -> Result<i32> {
         // SAFETY: the parent only exits.
         _ => unsafe { libc::_exit(0) },
     }
-    harden();
+    crate::platform::deny_dumps_and_tracing();
     let mut out = std::io::stdout();
     let started = (|| {
         let pass = stdin_passphrase()?;
@@ -850,20 +794,6 @@ fn devnull_onto(fd: libc::c_int) {
     {
         // SAFETY: dup2 onto a standard descriptor.
         unsafe { libc::dup2(null.as_raw_fd(), fd) };
-    }
-}
-
-/// No core dumps, no same-uid ptrace or `/proc/<pid>/mem` for the agent.
-fn harden() {
-    // SAFETY: plain process-attribute calls.
-    unsafe {
-        let zero = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        libc::setrlimit(libc::RLIMIT_CORE, &zero);
-        #[cfg(target_os = "linux")]
-        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
     }
 }
 
@@ -907,8 +837,7 @@ impl<T> Secret<T> {
         unsafe {
             // Best effort: RLIMIT_MEMLOCK may forbid it.
             libc::mlock(p, len);
-            #[cfg(target_os = "linux")]
-            libc::madvise(p, len, libc::MADV_DONTDUMP);
+            crate::platform::exclude_from_core_dumps(p, len);
             std::ptr::write(p.cast::<T>(), value);
         }
         let ptr = std::ptr::NonNull::new(p.cast::<T>())
