@@ -130,7 +130,8 @@ impl Guardian {
                 let mut b = [0u8; 1];
                 loop {
                     let n = libc::read(p[0], b.as_mut_ptr().cast(), 1);
-                    if n < 0 && *libc::__errno_location() == libc::EINTR {
+                    if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+                    {
                         continue;
                     }
                     if n <= 0 {
