@@ -721,6 +721,12 @@ fn login_opens_browser_without_url_in_argv() {
         .env("BROWSER", &browser));
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(out.stdout.is_empty(), "URL printed without --stdout");
+    // awsenv ends once the redirect is served; the browser writes its log just after.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !log.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(100));
     let got = std::fs::read_to_string(&log).expect("browser ran");
     let lines: Vec<&str> = got.lines().collect();
     assert!(
@@ -948,6 +954,8 @@ fn command_sees_no_outer_awsenv_state_and_knows_the_server() {
         "AWSENV_REFRESH_WINDOW": "600",
         "AWSENV_STS_TIMEOUT": "20",
         "AWSENV_SESSION_TTL": "8h",
+        // The overlay serves the command's SDKs; awsenv inside reads the user's own file.
+        "AWSENV_USER_CONFIG": env.aws_config_path().to_string_lossy(),
     });
     // The harness's own settings (the backend; the passphrase is a secret and never passed on).
     if let Some(b) = env.envs().into_iter().find(|(k, _)| k == "AWSENV_BACKEND") {

@@ -145,8 +145,13 @@ fn overlay_line(overlay: &std::path::Path, user: &std::path::Path) -> String {
             )
         }
     };
+    let verb = if served.len() == 1 {
+        "reaches"
+    } else {
+        "reach"
+    };
     format!(
-        "served:   {shown} reach SDKs and Terraform through awsenv (AWS_CONFIG_FILE is awsenv's overlay of {})",
+        "served:   {shown} {verb} SDKs and Terraform through awsenv (AWS_CONFIG_FILE is awsenv's overlay of {})",
         show(&user.display().to_string(), 300)
     )
 }
