@@ -96,6 +96,17 @@ pub fn overlay_stamps(files: Option<[PathBuf; 2]>) -> OsString {
     s
 }
 
+/// The state directory as a [`crate::safefile::Dir`]: created when `create` (and refused when
+/// it is not the user's own, see there); `None` when it is missing or not safe.
+pub fn state_dir_opened(create: bool) -> Option<crate::safefile::Dir> {
+    let path = state_dir()?;
+    if create {
+        crate::safefile::Dir::open(&path).ok()
+    } else {
+        crate::safefile::Dir::open_existing(&path).ok()
+    }
+}
+
 /// The marker file `awsenv reload` touches.
 pub fn reload_marker() -> Option<PathBuf> {
     state_dir().map(|d| d.join("reload"))

@@ -458,14 +458,13 @@ impl<'a> Rotation<'a> {
         )
     }
 
-    async fn rotate(&self) -> Result<String> {
+    /// The IAM user the keys `keys` belong to (GetCallerIdentity): its ARN and name; an error
+    /// when they are not an IAM user's (the account root, a role).
+    async fn iam_user_of(&self, keys: &StoredKeys) -> Result<(String, String)> {
         let p = self.profile;
-        let old = self
-            .stored()?
-            .ok_or_else(|| anyhow!("{}", self.no_keys()))?;
         let (_, arn) = sts::caller_identity(
             &self.sts,
-            &creds_of(&old),
+            &creds_of(keys),
             &sts::Context {
                 profile: p,
                 root: p,
@@ -474,11 +473,21 @@ impl<'a> Rotation<'a> {
             },
         )
         .await?;
-        let user = user_name_of(&arn).ok_or_else(|| {
+        let user = user_name_of(&arn).map(str::to_string).ok_or_else(|| {
             anyhow!(
                 "profile {p}: its keys belong to {arn}, which is not an IAM user; awsenv rotates the access keys of IAM users"
             )
         })?;
+        Ok((arn, user))
+    }
+
+    async fn rotate(&self) -> Result<String> {
+        let p = self.profile;
+        let old = self
+            .stored()?
+            .ok_or_else(|| anyhow!("{}", self.no_keys()))?;
+        let (arn, user) = self.iam_user_of(&old).await?;
+        let user = user.as_str();
         let mut iam = self
             .iam(&old)
             .await?

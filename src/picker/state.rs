@@ -45,12 +45,7 @@ pub fn now() -> i64 {
 }
 
 fn dir(create: bool) -> Option<crate::safefile::Dir> {
-    let path = crate::activation::state_dir()?;
-    if create {
-        crate::safefile::Dir::open(&path).ok()
-    } else {
-        crate::safefile::Dir::open_existing(&path).ok()
-    }
+    crate::activation::state_dir_opened(create)
 }
 
 /// Reads the history; a missing, unreadable or foreign file is an empty one.

@@ -8,12 +8,10 @@ use zeroize::Zeroize;
 use crate::awsconfig::one_line;
 use crate::resolve::{Engine, StoredKeys};
 use crate::store::{self, lock};
-use crate::sts;
 use crate::timefmt::{now_epoch, rfc3339};
 
 use super::{
-    Iam, IamError, Journal, KeyInfo, Mode, Outcome, Phase, Rotation, creds_of, delete_hint,
-    lock_name, pause, user_name_of,
+    Iam, IamError, Journal, KeyInfo, Mode, Outcome, Phase, Rotation, delete_hint, lock_name, pause,
 };
 
 impl Rotation<'_> {
@@ -257,20 +255,8 @@ impl Rotation<'_> {
         let stored = self
             .stored()?
             .ok_or_else(|| anyhow!("{}", self.no_keys()))?;
-        let (_, arn) = sts::caller_identity(
-            &self.sts,
-            &creds_of(&stored),
-            &sts::Context {
-                profile: p,
-                root: p,
-                mfa_serial: None,
-                what: "GetCallerIdentity".into(),
-            },
-        )
-        .await?;
-        let user = user_name_of(&arn).ok_or_else(|| {
-            anyhow!("profile {p}: its keys belong to {arn}, which is not an IAM user")
-        })?;
+        let (_, user) = self.iam_user_of(&stored).await?;
+        let user = user.as_str();
         let iam = self
             .iam(&stored)
             .await?

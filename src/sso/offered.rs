@@ -47,12 +47,7 @@ impl Cache {
 }
 
 fn dir(create: bool) -> Option<crate::safefile::Dir> {
-    let path = crate::activation::state_dir()?;
-    if create {
-        crate::safefile::Dir::open(&path).ok()
-    } else {
-        crate::safefile::Dir::open_existing(&path).ok()
-    }
+    crate::activation::state_dir_opened(create)
 }
 
 /// Reads the cache; a missing or unreadable file is an empty one.
