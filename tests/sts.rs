@@ -740,18 +740,28 @@ fn status_says_when_sts_does_not_answer_within_3s() {
     assert!(took < Duration::from_secs(10), "status took {took:?}");
 }
 
-/// An STS that never answers is no silent wait: after about a second awsenv says what it waits
-/// for and for how long at most, then fails with one line naming the endpoint.
-#[test]
-fn a_hanging_sts_is_said_after_a_second() {
+/// Profile `hang` (MFA device `mfa/SERIAL`) pointed at a listener that accepts and never
+/// answers, with `AWSENV_STS_TIMEOUT` = `timeout`; the listener lives as long as the caller
+/// keeps it.
+fn hanging_sts(serial: &str, timeout: &str) -> (TestEnv, TcpListener, u16) {
     let mut env = offline(
-        "[profile hang]\nregion = eu-west-1\nmfa_serial = arn:aws:iam::111111111111:mfa/hang\n",
+        &format!(
+            "[profile hang]\nregion = eu-west-1\nmfa_serial = arn:aws:iam::111111111111:mfa/{serial}\n"
+        ),
         "hang",
     );
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     env.set_var("AWS_ENDPOINT_URL_STS", &format!("http://127.0.0.1:{port}"));
-    env.set_var("AWSENV_STS_TIMEOUT", "3");
+    env.set_var("AWSENV_STS_TIMEOUT", timeout);
+    (env, listener, port)
+}
+
+/// An STS that never answers is no silent wait: after about a second awsenv says what it waits
+/// for and for how long at most, then fails with one line naming the endpoint.
+#[test]
+fn a_hanging_sts_is_said_after_a_second() {
+    let (env, listener, port) = hanging_sts("hang", "3");
     let o = awsenv(
         &env,
         &["use", "hang", "--shell", "bash", "--mfa-token", "123456"],
@@ -774,14 +784,7 @@ fn a_hanging_sts_is_said_after_a_second() {
 /// Ctrl-C ends that wait at once, and the shell's statements are never printed.
 #[test]
 fn ctrl_c_ends_a_wait_for_sts() {
-    let mut env = offline(
-        "[profile hang]\nregion = eu-west-1\nmfa_serial = arn:aws:iam::111111111111:mfa/hangc\n",
-        "hang",
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    env.set_var("AWS_ENDPOINT_URL_STS", &format!("http://127.0.0.1:{port}"));
-    env.set_var("AWSENV_STS_TIMEOUT", "60");
+    let (env, listener, _) = hanging_sts("hangc", "60");
     let mut c = env.awsenv();
     c.args(["use", "hang", "--shell", "bash", "--mfa-token", "123456"])
         .stdin(std::process::Stdio::null());
