@@ -167,6 +167,8 @@ pub const KEYS: &[&str] = &[
     "mfa_process",
     "credential_process",
     "endpoint_url",
+    // A PEM file of CAs to trust besides the system's (AWS_CA_BUNDLE wins; src/netconf.rs).
+    "ca_bundle",
     // IAM Identity Center (validated by the sso module).
     "sso_session",
     "sso_start_url",

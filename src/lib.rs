@@ -39,6 +39,7 @@ pub mod exitcode;
 pub mod http;
 pub mod listener;
 pub mod mfa;
+pub mod netconf;
 pub mod overlay;
 pub mod picker;
 pub mod resolve;

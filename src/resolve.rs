@@ -584,7 +584,8 @@ impl Engine {
             region.as_ref().map(|r| r.0.as_str()),
             target.get("endpoint_url"),
         )
-        .with_limits(self.settings.sts_timeout, 3);
+        .with_limits(self.settings.sts_timeout, 3)
+        .with_ca_bundle(target.get("ca_bundle"));
         let roles: Vec<&Profile> = chain
             .iter()
             .filter(|p| p.get("role_arn").is_some())

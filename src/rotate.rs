@@ -186,7 +186,7 @@ impl<'a> Rotation<'a> {
         no_session: bool,
         mfa_token: Option<&'a str>,
     ) -> Result<Rotation<'a>> {
-        let (region, endpoint_url) = if engine.config.has(profile) {
+        let (region, endpoint_url, ca_bundle) = if engine.config.has(profile) {
             let chain = engine.config.chain(profile)?;
             let default = engine
                 .config
@@ -198,12 +198,17 @@ impl<'a> Rotation<'a> {
                 .last()
                 .and_then(|t| t.get("endpoint_url"))
                 .map(str::to_string);
-            (region, url)
+            let ca = chain
+                .last()
+                .and_then(|t| t.get("ca_bundle"))
+                .map(str::to_string);
+            (region, url, ca)
         } else {
-            (None, None)
+            (None, None, None)
         };
         let sts = Endpoint::new(region.as_deref(), endpoint_url.as_deref())
-            .with_limits(engine.settings.sts_timeout, 3);
+            .with_limits(engine.settings.sts_timeout, 3)
+            .with_ca_bundle(ca_bundle.as_deref());
         Ok(Rotation {
             engine,
             profile,
@@ -273,12 +278,13 @@ impl<'a> Rotation<'a> {
     async fn iam(&self, keys: &StoredKeys) -> Result<Option<Iam>> {
         let timeout = self.engine.settings.sts_timeout;
         let url = self.iam_url.as_deref();
-        let direct = || Iam::new(url, &self.region, &creds_of(keys), timeout);
+        let net = self.sts.net()?;
+        let direct = || Iam::new(url, &net, &self.region, &creds_of(keys), timeout);
         if self.no_session || self.engine.keys_mfa_serial(self.profile).is_none() {
             return Ok(Some(direct()));
         }
         if let Some(s) = self.session.borrow().as_ref() {
-            return Ok(Some(Iam::new(url, &self.region, s, timeout)));
+            return Ok(Some(Iam::new(url, &net, &self.region, s, timeout)));
         }
         // The device is named only by role profiles (the second seed's jan-work): IAM may well
         // not need it for the user's own keys. Use a cached MFA session when there is one, else
@@ -300,7 +306,7 @@ impl<'a> Rotation<'a> {
                         .await?;
                     return Ok(Some(match cached {
                         Some(s) => {
-                            let iam = Iam::new(url, &self.region, &s, timeout);
+                            let iam = Iam::new(url, &net, &self.region, &s, timeout);
                             *self.session.borrow_mut() = Some(s);
                             iam
                         }
@@ -322,7 +328,7 @@ impl<'a> Rotation<'a> {
             )
             .await?;
         Ok(found.map(|s| {
-            let iam = Iam::new(url, &self.region, &s, timeout);
+            let iam = Iam::new(url, &net, &self.region, &s, timeout);
             *self.session.borrow_mut() = Some(s);
             iam
         }))
@@ -356,6 +362,11 @@ impl<'a> Rotation<'a> {
             .retry_config(RetryConfig::disabled());
         if let Some(u) = &self.sts.url {
             b = b.endpoint_url(u.clone());
+        }
+        match self.sts.net().and_then(|n| n.sdk_client()) {
+            Ok(Some(http)) => b = b.http_client(http),
+            Ok(None) => {}
+            Err(e) => return Err(format!("{e:#}")),
         }
         let client = aws_sdk_sts::Client::from_conf(b.build());
         match client.get_caller_identity().send().await {

@@ -66,9 +66,41 @@ pub fn line(bytes: &[u8], max: usize) -> String {
     printable(&joined, max)
 }
 
-/// A possibly multi-line message as one printable line (see [`line()`]), whatever its length.
+/// A possibly multi-line message as one printable line (see [`line()`]), whatever its length,
+/// with the password of any `scheme://user:password@host` in it redacted ([`redact_userinfo`]).
 pub fn one_line(s: &str) -> String {
-    line(s.as_bytes(), usize::MAX)
+    redact_userinfo(&line(s.as_bytes(), usize::MAX))
+}
+
+/// `s` with the credentials of every URL in it (`https://user:secret@proxy:3128`) replaced:
+/// `https://user:***@proxy:3128` (a user alone, which may be a token, becomes `***`).
+pub fn redact_userinfo(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| matches!(c, '/' | '?' | '#' | '"' | '\'') || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) => {
+                match authority[..at].split_once(':') {
+                    Some((user, _)) => {
+                        out.push_str(user);
+                        out.push_str(":***");
+                    }
+                    None => out.push_str("***"),
+                }
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `s` without the characters [`printable`] would escape: for the prompt segment, where an
@@ -104,5 +136,18 @@ mod tests {
         assert_eq!(one_line("a\n  b\u{7}"), "a b\\x07");
         assert_eq!(strip("dev\u{1b}[31m\u{202e}"), "dev[31m");
         assert_eq!(quoted(b"eu\x07", 40), "\"eu\\x07\"");
+    }
+
+    #[test]
+    fn url_credentials_are_redacted() {
+        assert_eq!(
+            redact_userinfo("proxy https://bob:s3cr%40t@proxy:3128/ refused; http://tok@h x"),
+            "proxy https://bob:***@proxy:3128/ refused; http://***@h x"
+        );
+        assert_eq!(redact_userinfo("https://host/a@b"), "https://host/a@b");
+        assert_eq!(
+            one_line("via http://u:hunter2@p:1\n"),
+            "via http://u:***@p:1"
+        );
     }
 }

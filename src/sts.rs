@@ -27,6 +27,8 @@ pub struct Endpoint {
     pub timeout: Duration,
     /// How many attempts one operation may make (1: no retry).
     pub attempts: u32,
+    /// The profile's `ca_bundle` (`AWS_CA_BUNDLE` wins; see [`crate::netconf`]).
+    pub ca_bundle: Option<String>,
 }
 
 impl Endpoint {
@@ -52,7 +54,26 @@ impl Endpoint {
             url,
             timeout,
             attempts: 3,
+            ca_bundle: None,
         }
+    }
+
+    /// The same endpoint trusting the profile's `ca_bundle` too (`AWS_CA_BUNDLE` wins).
+    pub fn with_ca_bundle(mut self, ca_bundle: Option<&str>) -> Endpoint {
+        self.ca_bundle = ca_bundle.map(str::to_string);
+        self
+    }
+
+    /// The proxies and CA bundle this endpoint is reached with.
+    pub fn net(&self) -> Result<crate::netconf::NetConf> {
+        crate::netconf::NetConf::new(self.ca_bundle.as_deref())
+    }
+
+    /// The URL the SDK calls, for the rules of [`crate::netconf`].
+    pub fn target_url(&self) -> String {
+        self.url
+            .clone()
+            .unwrap_or_else(|| format!("https://sts.{}.amazonaws.com/", self.region))
     }
 
     /// The same endpoint with another total timeout and number of attempts.
@@ -75,7 +96,7 @@ impl Endpoint {
         crate::timefmt::remaining(self.timeout.as_secs().max(1) as i64)
     }
 
-    fn client(&self, creds: &Creds) -> aws_sdk_sts::Client {
+    fn client(&self, creds: &Creds) -> Result<aws_sdk_sts::Client> {
         let total = self.timeout.max(Duration::from_secs(1));
         let attempt = if self.attempts > 1 {
             (total / 2).max(Duration::from_secs(1))
@@ -103,7 +124,10 @@ impl Endpoint {
         if let Some(u) = &self.url {
             b = b.endpoint_url(u.clone());
         }
-        aws_sdk_sts::Client::from_conf(b.build())
+        if let Some(http) = self.net()?.sdk_client()? {
+            b = b.http_client(http);
+        }
+        Ok(aws_sdk_sts::Client::from_conf(b.build()))
     }
 }
 
@@ -276,6 +300,13 @@ where
         SdkError::TimeoutError(_) => no_answer(),
         SdkError::DispatchFailure(d) if d.is_timeout() => no_answer(),
         SdkError::DispatchFailure(d) => {
+            let net = ep.net().ok();
+            if let Some(why) = d
+                .as_connector_error()
+                .and_then(|c| net?.explain(c, &ep.target_url()))
+            {
+                return anyhow!("{what} for profile {}: {why}", ctx.profile);
+            }
             let detail = if d.is_io() {
                 "connection failed".to_string()
             } else {
@@ -374,7 +405,7 @@ pub async fn get_session_token(
     ctx: &Context<'_>,
 ) -> Result<Creds> {
     let mut req = ep
-        .client(base)
+        .client(base)?
         .get_session_token()
         .duration_seconds(secs_i32(duration));
     if let Some((serial, code)) = mfa {
@@ -410,7 +441,7 @@ pub async fn assume_role(
     ctx: &Context<'_>,
 ) -> Result<Creds> {
     let mut req = ep
-        .client(base)
+        .client(base)?
         .assume_role()
         .role_arn(p.role_arn)
         .role_session_name(p.session_name)
@@ -435,7 +466,7 @@ pub async fn get_federation_token(
     ctx: &Context<'_>,
 ) -> Result<Creds> {
     let out = ep
-        .client(base)
+        .client(base)?
         .get_federation_token()
         .name(name)
         .duration_seconds(secs_i32(duration))
@@ -457,7 +488,7 @@ pub async fn caller_identity(
     ctx: &Context<'_>,
 ) -> Result<(String, String)> {
     let out = ep
-        .client(creds)
+        .client(creds)?
         .get_caller_identity()
         .send()
         .await

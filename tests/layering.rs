@@ -37,6 +37,7 @@ const ENGINE: &[&str] = &[
     "sso",
     "runtime",
     "http",
+    "netconf",
     "exitcode",
     "picker",
 ];

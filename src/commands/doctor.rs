@@ -154,18 +154,13 @@ fn clock_finding() -> Finding {
         .unwrap_or_else(|| format!("https://sts.{}.amazonaws.com/", ep.region));
     let shown = ep.describe();
     let answer = crate::runtime::block_on(async {
-        let client = crate::http::client()?;
-        let uri: hyper::Uri = url
-            .parse()
-            .map_err(|_| anyhow::anyhow!("{shown} is not a URL"))?;
-        let resp = tokio::time::timeout(std::time::Duration::from_secs(5), client.get(uri))
+        let client = crate::http::client(None)?;
+        let resp = tokio::time::timeout(std::time::Duration::from_secs(5), client.get(&url))
             .await
-            .map_err(|_| anyhow::anyhow!("no answer within 5s"))?
-            .map_err(|e| anyhow::anyhow!("{}", crate::http::error_chain(&e)))?;
+            .map_err(|_| anyhow::anyhow!("no answer within 5s"))??;
         let date = resp
-            .headers()
-            .get(hyper::header::DATE)
-            .and_then(|d| d.to_str().ok())
+            .date
+            .as_deref()
             .and_then(|d| httpdate::parse_http_date(d).ok())
             .ok_or_else(|| anyhow::anyhow!("its answer has no Date"))?;
         anyhow::Ok(date)

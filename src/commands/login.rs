@@ -114,7 +114,8 @@ async fn console_credentials(
                 .region
                 .clone()
                 .or_else(|| root.get("region").map(str::to_string));
-            let ep = Endpoint::new(region.as_deref(), root.get("endpoint_url"));
+            let ep = Endpoint::new(region.as_deref(), root.get("endpoint_url"))
+                .with_ca_bundle(chain.last().and_then(|p| p.get("ca_bundle")));
             let name: String = local_user().chars().take(32).collect();
             let duration = req.duration.unwrap_or(Duration::from_secs(3600));
             let ctx = sts::Context {
@@ -166,7 +167,13 @@ pub async fn sign_in_url(
     }
     token_url.push_str("&Session=");
     token_url.push_str(&url_encode(&session));
-    let body = http_get(&token_url, &federation).await?;
+    let ca_bundle = engine
+        .config
+        .has(profile)
+        .then(|| engine.config.profile(profile))
+        .transpose()?
+        .and_then(|p| p.get("ca_bundle").map(str::to_string));
+    let body = http_get(&token_url, &federation, ca_bundle.as_deref()).await?;
     #[derive(serde::Deserialize)]
     struct Answer {
         #[serde(rename = "SigninToken")]
@@ -184,45 +191,27 @@ pub async fn sign_in_url(
 }
 
 /// One GET; the body on 200. `shown` names the endpoint in errors (the full URL is secret).
-async fn http_get(url: &str, shown: &str) -> Result<Vec<u8>> {
-    use http_body_util::BodyExt;
-
-    let client = crate::http::client()?;
-    let uri: hyper::Uri = url
-        .parse()
-        .map_err(|_| anyhow!("federation_url \"{shown}\" is not a URL"))?;
-    let resp = tokio::time::timeout(Duration::from_secs(30), client.get(uri))
+async fn http_get(url: &str, shown: &str, ca_bundle: Option<&str>) -> Result<Vec<u8>> {
+    let client = crate::http::client(ca_bundle)?;
+    let resp = tokio::time::timeout(Duration::from_secs(30), client.get(url))
         .await
         .map_err(|_| anyhow!("the federation endpoint {shown} did not answer within 30s"))?
         .map_err(|e| {
             anyhow!(
                 "cannot reach the federation endpoint {shown}: {}",
-                crate::sanitize::line(crate::http::error_chain(&e).as_bytes(), 300)
+                crate::sanitize::line(format!("{e:#}").as_bytes(), 400)
             )
         })?;
-    let status = resp.status();
-    let body = tokio::time::timeout(Duration::from_secs(30), resp.into_body().collect())
-        .await
-        .map_err(|_| {
-            anyhow!("the federation endpoint {shown} did not finish its answer within 30s")
-        })?
-        .map_err(|e| {
-            anyhow!(
-                "cannot read the answer of the federation endpoint {shown}: {}",
-                crate::sanitize::line(e.to_string().as_bytes(), 300)
-            )
-        })?
-        .to_bytes();
-    if !status.is_success() {
+    if !(200..300).contains(&resp.status) {
         // An error page is outside text: one printable line, never raw bytes.
-        let start = &body[..body.len().min(400)];
+        let start = &resp.body[..resp.body.len().min(400)];
         bail!(
             "the federation endpoint {shown} refused the session (HTTP {}): {}",
-            status.as_u16(),
+            resp.status,
             crate::sanitize::line(start, 200)
         );
     }
-    Ok(body.to_vec())
+    Ok(resp.body.to_vec())
 }
 
 /// How long the one-shot redirect waits for the browser.

@@ -70,10 +70,20 @@ pub(super) struct Iam {
     pub(super) at: String,
     /// Signed with an MFA session (not with the keys themselves).
     pub(super) with_session: bool,
+    /// The proxies and CA bundle, to explain a failed connection.
+    net: crate::netconf::NetConf,
+    /// The URL called, for the same.
+    url: String,
 }
 
 impl Iam {
-    pub(super) fn new(url: Option<&str>, region: &str, creds: &Creds, timeout: Duration) -> Iam {
+    pub(super) fn new(
+        url: Option<&str>,
+        net: &crate::netconf::NetConf,
+        region: &str,
+        creds: &Creds,
+        timeout: Duration,
+    ) -> Iam {
         use aws_sdk_iam::config::retry::RetryConfig;
         use aws_sdk_iam::config::timeout::TimeoutConfig;
         use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
@@ -99,7 +109,13 @@ impl Iam {
         if let Some(u) = url {
             b = b.endpoint_url(u.to_string());
         }
+        // The same NetConf already served STS's GetCallerIdentity: its bundle was read.
+        if let Ok(Some(http)) = net.sdk_client() {
+            b = b.http_client(http);
+        }
         Iam {
+            net: net.clone(),
+            url: url.unwrap_or("https://iam.amazonaws.com/").to_string(),
             client: aws_sdk_iam::Client::from_conf(b.build()),
             at: match url {
                 Some(u) => printable(u.as_bytes(), 200),
@@ -147,10 +163,18 @@ impl Iam {
                 "{what}: IAM at {} did not answer in time; check your network or AWS_ENDPOINT_URL_IAM",
                 self.at
             )),
-            SdkError::DispatchFailure(_) => IamError::NoAnswer(format!(
-                "{what}: cannot reach IAM at {}; check your network or AWS_ENDPOINT_URL_IAM",
-                self.at
-            )),
+            SdkError::DispatchFailure(d) => IamError::NoAnswer(
+                match d
+                    .as_connector_error()
+                    .and_then(|c| self.net.explain(c, &self.url))
+                {
+                    Some(why) => format!("{what}: {why}"),
+                    None => format!(
+                        "{what}: cannot reach IAM at {}; check your network or AWS_ENDPOINT_URL_IAM",
+                        self.at
+                    ),
+                },
+            ),
             _ => IamError::NoAnswer(format!(
                 "{what}: unexpected answer from IAM at {}: {}",
                 self.at,

@@ -91,8 +91,14 @@ where
         SdkError::TimeoutError(_) => anyhow!(
             "{what}: {service} at {base} did not answer in time; check your network or {env_var}"
         ),
-        SdkError::DispatchFailure(_) => {
-            anyhow!("{what}: cannot reach {service} at {base}; check your network or {env_var}")
+        SdkError::DispatchFailure(d) => {
+            let net = crate::netconf::NetConf::new(None).ok();
+            match d.as_connector_error().and_then(|c| net?.explain(c, &base)) {
+                Some(why) => anyhow!("{what}: {service}: {why}"),
+                None => anyhow!(
+                    "{what}: cannot reach {service} at {base}; check your network or {env_var}"
+                ),
+            }
         }
         _ => anyhow!(
             "{what}: unexpected answer from {service} at {base}: {}",

@@ -165,6 +165,10 @@ impl Oidc {
         if let Some(u) = url {
             b = b.endpoint_url(u);
         }
+        // Proxies and AWS_CA_BUNDLE (an SSO session belongs to no one profile's ca_bundle).
+        if let Some(http) = crate::netconf::NetConf::new(None)?.sdk_client()? {
+            b = b.http_client(http);
+        }
         Ok(Oidc {
             client: aws_sdk_ssooidc::Client::from_conf(b.build()),
             base: base.trim_end_matches('/').to_string(),

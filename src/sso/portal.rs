@@ -68,6 +68,10 @@ impl Portal {
         if let Some(u) = url {
             b = b.endpoint_url(u);
         }
+        // Proxies and AWS_CA_BUNDLE (an SSO session belongs to no one profile's ca_bundle).
+        if let Some(http) = crate::netconf::NetConf::new(None)?.sdk_client()? {
+            b = b.http_client(http);
+        }
         Ok(Portal {
             client: aws_sdk_sso::Client::from_conf(b.build()),
             base,

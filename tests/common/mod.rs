@@ -55,6 +55,7 @@ pub fn install_hint(name: &str) -> String {
         "secret-tool" => "apt-get install libsecret-tools".to_string(),
         "moto_server" => "pip install 'moto[server]'".to_string(),
         "aws" => "pip install awscli".to_string(),
+        "mitmdump" => "scripts/test installs it: pip install mitmproxy==11.0.2 into ~/.cache/awsenv-test/mitm-venv".to_string(),
         "terraform" => {
             "install Terraform 1.11+ at /usr/local/bin/terraform (part of the machine image)"
                 .to_string()
