@@ -4,12 +4,16 @@
 //!
 //! awsenv never sends a loopback destination through a proxy, so the endpoints here are names
 //! under `.test` (`sts.test`, `iam.test`, `signin.test`) that only the proxy resolves: its addon
-//! (written below) sends them to moto on 127.0.0.1 and answers the console federation endpoint
-//! (`signin.test`) itself, and logs every CONNECT and request it sees to a file the tests read.
+//! (written below) sends them to moto on 127.0.0.1 (`sso.test` to the IAM Identity Center
+//! fake of tests/sso), answers the console federation endpoint (`signin.test`) itself, and
+//! logs every CONNECT and request it sees to a file the tests read.
 
 mod common;
+#[path = "sso/harness.rs"]
+mod harness;
 
 use std::fs;
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -29,6 +33,7 @@ from urllib.parse import parse_qs
 from mitmproxy import http
 
 UPSTREAM = int(os.environ["AWSENV_TEST_UPSTREAM_PORT"])
+SSO = int(os.environ.get("AWSENV_TEST_SSO_PORT") or 0)
 LOG = os.environ["AWSENV_TEST_FLOW_LOG"]
 
 def _log(**kw):
@@ -44,7 +49,7 @@ def request(flow):
     host = flow.request.pretty_host
     action = parse_qs(flow.request.get_text() or "").get("Action", [""])[0] \
         or flow.request.query.get("Action", "")
-    _log(kind="request", host=host, action=action)
+    _log(kind="request", host=host, action=action, path=flow.request.path.split("?")[0])
     if host == "signin.test":
         flow.response = http.Response.make(
             200, json.dumps({"SigninToken": "PROXIED-TOKEN"}),
@@ -52,7 +57,7 @@ def request(flow):
     elif host.endswith(".test"):
         flow.request.scheme = "http"
         flow.request.host = "127.0.0.1"
-        flow.request.port = UPSTREAM
+        flow.request.port = SSO if host == "sso.test" else UPSTREAM
 "#;
 
 fn moto() -> Option<&'static Moto> {
@@ -92,6 +97,10 @@ struct Mitm {
 
 impl Mitm {
     fn start(upstream: &Moto, proxyauth: Option<&str>) -> Mitm {
+        Mitm::with_sso(upstream, proxyauth, 0)
+    }
+
+    fn with_sso(upstream: &Moto, proxyauth: Option<&str>, sso_port: u16) -> Mitm {
         let bin = mitmdump().expect("mitmdump checked by the caller");
         let dir = tempfile::Builder::new()
             .prefix("awsenv-mitm-")
@@ -117,6 +126,7 @@ impl Mitm {
         .arg(&addon)
         .env("AWSENV_TEST_UPSTREAM_PORT", upstream.port.to_string())
         .env("AWSENV_TEST_FLOW_LOG", &flows)
+        .env("AWSENV_TEST_SSO_PORT", sso_port.to_string())
         .stdin(Stdio::null())
         .stdout(fs::File::create(&log).expect("log"))
         .stderr(fs::File::create(dir.path().join("stderr.log")).expect("log"));
@@ -152,6 +162,17 @@ impl Mitm {
 
     fn output(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The paths of the requests to `host` the proxy saw.
+    fn paths(&self, host: &str) -> Vec<String> {
+        fs::read_to_string(&self.flows)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["kind"] == "request" && v["host"] == host)
+            .map(|v| v["path"].as_str().unwrap_or_default().to_string())
+            .collect()
     }
 
     /// What the proxy saw: (kind, host, action) per CONNECT and request.
@@ -503,4 +524,75 @@ fn login_reaches_sts_and_the_federation_endpoint_through_the_proxy() {
         c
     });
     assert_one_line(&o, &["TLS to signin.test failed", "AWS_CA_BUNDLE"], &[]);
+}
+
+/// `awsenv sso login --use-device-code` and then `use` of an SSO profile: IAM Identity Center's
+/// OIDC service and portal (the fake of tests/sso, as `sso.test`) through the proxy.
+#[test]
+fn sso_sign_in_and_role_credentials_go_through_the_proxy() {
+    if !require_tools(&["script", "python3"]) {
+        return;
+    }
+    let Some(moto) = moto() else {
+        return;
+    };
+    if mitmdump().is_none() {
+        return;
+    }
+    let fake = harness::FakeSso::start(moto);
+    let mitm = Mitm::with_sso(moto, None, fake.port);
+    let mut env = TestEnv::new();
+    env.set_var("USER", "tester");
+    fake.point(&mut env);
+    env.set_var("AWS_ENDPOINT_URL_SSO_OIDC", "https://sso.test");
+    env.set_var("AWS_ENDPOINT_URL_SSO", "https://sso.test");
+    env.set_var("HTTPS_PROXY", &mitm.url());
+    env.set_var("AWS_CA_BUNDLE", &mitm.ca.to_string_lossy());
+    env.write_aws_config(&harness::config(&harness::profile(
+        "dev-admin",
+        "111111111111",
+        "Admin",
+    )));
+    // On a terminal (`script`), as a user runs it; the test browser approves the device code.
+    let mut c = env.command("script");
+    c.args([
+        "-qfec",
+        &format!(
+            "{} sso login corp --use-device-code",
+            env!("CARGO_BIN_EXE_awsenv")
+        ),
+        "/dev/null",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = common::detach(&mut c).spawn().expect("spawn script");
+    let mut all = String::new();
+    for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
+        all.push_str(&line.unwrap_or_default());
+        all.push('\n');
+    }
+    assert!(
+        child.wait().expect("wait").success(),
+        "sso login:\n{all}\n{}",
+        fake.log()
+    );
+    let o = use_dev_admin(&env);
+    assert!(o.status.success(), "use: {}", stderr(&o));
+    let paths = mitm.paths("sso.test");
+    for p in [
+        "/client/register",
+        "/device_authorization",
+        "/token",
+        "/federation/credentials",
+    ] {
+        assert!(paths.iter().any(|x| x == p), "{p} not proxied: {paths:?}");
+    }
+}
+
+fn use_dev_admin(env: &TestEnv) -> Output {
+    run({
+        let mut c = env.awsenv();
+        c.args(["use", "dev-admin", "--shell", "bash"]);
+        c
+    })
 }
