@@ -1,5 +1,6 @@
 //! Proxies and private CAs (issue 21 §1): a real TLS-intercepting proxy (mitmproxy's
-//! `mitmdump`) in front of moto, with the proxy's CA only in `AWS_CA_BUNDLE` or a profile's
+//! `mitmdump`) in front of moto served over HTTPS (by a second `mitmdump` in reverse-proxy
+//! mode), with the proxy's CA only in `AWS_CA_BUNDLE` or a profile's
 //! `ca_bundle`.
 //!
 //! awsenv never sends a loopback destination through a proxy, so the endpoints here are names
@@ -55,7 +56,7 @@ def request(flow):
             200, json.dumps({"SigninToken": "PROXIED-TOKEN"}),
             {"Content-Type": "application/json"})
     elif host.endswith(".test"):
-        flow.request.scheme = "http"
+        flow.request.scheme = "http" if host == "sso.test" else "https"
         flow.request.host = "127.0.0.1"
         flow.request.port = SSO if host == "sso.test" else UPSTREAM
 "#;
@@ -82,6 +83,43 @@ fn mitmdump() -> Option<PathBuf> {
     // Not found: fails under CI=true, else notes the skip.
     common::require_tool("mitmdump");
     None
+}
+
+/// moto over HTTPS: a second `mitmdump`, in reverse-proxy mode, in front of the test binary's
+/// moto, with its own CA (which awsenv never sees; the intercepting proxy does not check it).
+/// Its port; one per test binary, killed when the binary ends.
+fn https_front(moto: &Moto) -> u16 {
+    static PORT: OnceLock<u16> = OnceLock::new();
+    *PORT.get_or_init(|| {
+        let bin = mitmdump().expect("mitmdump checked by the caller");
+        let dir = tempfile::Builder::new()
+            .prefix("awsenv-moto-tls-")
+            .tempdir()
+            .expect("temp dir")
+            .keep();
+        let port = common::free_port();
+        let log = dir.join("mitmdump.log");
+        let mut cmd = Command::new(bin);
+        cmd.arg("--mode")
+            .arg(format!("reverse:http://127.0.0.1:{}@{port}", moto.port))
+            .args(["--listen-host", "127.0.0.1"])
+            .arg("--set")
+            .arg(format!("confdir={}", dir.display()))
+            .stdout(fs::File::create(&log).expect("log"))
+            .stderr(Stdio::null());
+        let child = common::detach(&mut cmd).spawn().expect("spawn mitmdump");
+        common::watch_and_kill(child.id(), &dir);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the HTTPS front of moto did not start on port {port}: {}",
+                fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        port
+    })
 }
 
 /// A running `mitmdump` on a free loopback port; killed on drop.
@@ -124,7 +162,10 @@ impl Mitm {
         .args(["--set", "ssl_insecure=true"])
         .arg("-s")
         .arg(&addon)
-        .env("AWSENV_TEST_UPSTREAM_PORT", upstream.port.to_string())
+        .env(
+            "AWSENV_TEST_UPSTREAM_PORT",
+            https_front(upstream).to_string(),
+        )
         .env("AWSENV_TEST_FLOW_LOG", &flows)
         .env("AWSENV_TEST_SSO_PORT", sso_port.to_string())
         .stdin(Stdio::null())
