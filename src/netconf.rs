@@ -1,5 +1,6 @@
 //! The one place that turns the environment and a profile into how awsenv connects: proxies
-//! (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`, upper case first, then lower case) and the CA
+//! (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` for either, `NO_PROXY`; upper case first, then
+//! lower case, the variables the SDK's own client reads) and the CA
 //! bundle (`AWS_CA_BUNDLE`, else the profile's `ca_bundle`, added to the system roots). Every
 //! HTTP client awsenv builds gets its connections from here: the SDK clients (STS, IAM, SSO
 //! OIDC, the portal) through [`NetConf::sdk_client`], the plain GETs of `src/http.rs` (the
@@ -16,7 +17,9 @@
 //!   any of those with `:port` (only that port).
 //!
 //! With no proxy and no CA bundle set, [`NetConf::sdk_client`] is `None` and the SDK's default
-//! client is used: nothing is added to `use`.
+//! client is used: nothing is added to `use`. (That client reads the same proxy variables, but
+//! with no loopback rule, no `:port` in `NO_PROXY` and no CA bundle: awsenv replaces it as soon
+//! as one of them is set.)
 
 use anyhow::{Result, anyhow, bail};
 use aws_smithy_http_client::proxy::ProxyConfig;
@@ -81,10 +84,10 @@ impl NetConf {
     /// From the environment and the profile's `ca_bundle` (`AWS_CA_BUNDLE` wins, as in the AWS
     /// CLI). Fails on a proxy URL it cannot use or a CA bundle it cannot read.
     pub fn new(profile_ca_bundle: Option<&str>) -> Result<NetConf> {
-        let https = env(&["HTTPS_PROXY", "https_proxy"])
+        let https = env(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"])
             .map(|(n, v)| proxy(&n, &v))
             .transpose()?;
-        let http = env(&["HTTP_PROXY", "http_proxy"])
+        let http = env(&["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"])
             .map(|(n, v)| proxy(&n, &v))
             .transpose()?;
         let no_proxy = env(&["NO_PROXY", "no_proxy"])

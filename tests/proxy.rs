@@ -320,7 +320,7 @@ fn use_goes_through_the_intercepting_proxy_with_aws_ca_bundle() {
 }
 
 #[test]
-fn a_profiles_ca_bundle_is_trusted_and_lower_case_proxy_variables_work() {
+fn a_profiles_ca_bundle_is_trusted_and_lower_case_and_all_proxy_work() {
     let Some((moto, mut env)) = rig("") else {
         return;
     };
@@ -337,6 +337,19 @@ fn a_profiles_ca_bundle_is_trusted_and_lower_case_proxy_variables_work() {
     assert!(
         mitm.requested("sts.test", "AssumeRole"),
         "{:?}",
+        mitm.flows()
+    );
+    // ALL_PROXY when no scheme's own variable is set (a fresh home: the session is cached).
+    let Some((_, mut env)) = rig(&format!("ca_bundle = {}\n", mitm.ca.display())) else {
+        return;
+    };
+    env.set_var("ALL_PROXY", &mitm.url());
+    let before = mitm.flows().len();
+    let o = use_dev(&env);
+    assert!(o.status.success(), "use: {}", stderr(&o));
+    assert!(
+        mitm.flows().len() > before,
+        "ALL_PROXY not used: {:?}",
         mitm.flows()
     );
 }
