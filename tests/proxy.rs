@@ -107,8 +107,10 @@ fn https_front(moto: &Moto) -> u16 {
             .arg(format!("confdir={}", dir.display()))
             .stdout(fs::File::create(&log).expect("log"))
             .stderr(Stdio::null());
-        let child = common::detach(&mut cmd).spawn().expect("spawn mitmdump");
+        let mut child = common::detach(&mut cmd).spawn().expect("spawn mitmdump");
         common::watch_and_kill(child.id(), &dir);
+        // Reaped when the watchdog kills it at the end of the test binary.
+        std::thread::spawn(move || child.wait());
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
