@@ -38,13 +38,19 @@ use std::time::Duration;
 /// The largest CA bundle read (a full system bundle is about 200 KB).
 const MAX_BUNDLE: u64 = 8 << 20;
 
-/// A proxy from the environment.
-#[derive(Clone, Debug)]
+/// A proxy from the environment. Its `Debug` shows no credentials.
+#[derive(Clone)]
 struct Proxy {
     /// As given (userinfo still percent-encoded: the SDK decodes it).
     url: String,
     /// For messages: scheme, host and port, never the credentials.
     shown: String,
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Proxy({})", self.shown)
+    }
 }
 
 /// A CA bundle: where it came from and its PEM text.
@@ -513,6 +519,7 @@ mod tests {
     fn proxy_urls_show_no_credentials() {
         let p = proxy("HTTPS_PROXY", "https://us%40er:p%3Ass@proxy.corp:3128").unwrap();
         assert_eq!(p.shown, "https://proxy.corp:3128");
+        assert_eq!(format!("{p:?}"), "Proxy(https://proxy.corp:3128)");
         assert_eq!(
             proxy("HTTPS_PROXY", "proxy:8080").unwrap().shown,
             "http://proxy:8080"
