@@ -167,6 +167,9 @@ pub const KEYS: &[&str] = &[
     "mfa_process",
     "credential_process",
     "endpoint_url",
+    // Workload identities (src/source/web_identity.rs, environment.rs, ecs.rs, imds.rs).
+    "web_identity_token_file",
+    "credential_source",
     // IAM Identity Center (validated by the sso module).
     "sso_session",
     "sso_start_url",

@@ -21,12 +21,13 @@ use crate::sts::{self, Creds, Endpoint};
 mod cache;
 mod plan;
 
+pub use crate::source::local_user;
 /// Long-term keys as kept in the store (see [`crate::source::stored_keys`]).
 pub use crate::source::stored_keys::StoredKeys;
 pub(crate) use cache::CacheKey;
 pub use cache::{CacheEntry, Cleared, Inventory};
 use plan::shown;
-pub use plan::{CHAIN_LIMIT, Hop, is_region_name, local_user, pick_region, plan_hops};
+pub use plan::{CHAIN_LIMIT, Hop, is_region_name, pick_region, plan_hops};
 
 /// What the caller asks for.
 #[derive(Default, Clone)]
@@ -135,22 +136,26 @@ impl Engine {
         source::stored_keys::read(&*self.store, profile)
     }
 
-    /// What the credential sources may use.
-    fn cx(&self) -> Cx<'_> {
+    /// What the credential sources may use, with the STS endpoint of this resolution.
+    fn cx<'a>(&'a self, sts: &'a Endpoint) -> Cx<'a> {
         Cx {
             config: &self.config,
             settings: &self.settings,
             store: &*self.store,
+            sts,
         }
     }
 
     /// The credentials of root profile `root` from its source, through the session cache when
     /// the source allows it.
-    async fn base_credentials(&self, root: &Profile) -> Result<Creds> {
-        let cx = self.cx();
-        let src = source::root_of(&cx, root)?;
-        let Some(spec) = src.cache(&cx, root)? else {
-            return src.fetch(&cx, root).await;
+    async fn base_credentials(
+        &self,
+        cx: &Cx<'_>,
+        src: &dyn source::Source,
+        root: &Profile,
+    ) -> Result<Creds> {
+        let Some(spec) = src.cache(cx, root)? else {
+            return src.fetch(cx, root).await;
         };
         let key = CacheKey {
             kind: spec.kind,
@@ -165,7 +170,7 @@ impl Engine {
             no_session: false,
             endpoint: spec.endpoint.as_deref(),
         };
-        self.cached_or(&key, spec.label.as_deref(), || src.fetch(&cx, root))
+        self.cached_or(&key, spec.label.as_deref(), || src.fetch(cx, root))
             .await
     }
 
@@ -177,6 +182,7 @@ impl Engine {
             _ => return Err(self.config.unknown(&req.profile)),
         };
         for p in chain.iter().skip(1) {
+            source::check_link(p)?;
             if p.get("role_arn").is_none() {
                 bail!(
                     "profile {} has source_profile = {} but no role_arn",
@@ -198,11 +204,17 @@ impl Engine {
             target.get("endpoint_url"),
         )
         .with_limits(self.settings.sts_timeout, 3);
+        let cx = self.cx(&ep);
+        let src = source::root_of(&cx, root)?;
+        // A source that already holds the root's role (web identity) leaves it out of the hops.
+        let root_role = src.takes_role().then(|| root.get("role_arn")).flatten();
         let roles: Vec<&Profile> = chain
             .iter()
-            .filter(|p| p.get("role_arn").is_some())
+            .enumerate()
+            .filter(|(i, p)| p.get("role_arn").is_some() && !(*i == 0 && root_role.is_some()))
+            .map(|(_, p)| p)
             .collect();
-        let base = self.base_credentials(root).await?;
+        let base = self.base_credentials(&cx, src, root).await?;
         let long_term = base.session_token.is_none();
         let window = self.settings.refresh_window;
         let hops = plan_hops(&roles, req, long_term, self.settings.role_ttl, window)?;
@@ -272,7 +284,7 @@ impl Engine {
             upstream = skey;
         }
 
-        let mut last_role = None;
+        let mut last_role = root_role.map(str::to_string);
         for (i, (p, hop)) in roles.iter().zip(&hops).enumerate() {
             let role_arn = p.get("role_arn").unwrap_or_default();
             let duration = hop.duration;

@@ -8,49 +8,6 @@ use anyhow::{Result, bail};
 use super::Request;
 use crate::awsconfig::Profile;
 
-/// The local user name, as the default `role_session_name` (cleaned to STS's alphabet).
-pub fn local_user() -> String {
-    let raw = std::env::var("USER")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .or_else(passwd_name)
-        .unwrap_or_else(|| "awsenv".into());
-    let mut s: String = raw
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(*c))
-        .take(64)
-        .collect();
-    while s.len() < 2 {
-        s.push('_');
-    }
-    s
-}
-
-fn passwd_name() -> Option<String> {
-    let mut buf = vec![0 as libc::c_char; 4096];
-    // SAFETY: getpwuid_r writes into our buffers; we check its result before reading.
-    unsafe {
-        let mut pw: libc::passwd = std::mem::zeroed();
-        let mut out: *mut libc::passwd = std::ptr::null_mut();
-        if libc::getpwuid_r(
-            libc::getuid(),
-            &mut pw,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut out,
-        ) != 0
-            || out.is_null()
-        {
-            return None;
-        }
-        Some(
-            std::ffi::CStr::from_ptr(pw.pw_name)
-                .to_string_lossy()
-                .into_owned(),
-        )
-    }
-}
-
 /// The longest AssumeRole that AWS allows with temporary credentials (role chaining, which
 /// includes a GetSessionToken MFA session): one hour.
 pub const CHAIN_LIMIT: Duration = Duration::from_secs(3600);
@@ -158,7 +115,7 @@ pub fn plan_hops(
         };
         if chained && asked > CHAIN_LIMIT {
             let through = if i == 0 {
-                "temporary credentials (credential_process or IAM Identity Center)".to_string()
+                "temporary credentials (credential_process, IAM Identity Center or a workload identity)".to_string()
             } else {
                 format!("role {}", roles[i - 1].name)
             };

@@ -10,16 +10,20 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 
 use crate::awsconfig::{AwsConfig, Profile};
 use crate::settings::Settings;
 use crate::store::SecretStore;
-use crate::sts::Creds;
+use crate::sts::{Creds, Endpoint};
 
+pub mod ecs;
+pub mod environment;
+pub mod imds;
 pub mod process;
 pub mod sso;
 pub mod stored_keys;
+pub mod web_identity;
 
 /// What a source may use: the AWS config, the settings, the secret store.
 pub struct Cx<'a> {
@@ -29,6 +33,8 @@ pub struct Cx<'a> {
     pub settings: &'a Settings,
     /// The secret store.
     pub store: &'a dyn SecretStore,
+    /// The STS endpoint of the resolution (region, endpoint override, limits).
+    pub sts: &'a Endpoint,
 }
 
 /// Where the engine caches a source's credentials: the session cache key is made of `kind`,
@@ -56,7 +62,22 @@ pub trait Source {
     /// Whether `root` gets its credentials from this source: `Ok(false)` when none of its keys
     /// are set; an error naming the profile and the key when they are set but unusable (half
     /// set, an unknown value).
-    fn claims(&self, cx: &Cx<'_>, root: &Profile) -> Result<bool>;
+    fn claims(&self, _cx: &Cx<'_>, root: &Profile) -> Result<bool> {
+        Ok(self.credential_source().is_some()
+            && root.get("credential_source").map(str::trim) == self.credential_source())
+    }
+
+    /// The `credential_source` value this source answers to (`Environment`, …), if any; the
+    /// default [`Source::claims`] takes the profiles that name it.
+    fn credential_source(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Whether the credentials are already those of the root's own `role_arn` (web identity):
+    /// the engine then assumes no role on the root.
+    fn takes_role(&self) -> bool {
+        false
+    }
 
     /// Where the engine caches what [`Source::fetch`] returns; `None` (the default): not cached,
     /// fetched at every resolution (long-term keys, or a source with its own cache).
@@ -72,7 +93,71 @@ pub trait Source {
 
 /// Every source, asked in this order; the first that claims a root is its source. Stored keys
 /// come last: a root that no other source claims holds long-term keys in the store.
-pub static SOURCES: &[&(dyn Source + Sync)] = &[&sso::Sso, &process::Process, &stored_keys::Keys];
+#[rustfmt::skip]
+pub static SOURCES: &[&(dyn Source + Sync)] = &[
+    &sso::Sso,
+    &process::Process,
+    &web_identity::WebIdentity,
+    &environment::Environment,
+    &ecs::EcsContainer,
+    &imds::Ec2InstanceMetadata,
+    &stored_keys::Keys,
+];
+
+/// Checks profile `p` of a chain that is not its root (it has `source_profile`): it must not
+/// also name a `credential_source`, since its credentials come from the source profile.
+pub fn check_link(p: &Profile) -> Result<()> {
+    if p.get("credential_source").is_some() {
+        bail!(
+            "profile {} has both source_profile and credential_source; keep one (credential_source belongs on the root of the chain)",
+            p.name
+        );
+    }
+    Ok(())
+}
+
+/// The local user name, as the default `role_session_name` (cleaned to STS's alphabet).
+pub fn local_user() -> String {
+    let raw = std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(passwd_name)
+        .unwrap_or_else(|| "awsenv".into());
+    let mut s: String = raw
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(*c))
+        .take(64)
+        .collect();
+    while s.len() < 2 {
+        s.push('_');
+    }
+    s
+}
+
+fn passwd_name() -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: getpwuid_r writes into our buffers; we check its result before reading.
+    unsafe {
+        let mut pw: libc::passwd = std::mem::zeroed();
+        let mut out: *mut libc::passwd = std::ptr::null_mut();
+        if libc::getpwuid_r(
+            libc::getuid(),
+            &mut pw,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut out,
+        ) != 0
+            || out.is_null()
+        {
+            return None;
+        }
+        Some(
+            std::ffi::CStr::from_ptr(pw.pw_name)
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
+}
 
 /// Credentials from one of aws-config's providers, as awsenv keeps them.
 pub fn from_sdk(c: &aws_credential_types::Credentials) -> Creds {
@@ -97,6 +182,21 @@ pub fn sdk_error(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// The source of root profile `root` (see [`SOURCES`]).
 pub fn root_of(cx: &Cx<'_>, root: &Profile) -> Result<&'static (dyn Source + Sync)> {
+    if let Some(v) = root.get("credential_source") {
+        let known: Vec<&str> = SOURCES
+            .iter()
+            .filter_map(|s| s.credential_source())
+            .collect();
+        if !known.contains(&v.trim()) {
+            bail!(
+                "profile {}: credential_source = {} is not one of {}; fix it in {}",
+                root.name,
+                crate::sanitize::quoted(v.as_bytes(), 40),
+                known.join(", "),
+                crate::awsconfig::config_path_text()
+            );
+        }
+    }
     for s in SOURCES {
         if s.claims(cx, root)? {
             return Ok(*s);
