@@ -169,6 +169,9 @@ pub const KEYS: &[&str] = &[
     "endpoint_url",
     // A PEM file of CAs to trust besides the system's (AWS_CA_BUNDLE wins; src/netconf.rs).
     "ca_bundle",
+    // Workload identities (src/source/web_identity.rs, environment.rs, ecs.rs, imds.rs).
+    "web_identity_token_file",
+    "credential_source",
     // IAM Identity Center (validated by the sso module).
     "sso_session",
     "sso_start_url",

@@ -47,6 +47,7 @@ pub mod rotate;
 pub mod runtime;
 pub mod server;
 pub mod settings;
+pub mod source;
 pub mod sso;
 pub mod store;
 pub mod sts;

@@ -50,6 +50,7 @@ use crate::timefmt::{now_epoch, remaining, rfc3339};
 mod iam;
 mod journal;
 mod recover;
+mod sessions;
 
 pub use recover::recover_for_list;
 

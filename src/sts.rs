@@ -457,6 +457,45 @@ pub async fn assume_role(
     convert(out.credentials(), ep, ctx)
 }
 
+/// The parameters of one AssumeRoleWithWebIdentity call.
+pub struct WebIdentity<'a> {
+    /// `role_arn`.
+    pub role_arn: &'a str,
+    /// `role_session_name`.
+    pub session_name: &'a str,
+    /// The token (from `web_identity_token_file`).
+    pub token: &'a str,
+    /// `DurationSeconds`, when the profile sets `duration_seconds` (else STS's default, 1h).
+    pub duration: Option<Duration>,
+}
+
+/// AssumeRoleWithWebIdentity: not signed (the token is the credential), through the same client
+/// as every other STS call.
+pub async fn assume_role_with_web_identity(
+    ep: &Endpoint,
+    p: &WebIdentity<'_>,
+    ctx: &Context<'_>,
+) -> Result<Creds> {
+    // The operation's only auth scheme is "no auth": these placeholder keys sign nothing.
+    let unsigned = Creds {
+        access_key_id: "unsigned".into(),
+        secret_access_key: "unsigned".into(),
+        session_token: None,
+        expiration: None,
+    };
+    let req = ep
+        .client(&unsigned)
+        .assume_role_with_web_identity()
+        .role_arn(p.role_arn)
+        .role_session_name(p.session_name)
+        .web_identity_token(p.token)
+        .set_duration_seconds(p.duration.map(secs_i32));
+    let out = said(ep, "AssumeRoleWithWebIdentity", req.send())
+        .await
+        .map_err(|e| map_err(e, ep, ctx))?;
+    convert(out.credentials(), ep, ctx)
+}
+
 /// GetFederationToken (console sign-in for a profile without a role).
 pub async fn get_federation_token(
     ep: &Endpoint,

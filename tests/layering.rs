@@ -40,6 +40,7 @@ const ENGINE: &[&str] = &[
     "netconf",
     "exitcode",
     "picker",
+    "source",
 ];
 
 #[test]
@@ -243,5 +244,86 @@ fn engine_modules_import_each_other_one_way() {
         if let Some(c) = visit(n, &graph, &mut Vec::new(), &mut done) {
             panic!("import cycle: {}", c.join(" -> "));
         }
+    }
+}
+
+/// Every module `from` reaches through the import graph (itself excluded).
+fn reachable(
+    graph: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+    from: &str,
+) -> std::collections::BTreeSet<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut stack = vec![from.to_string()];
+    while let Some(n) = stack.pop() {
+        for d in graph.get(&n).into_iter().flatten() {
+            if d != from && seen.insert(d.clone()) {
+                stack.push(d.clone());
+            }
+        }
+    }
+    seen
+}
+
+#[test]
+fn credential_sources_and_the_engine_point_one_way() {
+    let graph = import_graph();
+    assert!(
+        graph.contains_key("source") && graph.contains_key("resolve"),
+        "sanity: the graph has the sources and the engine: {:?}",
+        graph.keys().collect::<Vec<_>>()
+    );
+    assert!(
+        graph["rotate"].contains("resolve") && reachable(&graph, "source").contains("sso"),
+        "sanity: the graph sees rotate -> resolve and source -> sso, so the checks below can fail"
+    );
+    // What is built on the engine: rotate, the server, the commands (their modules; the sso
+    // module's own commands use only `commands::write_stdout` of src/commands/mod.rs), …
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let above_engine = |m: &str| {
+        ["resolve", "rotate", "server", "app", "picker", "overlay"].contains(&m)
+            || m.strip_prefix("commands::")
+                .is_some_and(|c| src.join("commands").join(format!("{c}.rs")).exists())
+    };
+    // Sources know nothing of the engine (nor of anything built on it).
+    for m in reachable(&graph, "source") {
+        assert!(!above_engine(&m), "the credential sources reach {m}");
+    }
+    // The engine (chain walk, session cache) knows nothing of rotate, the commands, the server.
+    for m in reachable(&graph, "resolve") {
+        assert!(
+            m == "source" || !above_engine(&m),
+            "the engine (resolve) reaches {m}"
+        );
+    }
+    // The engine names no particular source except the stored keys it hands to other modules:
+    // adding a source touches src/source/ only.
+    let mut texts = vec![src.join("resolve.rs")];
+    for ent in std::fs::read_dir(src.join("resolve"))
+        .expect("src/resolve")
+        .flatten()
+    {
+        texts.push(ent.path());
+    }
+    let dir = std::fs::read_dir(src.join("source")).expect("src/source");
+    let sources: Vec<String> = dir
+        .flatten()
+        .filter_map(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.strip_suffix(".rs").map(str::to_string)
+        })
+        .filter(|n| n != "mod" && n != "stored_keys")
+        .collect();
+    assert!(sources.len() >= 2, "sanity: sources found: {sources:?}");
+    for p in texts {
+        let text = std::fs::read_to_string(&p).expect("read");
+        for s in &sources {
+            let pat = format!("source::{s}");
+            assert!(!text.contains(&pat), "{} names {pat}", p.display());
+        }
+        assert!(
+            !text.contains("crate::sso"),
+            "{} names crate::sso",
+            p.display()
+        );
     }
 }

@@ -15,6 +15,8 @@
 //! Not every test file uses every helper, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod metadata;
+
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
