@@ -167,6 +167,8 @@ pub const KEYS: &[&str] = &[
     "mfa_process",
     "credential_process",
     "endpoint_url",
+    // `aws login` (AWS CLI 2.32+): the session in the CLI's login cache.
+    "login_session",
     // IAM Identity Center (validated by the sso module).
     "sso_session",
     "sso_start_url",

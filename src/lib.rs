@@ -38,6 +38,7 @@ pub mod credcheck;
 pub mod exitcode;
 pub mod http;
 pub mod listener;
+pub mod login_session;
 pub mod mfa;
 pub mod overlay;
 pub mod picker;

@@ -467,9 +467,12 @@ impl Engine {
         Ok(entry.creds.clone())
     }
 
-    async fn base_credentials(&self, root: &Profile) -> Result<Creds> {
+    async fn base_credentials(&self, root: &Profile, region: Option<&str>) -> Result<Creds> {
         if let Some(role) = crate::sso::role_of(&self.config, root)? {
             return self.sso_credentials(&role).await;
+        }
+        if root.get(crate::login_session::KEY).is_some() {
+            return crate::login_session::credentials(root, region).await;
         }
         if let Some(cmd) = root.get("credential_process") {
             use aws_credential_types::provider::ProvideCredentials;
@@ -589,7 +592,9 @@ impl Engine {
             .iter()
             .filter(|p| p.get("role_arn").is_some())
             .collect();
-        let base = self.base_credentials(root).await?;
+        let base = self
+            .base_credentials(root, region.as_ref().map(|r| r.0.as_str()))
+            .await?;
         let long_term = base.session_token.is_none();
         let window = self.settings.refresh_window;
         let hops = plan_hops(&roles, req, long_term, self.settings.role_ttl, window)?;
@@ -604,7 +609,12 @@ impl Engine {
         };
 
         let mut current = base.clone();
-        let mut upstream = format!("{}:{}", root.name, base.access_key_id);
+        // A role's cached session is keyed by what it was assumed from: the long-term key, or
+        // for an `aws login` root the sign-in session (its access key changes every refresh).
+        let mut upstream = match root.get(crate::login_session::KEY) {
+            Some(arn) => format!("{}:login:{}", root.name, arn.trim()),
+            None => format!("{}:{}", root.name, base.access_key_id),
+        };
         let use_session = long_term && !req.no_session && (roles.is_empty() || !direct);
         if use_session {
             let duration = if roles.is_empty() {
