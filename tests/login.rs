@@ -5,17 +5,17 @@
 //! assumed on top in moto, parallel callers refreshing once, and each failure as one line.
 
 mod common;
+#[path = "login/harness.rs"]
+mod harness;
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
-use common::{Moto, TestEnv, require_tools, watch_and_kill};
+use common::{Moto, TestEnv, require_tools};
+use harness::{Fake, SESSION};
 use serde_json::{Value, json};
-
-const SESSION: &str = "arn:aws:iam::123456789012:user/Admin";
 
 fn moto() -> Option<&'static Moto> {
     static MOTO: OnceLock<Option<Moto>> = OnceLock::new();
@@ -24,78 +24,7 @@ fn moto() -> Option<&'static Moto> {
 }
 
 fn src(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
-
-/// One fake Sign-In service.
-struct Fake {
-    url: String,
-    port: u16,
-    child: std::process::Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Fake {
-    fn start(env: &TestEnv) -> Fake {
-        let dir = tempfile::Builder::new()
-            .prefix("awsenv-fake-signin-")
-            .tempdir()
-            .expect("create fake dir");
-        let log = std::fs::File::create(dir.path().join("fake.log")).expect("create fake.log");
-        let mut child = env
-            .command("python3")
-            .arg(src("tests/login/fake_signin.py"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("start python3 tests/login/fake_signin.py");
-        watch_and_kill(child.id(), dir.path());
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("piped"))
-            .read_line(&mut line)
-            .expect("read the fake's port line");
-        let port: u16 = line
-            .trim()
-            .strip_prefix("FAKE_SIGNIN_PORT=")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("fake_signin.py said {line:?}"));
-        Fake {
-            url: format!("http://127.0.0.1:{port}"),
-            port,
-            child,
-            _dir: dir,
-        }
-    }
-
-    fn post(&self, path: &str, body: Value) -> Value {
-        let r = common::http_request(self.port, "POST", path, body.to_string().as_bytes())
-            .unwrap_or_else(|e| panic!("{path}: {e}"));
-        serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("{path}: {e}"))
-    }
-
-    fn requests(&self) -> Vec<Value> {
-        let r = common::http_request(self.port, "GET", "/_fake/requests", b"")
-            .unwrap_or_else(|e| panic!("/_fake/requests: {e}"));
-        serde_json::from_slice(&r.body).expect("requests JSON")
-    }
-
-    /// What `aws login` leaves: a cache file whose access token expires in `expires_in` s.
-    fn login(&self, env: &TestEnv, session: &str, expires_in: i64) -> PathBuf {
-        let dir = env.home.join(".aws/login/cache");
-        let v = self.post(
-            "/_fake/login",
-            json!({"session": session, "cache_dir": dir, "expires_in": expires_in}),
-        );
-        PathBuf::from(v["path"].as_str().expect("path"))
-    }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    harness::src(rel)
 }
 
 struct World {
@@ -110,10 +39,7 @@ fn world() -> Option<World> {
     env.set_var("USER", "tester");
     let fake = Fake::start(&env);
     env.set_var("AWS_ENDPOINT_URL_SIGNIN", &fake.url);
-    env.write_aws_config(&format!(
-        "[profile console]\nlogin_session = {SESSION}\nregion = eu-west-1\n\n\
-         [profile admin]\nsource_profile = console\nrole_arn = arn:aws:iam::123456789012:role/Admin\n"
-    ));
+    env.write_aws_config(&harness::config());
     Some(World { env, fake })
 }
 
