@@ -172,6 +172,8 @@ pub const KEYS: &[&str] = &[
     // Workload identities (src/source/web_identity.rs, environment.rs, ecs.rs, imds.rs).
     "web_identity_token_file",
     "credential_source",
+    // `aws login` (AWS CLI 2.32+): the session in the CLI's login cache.
+    "login_session",
     // IAM Identity Center (validated by the sso module).
     "sso_session",
     "sso_start_url",

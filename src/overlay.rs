@@ -11,9 +11,10 @@
 //! awsenv itself reads the user's file whenever `AWS_CONFIG_FILE` names a file in the overlay
 //! directory ([`user_config_for`]), so `credential-process` never reads its own overlay.
 //!
-//! Served: a profile with `role_arn`, `source_profile`, `mfa_serial` or IAM Identity Center
-//! keys, and none of `credential_process`, `credential_source`, `web_identity_token_file`
-//! (which awsenv does not take over). The file is 0600 in `$XDG_RUNTIME_DIR/awsenv` (else
+//! Served: a profile with `role_arn`, `source_profile`, `mfa_serial`, IAM Identity Center keys
+//! or `login_session` (`aws login`, which Terraform's SDK does not read), and none of
+//! `credential_process`, `credential_source`, `web_identity_token_file` (which awsenv does not
+//! take over). The file is 0600 in `$XDG_RUNTIME_DIR/awsenv` (else
 //! `$XDG_STATE_HOME/awsenv/run`), opened through [`crate::safefile`]; it holds no secrets. Its
 //! first line holds a digest of the rest, so a write into it (`aws configure set` while it is
 //! active) is noticed ([`written_into`]).
@@ -50,6 +51,7 @@ const CREDENTIAL_KEYS: &[&str] = &[
     "sso_account_id",
     "sso_role_name",
     "sso_registration_scopes",
+    "login_session",
     "aws_access_key_id",
     "aws_secret_access_key",
     "aws_session_token",
@@ -68,6 +70,7 @@ const SERVED_KEYS: &[&str] = &[
     "sso_session",
     "sso_start_url",
     "sso_account_id",
+    "login_session",
 ];
 
 /// A word for a `credential_process` line: as is when plain, else in single quotes (both the

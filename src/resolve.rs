@@ -230,7 +230,9 @@ impl Engine {
         };
 
         let mut current = base.clone();
-        let mut upstream = format!("{}:{}", root.name, base.access_key_id);
+        let mut upstream = src
+            .upstream(root)
+            .unwrap_or_else(|| format!("{}:{}", root.name, base.access_key_id));
         let use_session = long_term && !req.no_session && (roles.is_empty() || !direct);
         if use_session {
             let duration = if roles.is_empty() {

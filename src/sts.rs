@@ -484,7 +484,7 @@ pub async fn assume_role_with_web_identity(
         expiration: None,
     };
     let req = ep
-        .client(&unsigned)
+        .client(&unsigned)?
         .assume_role_with_web_identity()
         .role_arn(p.role_arn)
         .role_session_name(p.session_name)

@@ -417,6 +417,12 @@ pub fn list(verbose: bool) -> Result<i32> {
                     crate::awsconfig::credentials_path_text()
                 ));
                 ("plaintxt".into(), "-".into(), "-".into())
+            } else if engine
+                .config
+                .profile(n)
+                .is_ok_and(|p| p.get(crate::source::login::KEY).is_some())
+            {
+                ("login".into(), "-".into(), "-".into())
             } else {
                 ("-".into(), "-".into(), "-".into())
             };
@@ -436,6 +442,14 @@ pub fn list(verbose: bool) -> Result<i32> {
                 .iter()
                 .map(|e| session_text(e, now, with_mfa, verbose))
                 .collect();
+            if let Some(login) = engine
+                .config
+                .profile(n)
+                .ok()
+                .and_then(|p| p.get(crate::source::login::KEY).map(str::to_string))
+            {
+                s.insert(0, crate::source::login::describe(&login, now));
+            }
             if s.is_empty() {
                 s.push("-".into());
             }

@@ -103,6 +103,7 @@ pub fn from_config(
             let source = match root {
                 Some(p) if crate::sso::config::is_sso(p) => "sso",
                 Some(p) if p.get("credential_process").is_some() => "credential_process",
+                Some(p) if p.get(crate::source::login::KEY).is_some() => "aws login",
                 Some(p) if config.has_static_keys(&p.name) => "plaintext keys",
                 _ => "stored keys",
             };

@@ -20,6 +20,7 @@ use crate::sts::{Creds, Endpoint};
 pub mod ecs;
 pub mod environment;
 pub mod imds;
+pub mod login;
 pub mod process;
 pub mod sso;
 pub mod stored_keys;
@@ -79,6 +80,13 @@ pub trait Source {
         false
     }
 
+    /// What a role assumed from this root's credentials is keyed by in the session cache, when
+    /// it is not the credentials' access key (the default, `None`): for a source whose keys
+    /// change at every refresh, so that a role's cached session outlives them.
+    fn upstream(&self, _root: &Profile) -> Option<String> {
+        None
+    }
+
     /// Where the engine caches what [`Source::fetch`] returns; `None` (the default): not cached,
     /// fetched at every resolution (long-term keys, or a source with its own cache).
     fn cache(&self, _cx: &Cx<'_>, _root: &Profile) -> Result<Option<CacheSpec>> {
@@ -97,6 +105,7 @@ pub trait Source {
 pub static SOURCES: &[&(dyn Source + Sync)] = &[
     &sso::Sso,
     &process::Process,
+    &login::Login,
     &web_identity::WebIdentity,
     &environment::Environment,
     &ecs::EcsContainer,

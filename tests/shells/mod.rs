@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::{Moto, TestEnv, require_tools};
 
+pub mod login;
 pub mod terraform;
 
 #[path = "../sso/harness.rs"]
@@ -1510,4 +1511,5 @@ pub const ALL: &[Scenario] = &[
     ),
     ("picker_sigterm", picker::sigterm),
     ("terraform_cd_apply", terraform::cd_apply),
+    ("login_session_repo", login::repo),
 ];
