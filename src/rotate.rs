@@ -42,7 +42,7 @@ use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use zeroize::Zeroizing;
 
 use crate::awsconfig::{one_line, printable};
-use crate::commands::keys::masked;
+use crate::keyid::masked;
 use crate::resolve::{Engine, Request, StoredKeys, pick_region};
 use crate::store::{self, lock};
 use crate::sts::{self, Creds, Endpoint};

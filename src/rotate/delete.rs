@@ -4,7 +4,7 @@
 
 use anyhow::{Result, anyhow, bail};
 
-use crate::commands::keys::masked;
+use crate::keyid::masked;
 
 use super::{Journal, Phase, Rotation};
 

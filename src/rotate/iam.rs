@@ -71,7 +71,7 @@ pub(super) fn mask_key_ids(text: &str) -> String {
     let mut word = String::new();
     let flush = |word: &mut String, out: &mut String| {
         if word.len() >= 16 && (word.starts_with("AKIA") || word.starts_with("ASIA")) {
-            out.push_str(&crate::commands::keys::masked(word));
+            out.push_str(&crate::keyid::masked(word));
         } else {
             out.push_str(word);
         }
@@ -268,7 +268,7 @@ impl Iam {
     ) -> std::result::Result<bool, IamError> {
         let what = format!(
             "DeleteAccessKey {} of IAM user {user}",
-            crate::commands::keys::masked(id)
+            crate::keyid::masked(id)
         );
         match self
             .client

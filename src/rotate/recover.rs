@@ -6,7 +6,7 @@ use anyhow::{Result, anyhow, bail};
 use zeroize::Zeroize;
 
 use crate::awsconfig::one_line;
-use crate::commands::keys::masked;
+use crate::keyid::masked;
 use crate::resolve::{Engine, StoredKeys};
 use crate::store::{self, lock};
 use crate::timefmt::{now_epoch, rfc3339};
