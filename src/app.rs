@@ -68,6 +68,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
             query,
             no_session,
             mfa_token,
+            delete_key,
             ..
         } => {
             let (profile, _) = commands::session::profile_or_directory(
@@ -77,7 +78,12 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
                 false,
                 &crate::cli::ResolveOpts::default(),
             )?;
-            crate::rotate::command(&profile, no_session, mfa_token.as_deref())
+            crate::rotate::command(
+                &profile,
+                no_session,
+                mfa_token.as_deref(),
+                delete_key.as_deref(),
+            )
         }
         Command::Clear { profile, .. } => commands::keys::clear(profile.as_deref()),
         Command::Use {

@@ -187,6 +187,10 @@ pub enum Command {
         /// prompt on the terminal).
         #[arg(long, value_name = "CODE")]
         mfa_token: Option<String>,
+        /// Instead of rotating, delete the key of the same IAM user whose id ends in these four
+        /// characters (as awsenv shows it: ****WXYZ or WXYZ); never the stored key.
+        #[arg(long, value_name = "LAST4")]
+        delete_key: Option<String>,
         #[command(flatten)]
         store: StoreOpts,
     },

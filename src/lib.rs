@@ -37,6 +37,7 @@ pub mod configedit;
 pub mod credcheck;
 pub mod exitcode;
 pub mod http;
+pub mod keyid;
 pub mod listener;
 pub mod mfa;
 pub mod netconf;

@@ -42,11 +42,13 @@ use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use zeroize::Zeroizing;
 
 use crate::awsconfig::{one_line, printable};
+use crate::keyid::masked;
 use crate::resolve::{Engine, Request, StoredKeys, pick_region};
 use crate::store::{self, lock};
 use crate::sts::{self, Creds, Endpoint};
 use crate::timefmt::{now_epoch, remaining, rfc3339};
 
+mod delete;
 mod iam;
 mod journal;
 mod recover;
@@ -175,8 +177,16 @@ fn creds_of(k: &StoredKeys) -> Creds {
     }
 }
 
-fn delete_hint(user: &str, id: &str) -> String {
-    format!("'aws iam delete-access-key --user-name {user} --access-key-id {id}'")
+/// The command that deletes key `id` of the IAM user of `profile`'s stored keys, naming the key
+/// by its last four characters only (`awsenv rotate --delete-key`, which finds the full id in
+/// IAM itself).
+fn delete_hint(profile: &str, id: &str) -> String {
+    format!("'awsenv rotate {profile} --delete-key {}'", last_four(id))
+}
+
+/// The last four characters of a key id: what `--delete-key` takes (masked ids show them).
+fn last_four(id: &str) -> String {
+    masked(id).trim_start_matches('*').to_string()
 }
 
 impl<'a> Rotation<'a> {
@@ -416,7 +426,7 @@ impl<'a> Rotation<'a> {
             if !said {
                 eprintln!(
                     "awsenv: waiting for the new key {} to start working (IAM takes a few seconds to spread a new key; at most {})",
-                    new.access_key_id,
+                    masked(&new.access_key_id),
                     remaining(wait.as_secs() as i64)
                 );
                 said = true;
@@ -520,9 +530,10 @@ impl<'a> Rotation<'a> {
             r => r.map_err(|e| anyhow!("{e}"))?,
         };
         let old_id = old.access_key_id.as_str();
+        let old_shown = masked(old_id);
         if !keys.iter().any(|k| k.id == old_id) {
             bail!(
-                "IAM does not list the stored key {old_id} of profile {p} among the keys of user {user}; nothing was changed"
+                "IAM does not list the stored key {old_shown} of profile {p} among the keys of user {user}; nothing was changed"
             );
         }
         if keys.len() >= 2 {
@@ -532,7 +543,7 @@ impl<'a> Rotation<'a> {
                 .map(|k| {
                     format!(
                         "{} ({}{})",
-                        k.id,
+                        masked(&k.id),
                         if k.active { "active" } else { "inactive" },
                         k.created
                             .map(|c| format!(", created {}", rfc3339(c)))
@@ -546,9 +557,9 @@ impl<'a> Rotation<'a> {
                 .map(|k| k.id.clone())
                 .unwrap_or_default();
             bail!(
-                "IAM user {user} already has two access keys, its limit: {old_id} (stored for profile {p}) and {}; delete the one you do not use, e.g. {}, then run 'awsenv rotate {p}' again; nothing was changed",
+                "IAM user {user} already has two access keys, its limit: {old_shown} (stored for profile {p}) and {}; delete the one you do not use, e.g. {}, then run 'awsenv rotate {p}' again; nothing was changed",
                 others.join(", "),
-                delete_hint(user, &first)
+                delete_hint(p, &first)
             );
         }
         let mut j = Journal {
@@ -578,7 +589,7 @@ impl<'a> Rotation<'a> {
                         "could not check whether IAM made a key anyway ({e2}); the next 'awsenv rotate {p}' or 'awsenv list' checks again"
                     ),
                 };
-                bail!("{e}; {after}; the key {old_id} stays in the store and in use");
+                bail!("{e}; {after}; the key {old_shown} stays in the store and in use");
             }
         };
         pause("create");
@@ -603,23 +614,23 @@ impl<'a> Rotation<'a> {
     fn not_working(&self, j: &Journal, why: &str) -> String {
         format!(
             "the new key {} of IAM user {} did not start working within {} ({why}): both keys stay in IAM and the old key {} stays in the store and in use; run 'awsenv rotate {}' again later to finish, or delete the new key with {} to give it up",
-            j.new_id(),
+            masked(j.new_id()),
             j.user_name,
             remaining(self.wait.as_secs() as i64),
-            j.old_key_id,
+            masked(&j.old_key_id),
             self.profile,
-            delete_hint(&j.user_name, j.new_id())
+            delete_hint(self.profile, j.new_id())
         )
     }
 
     /// Storing the new key failed (`why`): delete it again, and say so.
     async fn undo_new_key(&self, iam: &Iam, j: &Journal, why: &anyhow::Error) -> anyhow::Error {
         let undo = match iam.delete_key(&j.user_name, j.new_id()).await {
-            Ok(_) => format!("deleted the new key {} again", j.new_id()),
+            Ok(_) => format!("deleted the new key {} again", masked(j.new_id())),
             Err(e) => format!(
                 "could not delete the new key {} again ({e}): delete it with {}",
-                j.new_id(),
-                delete_hint(&j.user_name, j.new_id())
+                masked(j.new_id()),
+                delete_hint(self.profile, j.new_id())
             ),
         };
         // The store is failing; when this fails too, the next rotate or list cleans up.
@@ -628,17 +639,28 @@ impl<'a> Rotation<'a> {
             "storing the new key of profile {} failed ({}); {undo}; the old key {} stays in the store and in use",
             self.profile,
             one_line(&format!("{why:#}")),
-            j.old_key_id
+            masked(&j.old_key_id)
         )
     }
 }
 
-/// `awsenv rotate PROFILE [--no-session] [--mfa-token CODE]`.
-pub fn command(profile: &str, no_session: bool, mfa_token: Option<&str>) -> Result<i32> {
+/// `awsenv rotate PROFILE [--no-session] [--mfa-token CODE] [--delete-key LAST4]`.
+pub fn command(
+    profile: &str,
+    no_session: bool,
+    mfa_token: Option<&str>,
+    delete_key: Option<&str>,
+) -> Result<i32> {
     crate::runtime::block_on(async {
         let engine = Engine::open().await?;
         let r = Rotation::new(&engine, profile, Mode::Rotate, no_session, mfa_token)?;
-        let line = r.run().await?;
+        let line = match delete_key {
+            Some(k) => {
+                let _lock = lock::acquire(&lock_name(profile))?;
+                r.delete_key(k).await?
+            }
+            None => r.run().await?,
+        };
         eprintln!("{line}");
         Ok(0)
     })?

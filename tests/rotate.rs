@@ -53,6 +53,16 @@ fn assert_one_line_failure(o: &Output, needles: &[&str]) {
     }
 }
 
+/// The last four characters of a key id: what awsenv shows of it and `--delete-key` takes.
+fn last4(id: &str) -> &str {
+    &id[id.len().saturating_sub(4)..]
+}
+
+/// A key id as `list` and `rotate` show it: `****WXYZ`.
+fn shown(id: &str) -> String {
+    format!("****{}", last4(id))
+}
+
 fn exports(text: &str) -> Vec<(String, String)> {
     text.lines()
         .filter_map(|l| l.strip_prefix("export "))
@@ -144,7 +154,30 @@ impl Rig {
     fn awsenv(&self, args: &[&str]) -> Output {
         let mut c = self.env.awsenv();
         c.args(args);
-        run(c)
+        let o = run(c);
+        if matches!(args.first(), Some(&"rotate" | &"list")) {
+            self.assert_masked(&o);
+        }
+        o
+    }
+
+    /// Every key id this user had: the first, each CreateAccessKey answer, what IAM lists.
+    fn all_ids(&self) -> Vec<String> {
+        let mut ids = vec![self.first.0.clone()];
+        ids.extend(self.proxy.created_keys().into_iter().map(|(i, _)| i));
+        ids.extend(self.iam_keys());
+        ids
+    }
+
+    /// `rotate` and `list` show key ids masked, as `****WXYZ`: no full id in what they print.
+    fn assert_masked(&self, o: &Output) {
+        let (out, err) = (stdout(o), stderr(o));
+        for id in self.all_ids() {
+            assert!(
+                !out.contains(&id) && !err.contains(&id),
+                "the full key id {id} was printed: {out}{err}"
+            );
+        }
     }
 
     fn rotate(&self, extra: &[&str]) -> Output {
@@ -340,8 +373,8 @@ fn a_full_rotation_replaces_the_key_in_iam_and_the_store_and_keeps_the_mfa_sessi
     let new = created[0].0.clone();
     assert!(
         stderr(&o).contains(&format!("Rotated the keys of profile {PROFILE}"))
-            && stderr(&o).contains(&new)
-            && stderr(&o).contains(&rig.first.0),
+            && stderr(&o).contains(&format!("the new key {} is stored", shown(&new)))
+            && stderr(&o).contains(&format!("the old key {} is deleted", shown(&rig.first.0))),
         "{}",
         stderr(&o)
     );
@@ -469,21 +502,46 @@ fn two_keys_in_iam_are_refused_before_anything_is_created() {
         &o,
         &[
             "two access keys",
-            &rig.first.0,
-            &second_id,
-            &format!(
-                "aws iam delete-access-key --user-name {} --access-key-id {second_id}",
-                rig.user
-            ),
+            &format!("{} (stored for profile work)", shown(&rig.first.0)),
+            &format!("{} (active", shown(&second_id)),
+            &format!("'awsenv rotate work --delete-key {}'", last4(&second_id)),
             "nothing was changed",
         ],
     );
     assert!(rig.proxy.calls("CreateAccessKey").is_empty());
-    let mut both = vec![rig.first.0.clone(), second_id];
+    let mut both = vec![rig.first.0.clone(), second_id.clone()];
     both.sort();
     assert_eq!(rig.iam_keys(), both);
     assert_eq!(rig.stored().0, rig.first.0);
     assert_eq!(rig.journals(), 0);
+    // The stored key is never deleted, whatever form names it.
+    for form in [shown(&rig.first.0), last4(&rig.first.0).to_lowercase()] {
+        assert_one_line_failure(
+            &rig.rotate(&["--delete-key", &form]),
+            &[
+                "is the one stored for profile work and in use",
+                "nothing was deleted",
+            ],
+        );
+    }
+    assert_one_line_failure(
+        &rig.rotate(&["--delete-key", "ZZZZ"]),
+        &["has no key ending in ZZZZ", "nothing was deleted"],
+    );
+    assert_eq!(rig.iam_keys(), both, "nothing deleted");
+    // The hint works as printed: it finds the key in IAM, deletes it, and rotate then works.
+    let o = rig.rotate(&["--delete-key", last4(&second_id)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("Deleted the key {}", shown(&second_id))),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(rig.iam_keys(), vec![rig.first.0.clone()]);
+    let o = rig.rotate(&[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let new = rig.proxy.created_keys()[0].0.clone();
+    rig.assert_settled_on(&new);
 }
 
 /// Moves the store directory away and leaves a file in its place: every write fails.
@@ -522,12 +580,16 @@ fn storing_the_new_key_fails_then_the_new_key_is_deleted_again() {
         .inject(|r| r.action == "CreateAccessKey", broken.hook(), Some(1));
     let o = rig.rotate(&[]);
     let new = rig.proxy.created_keys()[0].0.clone();
+    rig.assert_masked(&o);
     assert_one_line_failure(
         &o,
         &[
             "storing the new key of profile work failed",
-            &format!("deleted the new key {new} again"),
-            &format!("the old key {} stays in the store and in use", rig.first.0),
+            &format!("deleted the new key {} again", shown(&new)),
+            &format!(
+                "the old key {} stays in the store and in use",
+                shown(&rig.first.0)
+            ),
         ],
     );
     broken.repair();
@@ -557,8 +619,8 @@ fn storing_the_new_key_in_place_of_the_old_fails_then_it_is_deleted_again() {
     let last = err.lines().last().unwrap_or_default();
     assert!(
         last.contains("storing the new key of profile work failed")
-            && last.contains(&format!("deleted the new key {new} again"))
-            && last.contains(&format!("the old key {} stays", rig.first.0)),
+            && last.contains(&format!("deleted the new key {} again", shown(&new)))
+            && last.contains(&format!("the old key {} stays", shown(&rig.first.0))),
         "{err}"
     );
     broken.repair();
@@ -588,10 +650,12 @@ fn a_new_key_that_never_works_keeps_both_and_the_next_rotate_finishes() {
     let mut c = rig.env.awsenv();
     c.args(["rotate", PROFILE]).env("AWSENV_ROTATE_WAIT", "5s");
     let o = run(c);
+    rig.assert_masked(&o);
     let new = rig.proxy.created_keys()[0].0.clone();
     assert!(
         stderr(&o).contains(&format!(
-            "awsenv: waiting for the new key {new} to start working"
+            "awsenv: waiting for the new key {} to start working",
+            shown(&new)
         )),
         "a progress line: {}",
         stderr(&o)
@@ -599,12 +663,16 @@ fn a_new_key_that_never_works_keeps_both_and_the_next_rotate_finishes() {
     assert_one_line_failure(
         &o,
         &[
-            &format!("the new key {new}"),
+            &format!("the new key {}", shown(&new)),
             "did not start working within 5s",
             "InvalidClientTokenId",
             "both keys stay in IAM",
-            &format!("the old key {} stays in the store and in use", rig.first.0),
+            &format!(
+                "the old key {} stays in the store and in use",
+                shown(&rig.first.0)
+            ),
             "awsenv rotate work",
+            &format!("'awsenv rotate work --delete-key {}'", last4(&new)),
         ],
     );
     assert!(
@@ -649,10 +717,10 @@ fn deleting_the_old_key_fails_then_the_new_key_is_in_use_and_the_old_is_named() 
     assert_one_line_failure(
         &o,
         &[
-            &format!("now uses the new key {new}"),
+            &format!("now uses the new key {}", shown(&new)),
             "AccessDenied",
-            &format!("the old key {old} is left in IAM"),
-            &format!("--access-key-id {old}"),
+            &format!("the old key {} is left in IAM", shown(&old)),
+            &format!("'awsenv rotate work --delete-key {}'", last4(&old)),
         ],
     );
     assert_eq!(rig.stored().0, new);
@@ -669,10 +737,14 @@ fn deleting_the_old_key_fails_then_the_new_key_is_in_use_and_the_old_is_named() 
         &rig.rotate(&[]),
         &[
             "two access keys",
-            &format!("{new} (stored for profile work)"),
-            &old,
+            &format!("{} (stored for profile work)", shown(&new)),
+            &shown(&old),
         ],
     );
+    // The hint of the failed delete, run as printed, deletes the old key (the one not stored).
+    let o = rig.rotate(&["--delete-key", last4(&old)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    rig.assert_settled_on(&new);
 }
 
 #[test]
@@ -693,7 +765,10 @@ fn create_access_key_failing_changes_nothing() {
             "CreateAccessKey",
             "ServiceFailure",
             "IAM holds no new key from it",
-            &format!("the key {} stays in the store and in use", rig.first.0),
+            &format!(
+                "the key {} stays in the store and in use",
+                shown(&rig.first.0)
+            ),
         ],
     );
     assert_eq!(rig.proxy.calls("CreateAccessKey").len(), 1, "not retried");
@@ -720,9 +795,9 @@ fn a_lost_create_answer_names_the_key_iam_made_and_leaves_it() {
         &o,
         &[
             "ServiceFailure",
-            &format!("IAM lists {made} (created "),
+            &format!("IAM lists {} (created ", shown(&made)),
             "left alone",
-            &format!("aws iam delete-access-key --user-name {}", rig.user),
+            &format!("'awsenv rotate work --delete-key {}'", last4(&made)),
         ],
     );
     let mut both = vec![rig.first.0.clone(), made.clone()];
@@ -730,7 +805,9 @@ fn a_lost_create_answer_names_the_key_iam_made_and_leaves_it() {
     assert_eq!(rig.iam_keys(), both, "nothing deleted");
     assert_eq!(rig.stored().0, rig.first.0);
     assert_eq!(rig.journals(), 0);
-    rig.admin_deletes(&made);
+    // The hint, run as printed, finds the key in IAM by its last four and deletes it.
+    let o = rig.rotate(&["--delete-key", last4(&made)]);
+    assert!(o.status.success(), "{}", stderr(&o));
     rig.assert_settled_on(&rig.first.0);
 }
 
@@ -781,7 +858,7 @@ fn killed_after(step: &str) {
             // deletes it as told, and that is the end of it.
             let made = &created[0].0;
             assert!(
-                said.contains(&format!("IAM lists {made} (created "))
+                said.contains(&format!("IAM lists {} (created ", shown(made)))
                     && said.contains("left alone"),
                 "{said}"
             );
@@ -1078,8 +1155,8 @@ fn a_damaged_journal_is_kept_until_iam_shows_nothing_is_lost() {
         &rig.rotate(&[]),
         &[
             "cannot be read",
-            &stray,
-            &format!("--access-key-id {stray}"),
+            &shown(&stray),
+            &format!("'awsenv rotate work --delete-key {}'", last4(&stray)),
         ],
     );
     assert!(journal.exists(), "still kept");
@@ -1144,7 +1221,7 @@ fn a_key_an_administrator_made_after_an_interrupted_begin_is_never_deleted() {
         "nothing claims a deletion: {said}"
     );
     assert!(
-        said.contains(&admins) && said.contains("left alone"),
+        said.contains(&shown(&admins)) && said.contains("left alone"),
         "the other key is named and left alone: {said}"
     );
     assert_eq!(rig.journals(), 0, "the journal is gone");

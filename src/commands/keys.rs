@@ -288,18 +288,8 @@ fn unreadable_line(u: &Unreadable) -> String {
     )
 }
 
-/// The last four characters of an access key id, the rest masked: `****MPLE`.
-pub fn masked(id: &str) -> String {
-    let tail: String = id
-        .chars()
-        .rev()
-        .take(4)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    format!("****{tail}")
-}
+/// The masked form of a key id (`****MPLE`), shared with `rotate` and `status`.
+pub use crate::keyid::masked;
 
 /// How old a stored key is, as far as awsenv knows: seconds, and whether that is exact (IAM's
 /// creation time) or a lower bound (the time it was stored).

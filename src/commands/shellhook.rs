@@ -80,6 +80,8 @@ pub fn export(hs: HookShell) -> Result<i32> {
     let fp_file = activation::fingerprint_of_file(found.as_ref());
     let fp = activation::fingerprint_of(found.as_ref());
     let mut view = EnvView::new();
+    // direnv's values of variables awsenv also sets: awsenv works on the layer beneath.
+    let direnv_layer = super::direnv::beneath(&mut view);
     let fp_changed = view.get(envstate::WATCH).unwrap_or_default() != fp;
     let source = view.get(envstate::SOURCE).unwrap_or_default();
     let manual = source == envstate::MANUAL;
@@ -250,6 +252,9 @@ pub fn export(hs: HookShell) -> Result<i32> {
                 }
             }
         }
+    }
+    if let Some(layer) = direnv_layer {
+        layer.route(&mut view, &mut changes);
     }
     if reload_asked {
         changes.push(Change::unset(envstate::RELOAD));

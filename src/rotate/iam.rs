@@ -64,6 +64,31 @@ pub(super) fn iam_endpoint(profile_endpoint: Option<&str>) -> Option<String> {
         .or_else(|| profile_endpoint.map(str::to_string))
 }
 
+/// `text` with every word that looks like an access key id (`AKIA…`/`ASIA…`, 16+ characters)
+/// masked like `list` shows keys: IAM's messages may quote the key ids.
+pub(super) fn mask_key_ids(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if word.len() >= 16 && (word.starts_with("AKIA") || word.starts_with("ASIA")) {
+            out.push_str(&crate::keyid::masked(word));
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
 /// An IAM client signed with one set of credentials.
 pub(super) struct Iam {
     pub(super) client: aws_sdk_iam::Client,
@@ -134,7 +159,10 @@ impl Iam {
             SdkError::ServiceError(se) => {
                 let e = se.err();
                 let code = printable(e.code().unwrap_or("Unknown").as_bytes(), 60);
-                let msg = printable(one_line(e.message().unwrap_or("")).as_bytes(), 300);
+                let msg = mask_key_ids(&printable(
+                    one_line(e.message().unwrap_or("")).as_bytes(),
+                    300,
+                ));
                 let text = match code.as_str() {
                     "AccessDenied" | "AccessDeniedException" if self.with_session => format!(
                         "{what}: IAM denied it ({code}: {msg}); the user's policy must let it manage its own access keys"
@@ -262,7 +290,10 @@ impl Iam {
         user: &str,
         id: &str,
     ) -> std::result::Result<bool, IamError> {
-        let what = format!("DeleteAccessKey {id} of IAM user {user}");
+        let what = format!(
+            "DeleteAccessKey {} of IAM user {user}",
+            crate::keyid::masked(id)
+        );
         match self
             .client
             .delete_access_key()
@@ -281,5 +312,19 @@ impl Iam {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iam_messages_show_key_ids_masked() {
+        assert_eq!(
+            mask_key_ids("The Access Key with id AKIAIOSFODNN7EXAMPLE cannot be found."),
+            "The Access Key with id ****MPLE cannot be found."
+        );
+        assert_eq!(mask_key_ids("AKIA is short"), "AKIA is short");
     }
 }

@@ -6,6 +6,7 @@ use anyhow::{Result, anyhow, bail};
 use zeroize::Zeroize;
 
 use crate::awsconfig::one_line;
+use crate::keyid::masked;
 use crate::resolve::{Engine, StoredKeys};
 use crate::store::{self, lock};
 use crate::timefmt::{now_epoch, rfc3339};
@@ -40,15 +41,15 @@ impl Rotation<'_> {
         let named: Vec<String> = others
             .iter()
             .map(|k| match k.created {
-                Some(c) => format!("{} (created {})", k.id, rfc3339(c)),
-                None => k.id.clone(),
+                Some(c) => format!("{} (created {})", masked(&k.id), rfc3339(c)),
+                None => masked(&k.id),
             })
             .collect();
         Ok(format!(
             "IAM lists {} for user {} besides the stored key, left alone: its id was never recorded, so awsenv cannot tell whether the rotation made it or someone else did; if you do not use it, delete it with {}",
             named.join(" and "),
             j.user_name,
-            delete_hint(&j.user_name, &first.id)
+            delete_hint(self.profile, &first.id)
         ))
     }
 
@@ -91,7 +92,7 @@ impl Rotation<'_> {
                 None => anyhow!(
                     "storing the new key of profile {p} failed ({}); the old key {} stays in the store and in use; run 'awsenv rotate {p}' to finish or undo the rotation",
                     one_line(&format!("{e:#}")),
-                    j.old_key_id
+                    masked(&j.old_key_id)
                 ),
             });
         }
@@ -111,8 +112,8 @@ impl Rotation<'_> {
     /// From a stored new key to the end: delete the old key, remove the journal.
     pub(super) async fn finish_stored(&self, j: &Journal) -> Result<Outcome> {
         let p = self.profile;
-        let new_id = j.new_id();
-        let old_id = j.old_key_id.as_str();
+        let new_id = masked(j.new_id());
+        let old_id = masked(&j.old_key_id);
         let stored = self
             .stored()?
             .ok_or_else(|| anyhow!("{}", self.no_keys()))?;
@@ -121,7 +122,7 @@ impl Rotation<'_> {
                 "an interrupted key rotation of profile {p} stored the new key {new_id}, which is in use; deleting the old key {old_id} needs the MFA session: run 'awsenv rotate {p}' to finish"
             )));
         };
-        match iam.delete_key(&j.user_name, old_id).await {
+        match iam.delete_key(&j.user_name, &j.old_key_id).await {
             Ok(_) => {}
             Err(e @ IamError::NoAnswer(_)) if self.mode == Mode::List => {
                 return Ok(Outcome::Pending(format!(
@@ -132,7 +133,7 @@ impl Rotation<'_> {
                 let _ = self.drop_journal();
                 bail!(
                     "profile {p} now uses the new key {new_id} (stored and in use), but deleting the old key failed ({e}); the old key {old_id} is left in IAM: delete it with {}",
-                    delete_hint(&j.user_name, old_id)
+                    delete_hint(p, &j.old_key_id)
                 );
             }
         }
@@ -179,7 +180,8 @@ impl Rotation<'_> {
                 };
                 let text = self.roll_back_begun(&iam, &j, sid).await?;
                 Ok(Some(Outcome::RolledBack(format!(
-                    "rolled back an interrupted key rotation of profile {p}: {text}; the key {sid} stays in use"
+                    "rolled back an interrupted key rotation of profile {p}: {text}; the key {} stays in use",
+                    masked(sid)
                 ))))
             }
             Phase::Created | Phase::Stored if new_id.as_deref() == Some(sid) => {
@@ -195,8 +197,9 @@ impl Rotation<'_> {
                     if !keys.iter().any(|k| k.id == j.new_id()) {
                         self.drop_journal()?;
                         return Ok(Some(Outcome::RolledBack(format!(
-                            "the new key {} of an interrupted key rotation of profile {p} no longer exists in IAM; dropped its journal, the key {sid} stays in use",
-                            j.new_id()
+                            "the new key {} of an interrupted key rotation of profile {p} no longer exists in IAM; dropped its journal, the key {} stays in use",
+                            masked(j.new_id()),
+                            masked(sid)
                         ))));
                     }
                 }
@@ -212,7 +215,8 @@ impl Rotation<'_> {
             _ => {
                 self.drop_journal()?;
                 Ok(Some(Outcome::RolledBack(format!(
-                    "dropped the journal of an interrupted key rotation of profile {p}: the keys of the profile were replaced since (now {sid}){}",
+                    "dropped the journal of an interrupted key rotation of profile {p}: the keys of the profile were replaced since (now {}){}",
+                    masked(sid),
                     self.leftover(&j)
                 ))))
             }
@@ -230,13 +234,14 @@ impl Rotation<'_> {
     pub(super) fn leftover(&self, j: &Journal) -> String {
         match (&j.new_key_id, j.phase) {
             (Some(n), Phase::Created) => format!(
-                "; its new key {n} is not stored: delete it with {} if you do not use it",
-                delete_hint(&j.user_name, n)
+                "; its new key {} is not stored: delete it with {} if you do not use it",
+                masked(n),
+                delete_hint(self.profile, n)
             ),
             (Some(_), Phase::Stored) => format!(
                 "; its old key {} may still be in IAM: delete it with {} if you do not use it",
-                j.old_key_id,
-                delete_hint(&j.user_name, &j.old_key_id)
+                masked(&j.old_key_id),
+                delete_hint(self.profile, &j.old_key_id)
             ),
             _ => String::new(),
         }
@@ -267,19 +272,20 @@ impl Rotation<'_> {
             .map(|k| k.id.as_str())
             .filter(|id| *id != stored.access_key_id)
             .collect();
+        let shown: Vec<String> = others.iter().map(|id| masked(id)).collect();
         if let Some(other) = others.first() {
             bail!(
                 "the journal of an interrupted key rotation of profile {p} cannot be read ({}), and IAM user {user} holds the key {} besides the stored {}: if you do not use it, delete it with {} and run 'awsenv rotate {p}' again",
                 one_line(why),
-                others.join(" and "),
-                stored.access_key_id,
-                delete_hint(user, other)
+                shown.join(" and "),
+                masked(&stored.access_key_id),
+                delete_hint(p, other)
             );
         }
         self.drop_journal()?;
         Ok(Outcome::RolledBack(format!(
             "removed the unreadable journal of an interrupted key rotation of profile {p}: IAM lists only the stored key {}",
-            stored.access_key_id
+            masked(&stored.access_key_id)
         )))
     }
 }

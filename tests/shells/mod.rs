@@ -1140,53 +1140,111 @@ pub fn manual_refresh_cancelled_then_reload(kind: Kind, moto: &Moto) {
 }
 
 /// direnv's hook beside awsenv's, in either order, with a repo that has both an `.envrc` and an
-/// `.awsprofile`: leaving restores everything awsenv set (AWS_REGION included) and direnv's
-/// variable goes too.
+/// `.awsprofile` that set the same variable (`AWS_REGION`): inside, direnv's value wins in both
+/// orders; leaving puts back exactly what was there before (unset, or the shell's own value) —
+/// awsenv treats direnv's value as direnv's layer, not as a hand edit; a real hand edit of a
+/// variable only awsenv set is still kept.
 pub fn direnv_side_by_side(kind: Kind, moto: &Moto) {
     if !crate::common::require_tool("direnv") {
         return;
     }
+    let watched = |e: &BTreeMap<String, String>| -> BTreeMap<String, String> {
+        e.iter()
+            .filter(|(k, _)| {
+                (k.starts_with("AWS") || k.starts_with("DIRENV_") || *k == "FROM_DIRENV")
+                    && *k != "AWSENV_WATCH"
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
     for direnv_first in [false, true] {
-        let w = World::new(
-            kind,
-            moto,
-            if direnv_first { "direnv1" } else { "direnv2" },
-            "",
-        );
-        let repo = w.fixture("repo", "calvin\n");
-        fs::write(repo.join(".envrc"), "export FROM_DIRENV=yes\n").expect("write .envrc");
-        w.allow(&repo);
-        let direnv_line = match kind {
-            Kind::Fish => "direnv hook fish | source",
-            Kind::Bash => "eval \"$(direnv hook bash)\"",
-            Kind::Zsh => "eval \"$(direnv hook zsh)\"",
-        };
-        let mut p = w.shell_with_rc(&[], direnv_line, direnv_first);
-        p.line(&format!(
-            "direnv allow {}",
-            kind.quote(&repo.to_string_lossy())
-        ));
-        p.sync();
-        enter_with_code(&w, &mut p, &repo);
-        let inside = p.env();
-        assert_eq!(
-            inside.get("FROM_DIRENV").map(String::as_str),
-            Some("yes"),
-            "{kind:?} {direnv_first}"
-        );
-        assert_active(kind, &inside, "calvin", &repo, "inside");
-        p.cd(w.home());
-        p.sync();
-        let out = p.env();
-        assert!(
-            !out.contains_key("FROM_DIRENV"),
-            "{kind:?} {direnv_first}: direnv unloaded"
-        );
-        assert!(
-            !out.contains_key("AWS_REGION"),
-            "{kind:?} direnv first={direnv_first}: AWS_REGION left behind"
-        );
-        assert_inactive(kind, &out, "after leaving");
+        for before in [None, Some("sa-east-1")] {
+            let what = format!("{kind:?} direnv first={direnv_first} AWS_REGION before={before:?}");
+            let w = World::new(
+                kind,
+                moto,
+                &format!(
+                    "direnv{}{}",
+                    u8::from(direnv_first),
+                    u8::from(before.is_some())
+                ),
+                "",
+            );
+            let repo = w.fixture("repo", "calvin\n");
+            fs::write(
+                repo.join(".envrc"),
+                "export FROM_DIRENV=yes\nexport AWS_REGION=eu-central-1\n",
+            )
+            .expect("write .envrc");
+            w.allow(&repo);
+            let direnv_line = match kind {
+                Kind::Fish => "direnv hook fish | source",
+                Kind::Bash => "eval \"$(direnv hook bash)\"",
+                Kind::Zsh => "eval \"$(direnv hook zsh)\"",
+            };
+            let pre: Vec<(&str, &str)> = before.map(|b| ("AWS_REGION", b)).into_iter().collect();
+            let mut p = w.shell_with_rc(&pre, direnv_line, direnv_first);
+            p.line(&format!(
+                "direnv allow {}",
+                kind.quote(&repo.to_string_lossy())
+            ));
+            p.sync();
+            let start = watched(&p.env());
+            assert_eq!(
+                start.get("AWS_REGION").map(String::as_str),
+                before,
+                "{what}"
+            );
+            enter_with_code(&w, &mut p, &repo);
+            let inside = p.env();
+            assert_eq!(
+                inside.get("FROM_DIRENV").map(String::as_str),
+                Some("yes"),
+                "{what}"
+            );
+            assert_active(kind, &inside, "calvin", &repo, "inside");
+            assert_eq!(
+                inside.get("AWS_REGION").map(String::as_str),
+                Some("eu-central-1"),
+                "{what}: the .envrc's value wins inside"
+            );
+            // A prompt inside changes nothing (neither hook undoes the other).
+            p.line("true");
+            p.sync();
+            assert_eq!(
+                p.env().get("AWS_REGION").map(String::as_str),
+                Some("eu-central-1"),
+                "{what}: still the .envrc's value at the next prompt"
+            );
+            p.cd(w.home());
+            p.sync();
+            let out = p.env();
+            assert_inactive(kind, &out, "after leaving");
+            assert_eq!(
+                watched(&out),
+                start,
+                "{what}: after leaving, the shell is as before"
+            );
+            // A hand edit of a variable only awsenv set is kept, as without direnv (the MFA
+            // session is cached: no second code).
+            p.cd(&repo);
+            p.sync();
+            assert_active(kind, &p.env(), "calvin", &repo, "inside again");
+            p.line(&kind.export("AWS_DEFAULT_REGION", "mine"));
+            p.cd(w.home());
+            p.sync();
+            let out = p.env();
+            assert_eq!(
+                out.get("AWS_DEFAULT_REGION").map(String::as_str),
+                Some("mine"),
+                "{what}: hand-set value kept"
+            );
+            assert_eq!(
+                out.get("AWS_REGION").map(String::as_str),
+                before,
+                "{what}: AWS_REGION as before, the second time too"
+            );
+        }
     }
 }
 
