@@ -40,6 +40,7 @@ pub mod http;
 pub mod listener;
 pub mod mfa;
 pub mod overlay;
+pub mod overlaysync;
 pub mod picker;
 pub mod resolve;
 pub mod rotate;

@@ -555,7 +555,8 @@ pub fn exec_with_server(
     cmd.env("AWS_VAULT", profile);
     cmd.env(crate::envstate::PROFILE, profile);
     cmd.env(crate::envstate::SERVER, profile);
-    for (name, value) in crate::overlay::changes_now() {
+    let overlay = crate::overlay::changes_now();
+    for (name, value) in &overlay {
         cmd.env(name, value);
     }
     if let Some(r) = &region {
@@ -583,6 +584,12 @@ pub fn exec_with_server(
         }
     };
     CHILD.store(0, Ordering::SeqCst);
+    // What the command wrote into the overlay (`aws configure set …`) reaches the user's file.
+    if !overlay.is_empty()
+        && let Err(e) = crate::overlay::write_now()
+    {
+        eprintln!("awsenv: {e:#}");
+    }
     Ok(exit_like(status))
 }
 

@@ -1510,4 +1510,5 @@ pub const ALL: &[Scenario] = &[
     ),
     ("picker_sigterm", picker::sigterm),
     ("terraform_cd_apply", terraform::cd_apply),
+    ("overlay_write_saved", terraform::overlay_write_saved),
 ];
