@@ -423,11 +423,19 @@ pub fn check_accounts(file: &crate::activation::AwsProfileFile, r: &Resolved) ->
     if file.accounts.is_empty() {
         return Ok(());
     }
+    // A role's account from its ARN; an IAM Identity Center profile's from its config.
     let account = r
         .role_arn
         .as_deref()
         .and_then(crate::activation::parse_role_arn)
-        .map(|x| x.account);
+        .map(|x| x.account)
+        .or_else(|| {
+            let config = crate::awsconfig::AwsConfig::load_now().ok()?;
+            let p = config.profile(&r.profile).ok()?;
+            p.get("sso_account_id")
+                .filter(|a| crate::activation::valid_account(a))
+                .map(String::from)
+        });
     match account {
         Some(a) if file.accounts.contains(&a) => Ok(()),
         Some(a) => bail!(
