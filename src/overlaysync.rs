@@ -331,6 +331,23 @@ region = eu-west-3
         );
     }
 
+    /// What `aws configure sso` appends (a session and a profile) lands in the user's file as
+    /// written, after the user's own sections, which keep their credential keys.
+    #[test]
+    fn what_aws_configure_sso_wrote_is_carried_over() {
+        let now = format!(
+            "{BASE}[profile dev]\nsso_session = corp\nsso_account_id = 444444444444\nsso_role_name = Dev\nregion = eu-west-1\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\nsso_registration_scopes = sso:account:access\n"
+        );
+        let user = "[default]\nregion = eu-west-1\n[profile calvin]\nrole_arn = arn:aws:iam::2:role/r\nregion = us-east-2\n[profile plain]\noutput = json\n";
+        let out = crate::configedit::apply_edits(user, &edits(BASE, &now));
+        assert_eq!(
+            out,
+            format!(
+                "{user}\n[profile dev]\nsso_session = corp\nsso_account_id = 444444444444\nsso_role_name = Dev\nregion = eu-west-1\n\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\nsso_registration_scopes = sso:account:access\n"
+            )
+        );
+    }
+
     #[test]
     fn the_same_key_changed_in_both_files_is_a_conflict() {
         let ours = [set("profile calvin", "region", "region = eu-west-3\n")];
