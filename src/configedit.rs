@@ -359,7 +359,7 @@ impl ConfigFile {
 }
 
 /// One key-level change to a config file's text, applied by [`ConfigFile::with_edits`]: what
-/// a tool wrote into awsenv's overlay ([`crate::overlaysync`]), carried over to the user's file.
+/// a tool wrote into awsenv's `AWS_CONFIG_FILE` overlay, carried over to the user's file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyEdit {
     /// `key` of `section` (a header's inner text, words single-spaced: `profile x`, `default`,

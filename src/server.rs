@@ -89,6 +89,7 @@ pub const KEPT_SETTINGS: &[&str] = &[
     "AWSENV_KEY_MAX_AGE",
     "AWSENV_ANNOUNCE",
     "AWSENV_CONFIG_OVERLAY",
+    "AWSENV_ROLE_BASE_PROFILE",
 ];
 
 /// Whether an environment variable is awsenv state to remove from the command's environment.
