@@ -231,6 +231,22 @@ pub struct PlaintextKeys {
     pub temporary: bool,
 }
 
+/// Profiles awsenv made up in this process, in config syntax: [`AwsConfig::load`] reads them
+/// after the user's config. Today only the role a `.awsprofile` names, assumed from the
+/// `role_base_profile` setting's profile when no profile of the user's yields it.
+static SYNTHETIC: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+/// Adds `[profile NAME]` with `keys` (`key = value` lines) to the profiles of this process
+/// ([`SYNTHETIC`]); nothing when it was added before.
+pub fn add_synthetic_profile(name: &str, keys: &str) {
+    let section = format!("[profile {name}]\n{keys}");
+    if let Ok(mut s) = SYNTHETIC.lock()
+        && !s.contains(&section)
+    {
+        s.push_str(&section);
+    }
+}
+
 /// The parsed AWS configuration.
 pub struct AwsConfig {
     set: ProfileSet,
@@ -266,6 +282,19 @@ impl AwsConfig {
             };
             if let Some(text) = read_text_file(&path, MAX_FILE, what, fix)? {
                 texts.push((path.to_string_lossy().into_owned(), text, kind));
+            }
+        }
+        let synthetic = SYNTHETIC.lock().map(|s| s.clone()).unwrap_or_default();
+        if !synthetic.is_empty() {
+            match texts
+                .iter_mut()
+                .find(|t| matches!(t.2, EnvConfigFileKind::Config))
+            {
+                Some(t) => {
+                    t.1.push('\n');
+                    t.1.push_str(&synthetic);
+                }
+                None => texts.push((config_path_text(), synthetic, EnvConfigFileKind::Config)),
             }
         }
         let config = texts

@@ -358,6 +358,160 @@ impl ConfigFile {
     }
 }
 
+/// One key-level change to a config file's text, applied by [`ConfigFile::with_edits`]: what
+/// a tool wrote into awsenv's `AWS_CONFIG_FILE` overlay, carried over to the user's file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyEdit {
+    /// `key` of `section` (a header's inner text, words single-spaced: `profile x`, `default`,
+    /// `sso-session corp`) holds `lines` (`key = value` and any indented lines under it); the
+    /// section is appended with `header` when the file has none.
+    Set {
+        /// The section's name.
+        section: String,
+        /// The header line for a new section (`[profile x]`).
+        header: String,
+        /// The key.
+        key: String,
+        /// The key's lines as written, each ending with a newline.
+        lines: String,
+    },
+    /// `key` of `section` goes (with its indented lines).
+    Remove {
+        /// The section's name.
+        section: String,
+        /// The key.
+        key: String,
+    },
+    /// The whole section goes.
+    RemoveSection {
+        /// The section's name.
+        section: String,
+    },
+}
+
+/// A header line's section name: its inner text with single spaces (`[ profile  x ]` is
+/// `profile x`); `None` for a line that is not a header.
+pub fn section_of(line: &str) -> Option<String> {
+    let inner = line.trim().strip_prefix('[')?.split(']').next()?;
+    Some(inner.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// The key a line sets (`region = x` is `region`); `None` for blank, comment, indented
+/// (nested value) and header lines.
+pub fn key_of(line: &str) -> Option<&str> {
+    if line.starts_with([' ', '\t']) || line.trim_start().starts_with(['#', ';', '[']) {
+        return None;
+    }
+    let (k, _) = line.split_once('=')?;
+    Some(k.trim()).filter(|k| !k.is_empty())
+}
+
+/// The line range `[start, end)` of each section named `name` in `lines` (header through the
+/// line before the next header); the first one.
+fn section_range(lines: &[String], name: &str) -> Option<(usize, usize)> {
+    let start = lines
+        .iter()
+        .position(|l| section_of(l).as_deref() == Some(name))?;
+    let end = (start + 1..lines.len())
+        .find(|&j| section_of(&lines[j]).is_some())
+        .unwrap_or(lines.len());
+    Some((start, end))
+}
+
+/// The lines `[i, j)` of the key at line `i` in a section ending at `end`: its line and the
+/// indented non-blank lines under it.
+fn key_span(lines: &[String], i: usize, end: usize) -> usize {
+    let mut j = i + 1;
+    while j < end && lines[j].starts_with([' ', '\t']) && !lines[j].trim().is_empty() {
+        j += 1;
+    }
+    j
+}
+
+/// `text` with `edits` applied in order (see [`KeyEdit`]); every other line kept as it is.
+pub fn apply_edits(text: &str, edits: &[KeyEdit]) -> String {
+    let mut lines: Vec<String> = text.split_inclusive('\n').map(String::from).collect();
+    if let Some(l) = lines.last_mut()
+        && !l.ends_with('\n')
+    {
+        l.push('\n');
+    }
+    for e in edits {
+        match e {
+            KeyEdit::Set {
+                section,
+                header,
+                key,
+                lines: new,
+            } => {
+                let new: Vec<String> = new.split_inclusive('\n').map(String::from).collect();
+                match section_range(&lines, section) {
+                    Some((s, end)) => {
+                        match (s + 1..end).find(|&i| key_of(&lines[i]) == Some(key.as_str())) {
+                            Some(i) => {
+                                let j = key_span(&lines, i, end);
+                                lines.splice(i..j, new);
+                            }
+                            None => {
+                                // After the section's last non-blank line.
+                                let at = (s + 1..end)
+                                    .rev()
+                                    .find(|&i| !lines[i].trim().is_empty())
+                                    .map_or(s + 1, |i| i + 1);
+                                lines.splice(at..at, new);
+                            }
+                        }
+                    }
+                    None => {
+                        if lines.last().is_some_and(|l| !l.trim().is_empty()) {
+                            lines.push("\n".into());
+                        }
+                        lines.push(format!("{header}\n"));
+                        lines.extend(new);
+                    }
+                }
+            }
+            KeyEdit::Remove { section, key } => {
+                if let Some((s, end)) = section_range(&lines, section)
+                    && let Some(i) = (s + 1..end).find(|&i| key_of(&lines[i]) == Some(key.as_str()))
+                {
+                    let j = key_span(&lines, i, end);
+                    lines.drain(i..j);
+                }
+            }
+            KeyEdit::RemoveSection { section } => {
+                if let Some((s, end)) = section_range(&lines, section) {
+                    lines.drain(s..end);
+                }
+            }
+        }
+    }
+    lines.concat()
+}
+
+impl ConfigFile {
+    /// The file's text with `edits` applied ([`apply_edits`]), checked with the SDK's parser.
+    pub fn with_edits(&self, edits: &[KeyEdit]) -> Result<String> {
+        let text = apply_edits(&self.text, edits);
+        self.verify(&text, &[])?;
+        Ok(text)
+    }
+
+    /// Keeps `text` (awsenv's overlay as a tool left it) next to the file, as
+    /// `<file>.awsenv-unsaved` (0600, replaced atomically); returns that path.
+    pub fn keep_aside(&self, text: &str) -> Result<PathBuf> {
+        let dir = self
+            .path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let p = PathBuf::from(format!("{}.awsenv-unsaved", self.path.display()));
+        write_atomically(dir, &p, text)?;
+        Ok(p)
+    }
+}
+
 impl Drop for ConfigFile {
     fn drop(&mut self) {
         // The credentials file's text holds secrets.
@@ -435,6 +589,36 @@ mod tests {
                 .ok()
                 .flatten(),
             None
+        );
+    }
+
+    #[test]
+    fn edits_change_only_their_keys() {
+        let text = "# mine\n[default]\nregion = eu-west-1\n\n[profile a]\nrole_arn = r\ns3 =\n  addressing_style = path\nregion = us-east-1\n\n[profile b]\nregion = x\n";
+        let set = |section: &str, key: &str, lines: &str| KeyEdit::Set {
+            section: section.into(),
+            header: format!("[{section}]"),
+            key: key.into(),
+            lines: lines.into(),
+        };
+        let out = apply_edits(
+            text,
+            &[
+                set("profile a", "region", "region = eu-west-3\n"),
+                set("default", "foo", "foo = bar\n"),
+                KeyEdit::Remove {
+                    section: "profile a".into(),
+                    key: "s3".into(),
+                },
+                KeyEdit::RemoveSection {
+                    section: "profile b".into(),
+                },
+                set("profile x", "region", "region = eu-west-3\n"),
+            ],
+        );
+        assert_eq!(
+            out,
+            "# mine\n[default]\nregion = eu-west-1\nfoo = bar\n\n[profile a]\nrole_arn = r\nregion = eu-west-3\n\n[profile x]\nregion = eu-west-3\n"
         );
     }
 

@@ -42,6 +42,7 @@ pub mod listener;
 pub mod mfa;
 pub mod netconf;
 pub mod overlay;
+pub mod overlaysync;
 pub mod picker;
 pub mod resolve;
 pub mod rotate;

@@ -17,7 +17,8 @@
 //! take over). The file is 0600 in `$XDG_RUNTIME_DIR/awsenv` (else
 //! `$XDG_STATE_HOME/awsenv/run`), opened through [`crate::safefile`]; it holds no secrets. Its
 //! first line holds a digest of the rest, so a write into it (`aws configure set` while it is
-//! active) is noticed ([`written_into`]).
+//! active) is noticed ([`written_into`]) and saved into the user's file before the overlay is
+//! written again ([`save_writes`], [`crate::overlaysync`]).
 //!
 //! Std, sha2 and [`crate::safefile`] only: text in, text out.
 
@@ -215,12 +216,33 @@ pub struct Written {
     pub path: PathBuf,
     /// The profiles it serves.
     pub served: Vec<String>,
-    /// The previous overlay had been written into (see [`written_into`]); that change is gone.
-    pub lost_write: bool,
+}
+
+/// The name of the copy of what awsenv generated, kept beside the overlay `name` so a write
+/// into the overlay can be told from it ([`crate::overlaysync`]).
+fn base_name(name: &str) -> String {
+    format!("{name}.base")
+}
+
+fn read_own(d: &crate::safefile::Dir, name: &str) -> std::io::Result<Option<String>> {
+    if !d.has_own_file(name) {
+        return Ok(None);
+    }
+    use std::io::Read;
+    let mut text = String::new();
+    d.open_file(name)?.read_to_string(&mut text)?;
+    Ok(Some(text))
+}
+
+fn replace(d: &crate::safefile::Dir, name: &str, text: &str) -> std::io::Result<()> {
+    let tmp = format!("{name}.{}.tmp", std::process::id());
+    d.write_file(&tmp, text.as_bytes())?;
+    std::fs::rename(d.path().join(&tmp), d.path().join(name))
 }
 
 /// Writes (or keeps, when unchanged) the overlay for the user's config `user` whose text is
-/// `text`. The file is replaced by a rename, so an SDK reading it never sees half of it.
+/// `text`, and the copy of what was generated. The file is replaced by a rename, so an SDK
+/// reading it never sees half of it.
 pub fn write(user: &Path, text: &str) -> std::io::Result<Written> {
     let dir_path = dir().ok_or_else(|| std::io::Error::other("no runtime or state directory"))?;
     let d = crate::safefile::Dir::open(&dir_path)?;
@@ -230,26 +252,47 @@ pub fn write(user: &Path, text: &str) -> std::io::Result<Written> {
     let (out, served) = generate(text, &exe.to_string_lossy());
     let name = file_name(user);
     let path = d.path().join(&name);
-    let mut old = String::new();
-    let lost_write = match d.has_own_file(&name) {
-        true => {
-            use std::io::Read;
-            let mut f = d.open_file(&name)?;
-            f.read_to_string(&mut old)?;
-            written_into(&old)
-        }
-        false => false,
-    };
-    if old != out {
-        let tmp = format!("{name}.{}.tmp", std::process::id());
-        d.write_file(&tmp, out.as_bytes())?;
-        std::fs::rename(d.path().join(&tmp), &path)?;
+    if read_own(&d, &base_name(&name))?.as_deref() != Some(out.as_str()) {
+        replace(&d, &base_name(&name), &out)?;
     }
-    Ok(Written {
-        path,
-        served,
-        lost_write,
-    })
+    if read_own(&d, &name)?.as_deref() != Some(out.as_str()) {
+        replace(&d, &name, &out)?;
+    }
+    Ok(Written { path, served })
+}
+
+/// Saves into the user's config `user` what a tool wrote into its overlay since awsenv wrote
+/// it ([`crate::overlaysync::save`]), saying so on stderr. Nothing when the overlay was not
+/// written into (or there is none).
+pub fn save_writes(user: &Path) {
+    let Some(d) = dir().and_then(|p| crate::safefile::Dir::open_existing(&p).ok()) else {
+        return;
+    };
+    let name = file_name(user);
+    let Ok(Some(now)) = read_own(&d, &name) else {
+        return;
+    };
+    if !written_into(&now) {
+        return;
+    }
+    let exe = this_awsenv()
+        .map(|e| e.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "awsenv".into());
+    let gen_now = |t: &str| generate(t, &exe).0;
+    // Without the copy (an overlay of an older awsenv): against the user's config as it is.
+    let base = match read_own(&d, &base_name(&name)) {
+        Ok(Some(b)) => b,
+        _ => {
+            crate::awsconfig::read_text_file(user, crate::awsconfig::MAX_FILE, "the AWS config", "")
+                .ok()
+                .flatten()
+                .map(|t| gen_now(&t))
+                .unwrap_or_default()
+        }
+    };
+    if let Some(line) = crate::overlaysync::save(&now, &base, gen_now) {
+        eprintln!("awsenv: {line}");
+    }
 }
 
 /// The variables that point `AWS_CONFIG_FILE` at a fresh overlay and record the user's own
@@ -280,6 +323,7 @@ pub fn write_now() -> Result<Option<(PathBuf, PathBuf)>> {
         return Ok(None);
     };
     let user = std::path::absolute(&user).unwrap_or(user);
+    save_writes(&user);
     let text = crate::awsconfig::read_text_file(
         &user,
         crate::awsconfig::MAX_FILE,
@@ -293,14 +337,6 @@ pub fn write_now() -> Result<Option<(PathBuf, PathBuf)>> {
     }
     let w = write(&user, &text)
         .map_err(|e| anyhow!("cannot write the AWS_CONFIG_FILE overlay: {e}"))?;
-    if w.lost_write {
-        eprintln!(
-            "awsenv: something wrote into {} (AWS_CONFIG_FILE while awsenv serves your profiles); that change is not in {}: run it again with AWS_CONFIG_FILE={}",
-            w.path.display(),
-            user.display(),
-            user.display()
-        );
-    }
     Ok(Some((w.path, user)))
 }
 

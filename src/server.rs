@@ -89,6 +89,7 @@ pub const KEPT_SETTINGS: &[&str] = &[
     "AWSENV_KEY_MAX_AGE",
     "AWSENV_ANNOUNCE",
     "AWSENV_CONFIG_OVERLAY",
+    "AWSENV_ROLE_BASE_PROFILE",
 ];
 
 /// Whether an environment variable is awsenv state to remove from the command's environment.
@@ -555,7 +556,8 @@ pub fn exec_with_server(
     cmd.env("AWS_VAULT", profile);
     cmd.env(crate::envstate::PROFILE, profile);
     cmd.env(crate::envstate::SERVER, profile);
-    for (name, value) in crate::overlay::changes_now() {
+    let overlay = crate::overlay::changes_now();
+    for (name, value) in &overlay {
         cmd.env(name, value);
     }
     if let Some(r) = &region {
@@ -583,6 +585,12 @@ pub fn exec_with_server(
         }
     };
     CHILD.store(0, Ordering::SeqCst);
+    // What the command wrote into the overlay (`aws configure set …`) reaches the user's file.
+    if !overlay.is_empty()
+        && let Err(e) = crate::overlay::write_now()
+    {
+        eprintln!("awsenv: {e:#}");
+    }
     Ok(exit_like(status))
 }
 

@@ -83,6 +83,10 @@ pub struct Settings {
     /// The order of the profile picker's list before anything is typed (`picker_order`,
     /// `AWSENV_PICKER_ORDER`): most picked first (the default) or by name.
     pub picker_order: PickerOrder,
+    /// `role_base_profile` (`AWSENV_ROLE_BASE_PROFILE`): the profile from which awsenv assumes
+    /// a role an `.awsprofile` names when none of the user's profiles yields it (opt-in; off
+    /// when unset).
+    pub role_base_profile: Option<String>,
 }
 
 /// The `picker_order` setting.
@@ -163,6 +167,7 @@ struct FileSettings {
     announce: Option<toml::Value>,
     picker_order: Option<String>,
     config_overlay: Option<bool>,
+    role_base_profile: Option<String>,
     sso: Option<FileSsoSettings>,
 }
 
@@ -520,6 +525,9 @@ impl Settings {
             ),
             None => fs.config_overlay.unwrap_or(true),
         };
+        let role_base_profile = var("AWSENV_ROLE_BASE_PROFILE")
+            .or(fs.role_base_profile)
+            .filter(|v| !v.is_empty());
         let fsso = fs.sso.unwrap_or_default();
         let write_aws_cache = match var("AWSENV_SSO_WRITE_AWS_CACHE").as_deref() {
             Some("1" | "true" | "yes") => true,
@@ -553,6 +561,7 @@ impl Settings {
             announce,
             picker_order,
             config_overlay,
+            role_base_profile,
             unlock_ttl,
             unlock_max,
             key_max_age,

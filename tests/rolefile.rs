@@ -1,7 +1,8 @@
 //! A repository that names the role, not a local profile (issue 19, part 2): the same
 //! `.awsprofile` works for two users whose configs name the profile differently; `allow` says
 //! which local profile it chose; the `accounts` guard refuses another account; a role no profile
-//! yields is one line saying what to add.
+//! yields is one line saying what to add, or, with the opt-in `role_base_profile` setting, is
+//! assumed from that profile.
 
 mod common;
 
@@ -60,7 +61,7 @@ fn a_role_named_awsprofile_works_for_two_users_and_the_guard_refuses() {
         let o = run(&env, &repo, &["allow"]);
         assert!(
             err(&o).contains(&format!(
-                "role productionEC2Full in account 222222222222: your profile {local}"
+                "(productionEC2Full (222222222222) via profile {local})"
             )),
             "{}",
             err(&o)
@@ -85,6 +86,36 @@ fn a_role_named_awsprofile_works_for_two_users_and_the_guard_refuses() {
         assert!(
             out.contains(&format!("export AWSENV_PROFILE='{local}';")),
             "{local}: {out}{}",
+            err(&o)
+        );
+        // The activation line and `status` say which local profile was chosen for the role.
+        let via = format!("productionEC2Full (222222222222) via profile {local}");
+        let o = detach(
+            env.awsenv()
+                .current_dir(&repo)
+                .env("AWSENV_ANNOUNCE", "always")
+                .args(["export", "bash"]),
+        )
+        .output()
+        .expect("run awsenv");
+        assert!(
+            err(&o).contains(&format!("awsenv: {via}, us-east-1, ")),
+            "{}",
+            err(&o)
+        );
+        let o = detach(
+            env.awsenv()
+                .current_dir(&repo)
+                .env("AWSENV_PROFILE", local)
+                .env("AWSENV_SOURCE", repo.join(".awsprofile"))
+                .arg("status"),
+        )
+        .output()
+        .expect("run awsenv status");
+        let st = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            st.contains(&format!("role:     {via}\n")),
+            "{st}{}",
             err(&o)
         );
     }
@@ -135,4 +166,99 @@ fn a_role_named_awsprofile_works_for_two_users_and_the_guard_refuses() {
         e.contains("yields role Deployer in account 444444444444: add [profile NAME] with role_arn = arn:aws:iam::444444444444:role/Deployer"),
         "{e}"
     );
+    assert!(
+        e.contains("or set role_base_profile = \"YOUR_BASE_PROFILE\" in "),
+        "{e}"
+    );
+}
+
+/// The opt-in `role_base_profile`: a role no profile yields is assumed directly from that
+/// profile, with its cached MFA session — one code for the first activation, none after;
+/// `allow`, the activation line and `status` say `via role_base_profile base`.
+#[test]
+fn role_base_profile_assumes_a_role_no_profile_yields() {
+    if !require_tools(&["moto_server"]) {
+        return;
+    }
+    let moto = Moto::start();
+    let serial = format!("arn:aws:iam::111111111111:mfa/base-{}", random_hex(6));
+    let mut env = TestEnv::new();
+    env.with_moto(&moto);
+    env.write_aws_config(&format!(
+        "[profile base]\nregion = us-east-1\nmfa_serial = {serial}\n"
+    ));
+    env.add_keys("base", "AKIAAWSENVROLEBASE01", "secret");
+    env.write_awsenv_settings("role_base_profile = \"base\"\n");
+    let repo = env.home.join("repo");
+    std::fs::create_dir_all(&repo).expect("mkdir");
+    std::fs::write(
+        repo.join(".awsprofile"),
+        "account = \"444444444444\"\nrole = \"Deployer\"\naccounts = [\"444444444444\"]\n",
+    )
+    .expect("write");
+    let o = run(&env, &repo, &["allow"]);
+    let via = "Deployer (444444444444) via role_base_profile base";
+    assert!(err(&o).contains(&format!("({via})")), "{}", err(&o));
+    let o = run(
+        &env,
+        &repo,
+        &[
+            "exec",
+            "--mfa-token",
+            "123456",
+            "--",
+            "printenv",
+            "AWSENV_PROFILE",
+        ],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    let name = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert_eq!(name, "Deployer@444444444444");
+    let assumed: Vec<_> = moto
+        .requests("AssumeRole")
+        .into_iter()
+        .filter(|r| r.param("RoleArn") == Some("arn:aws:iam::444444444444:role/Deployer"))
+        .collect();
+    assert_eq!(assumed.len(), 1, "one AssumeRole of the role");
+    // The hook, with no code to give: the cached session and role serve it.
+    let o = detach(
+        env.awsenv()
+            .current_dir(&repo)
+            .env("AWSENV_ANNOUNCE", "always")
+            .args(["export", "bash"]),
+    )
+    .output()
+    .expect("run awsenv");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("export AWSENV_PROFILE='Deployer@444444444444';"),
+        "{out}{}",
+        err(&o)
+    );
+    assert!(
+        err(&o).contains(&format!("awsenv: {via}, us-east-1, ")),
+        "{}",
+        err(&o)
+    );
+    let o = detach(
+        env.awsenv()
+            .current_dir(&repo)
+            .env("AWSENV_PROFILE", "Deployer@444444444444")
+            .env("AWSENV_SOURCE", repo.join(".awsprofile"))
+            .arg("status"),
+    )
+    .output()
+    .expect("run awsenv status");
+    let st = String::from_utf8_lossy(&o.stdout);
+    assert!(st.contains(&format!("role:     {via}\n")), "{st}");
+    let codes = moto
+        .requests("GetSessionToken")
+        .iter()
+        .filter(|r| r.param("SerialNumber") == Some(serial.as_str()))
+        .count();
+    assert_eq!(codes, 1, "one MFA code");
+    // Without the setting: the one line names it.
+    env.write_awsenv_settings("");
+    let o = run(&env, &repo, &["exec", "--", "true"]);
+    assert!(err(&o).contains("role_base_profile"), "{}", err(&o));
 }

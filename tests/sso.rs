@@ -1384,3 +1384,47 @@ fn the_picker_offers_portal_roles_not_in_the_config() {
     );
     assert_eq!(w.fake.ops().len(), calls, "the picker called the portal");
 }
+
+/// A role-named `.awsprofile` (account + permission set) is matched by the IAM Identity Center
+/// profile for that account and role: `allow` says which, and `exec` signs in once and runs the
+/// command with that permission set's credentials.
+#[test]
+fn a_role_named_awsprofile_is_matched_by_an_sso_profile() {
+    let Some(w) = world(&three_profiles()) else {
+        return;
+    };
+    let repo = w.env.home.join("repo");
+    std::fs::create_dir_all(&repo).expect("mkdir");
+    std::fs::write(
+        repo.join(".awsprofile"),
+        "account = \"333333333333\"\nrole = \"PowerUser\"\naccounts = [\"333333333333\"]\n",
+    )
+    .expect("write .awsprofile");
+    let mut c = w.env.awsenv();
+    c.current_dir(&repo).arg("allow");
+    let o = run(c);
+    assert!(
+        stderr(&o).contains("(PowerUser (333333333333) via profile sandbox-power)"),
+        "{}",
+        stderr(&o)
+    );
+    let mut c = w.env.awsenv();
+    c.current_dir(&repo).args([
+        "exec",
+        "--",
+        "sh",
+        "-c",
+        "printenv AWSENV_PROFILE; aws sts get-caller-identity --query Arn --output text",
+    ]);
+    let o = run(c);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("sandbox-power"), "{out}");
+    assert_role(
+        lines.next().unwrap_or_default(),
+        "333333333333",
+        "PowerUser",
+    );
+    assert_eq!(w.fake.count("Authorize 302"), 1, "{:?}", w.fake.ops());
+}

@@ -268,3 +268,218 @@ fn multi_account_plan_with_one_code() {
         user_config
     );
 }
+
+/// `YYYY-MM-DDTHH:MM:SS` (UTC) for `secs` since the epoch.
+fn utc_text(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// `exec --server` running a `terraform apply` that outlives the role session: a proxy in front
+/// of moto's STS shortens every AssumeRole's `Expiration` to 60 s from now (STS's floor is
+/// 15 min), and the apply sleeps 75 s in a `local-exec` provisioner. The state written after the
+/// sleep is signed with a new session's key id, served by the endpoint from the cached MFA
+/// session (one code).
+#[test]
+fn exec_server_apply_outlives_a_short_role_session() {
+    if !tools() {
+        return;
+    }
+    let moto = Moto::start();
+    let proxy = common::FaultProxy::start(&moto);
+    let mut env = TestEnv::new();
+    env.set_var("AWS_ENDPOINT_URL_STS", &proxy.url);
+    // Refresh 20 s before the end: the 60 s session is served for its first 40 s.
+    env.set_var("AWSENV_REFRESH_WINDOW", "20");
+    let tag = random_hex(6);
+    let serial = format!("arn:aws:iam::111111111111:mfa/ttl-{tag}");
+    env.write_aws_config(&config(&serial));
+    env.add_keys("base", KEY_ID, SECRET);
+    proxy.inject(
+        |r| r.action == "AssumeRole",
+        common::Fault::Then(Box::new(|answer: &mut Vec<u8>| {
+            let text = String::from_utf8_lossy(answer).into_owned();
+            let Some(i) = text.find("<Expiration>") else {
+                return;
+            };
+            let at = i + "<Expiration>".len();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or_default();
+            // Same length: only the date and time change, moto's suffix stays.
+            let soon = utc_text(now + 60);
+            answer.splice(at..at + soon.len(), soon.into_bytes());
+        })),
+        None,
+    );
+    let bucket = format!("ttl-{tag}");
+    exec(
+        &env,
+        &env.home,
+        "app",
+        true,
+        &[
+            "aws",
+            "--endpoint-url",
+            &moto.url,
+            "s3",
+            "mb",
+            &format!("s3://{bucket}"),
+        ],
+    );
+    let dir = env.home.join("long");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let mut b = backend(&moto, &bucket, "long.tfstate", "app");
+    b = b.replace("    profile = \"app\"\n", "\n");
+    std::fs::write(
+        dir.join("main.tf"),
+        format!(
+            "terraform {{\n  backend \"s3\" {{\n    {b}  }}\n}}\n\
+             resource \"terraform_data\" \"slow\" {{\n  input = \"x\"\n  \
+             provisioner \"local-exec\" {{\n    command = \"sleep 75\"\n  }}\n}}\n"
+        ),
+    )
+    .expect("write main.tf");
+    let server = |args: &[&str]| {
+        run(detach(
+            env.awsenv()
+                .current_dir(&dir)
+                .args(["exec", "app", "--server", "--", "env"])
+                .arg(format!("AWSENV_FILE_PASSPHRASE={}", env.passphrase()))
+                .args(args)
+                .env("CHECKPOINT_DISABLE", "1"),
+        ))
+    };
+    server(&["terraform", "init", "-input=false", "-no-color"]);
+    moto.reset_recorder();
+    let o = server(&[
+        "terraform",
+        "apply",
+        "-auto-approve",
+        "-input=false",
+        "-no-color",
+    ]);
+    assert!(text(&o).contains("Apply complete!"), "{}", text(&o));
+    let state: Vec<_> = moto
+        .recorded_requests()
+        .into_iter()
+        .filter(|r| r.url.contains(&format!("/{bucket}/long.tfstate")))
+        .collect();
+    let first = state
+        .first()
+        .and_then(|r| r.access_key_id())
+        .unwrap_or("none")
+        .to_string();
+    let written = state
+        .iter()
+        .rev()
+        .find(|r| r.method == "PUT")
+        .and_then(|r| r.access_key_id())
+        .unwrap_or("none")
+        .to_string();
+    eprintln!(
+        "state requests: {:?}",
+        state
+            .iter()
+            .map(|r| (
+                r.method.clone(),
+                r.access_key_id().unwrap_or("-").to_string()
+            ))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        first.starts_with("ASIA") && written.starts_with("ASIA") && written != first,
+        "the state written after the sleep was signed by {written}, the first read by {first}"
+    );
+    let assumed = proxy.calls("AssumeRole").len();
+    assert!(assumed >= 2, "{assumed} AssumeRole calls");
+    let codes = moto
+        .requests("GetSessionToken")
+        .iter()
+        .filter(|r| r.param("SerialNumber") == Some(serial.as_str()))
+        .count();
+    assert_eq!(codes, 0, "the new session came from the cached MFA session");
+}
+
+/// A write into the overlay by the command `exec --server` runs reaches the user's config when
+/// the command ends (one line says so); one by a plain `exec` (which becomes the command) at
+/// the next activation.
+#[test]
+fn a_write_into_the_overlay_under_exec_reaches_the_users_config() {
+    if !require_tools(&["moto_server", "aws"]) {
+        return;
+    }
+    let moto = Moto::start();
+    let mut env = TestEnv::new();
+    env.with_moto(&moto);
+    let serial = format!("arn:aws:iam::111111111111:mfa/ow-{}", random_hex(6));
+    env.write_aws_config(&config(&serial));
+    env.add_keys("base", KEY_ID, SECRET);
+    let o = run(detach(env.awsenv().args([
+        "exec",
+        "app",
+        "--server",
+        "--mfa-token",
+        "123456",
+        "--",
+        "aws",
+        "configure",
+        "set",
+        "region",
+        "eu-west-3",
+        "--profile",
+        "x",
+    ])));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("awsenv: saved 'region = eu-west-3' of profile x to ~/.aws/config\n"),
+        "{}",
+        text(&o)
+    );
+    let user = std::fs::read_to_string(env.aws_config_path()).expect("read config");
+    assert!(
+        user.ends_with("\n[profile x]\nregion = eu-west-3\n") && user.contains("[profile app]"),
+        "{user}"
+    );
+    run(detach(env.awsenv().args([
+        "exec",
+        "app",
+        "--",
+        "aws",
+        "configure",
+        "set",
+        "output",
+        "text",
+        "--profile",
+        "app",
+    ])));
+    let o = run(detach(env.awsenv().args(["exec", "app", "--", "true"])));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("awsenv: saved 'output = text' of profile app to ~/.aws/config\n"),
+        "{}",
+        text(&o)
+    );
+    let user = std::fs::read_to_string(env.aws_config_path()).expect("read config");
+    assert!(
+        user.contains("role_arn = arn:aws:iam::222222222222:role/app")
+            && user.contains("region = us-east-1\noutput = text\n"),
+        "{user}"
+    );
+}

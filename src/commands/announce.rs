@@ -33,11 +33,18 @@ fn role_and_account(arn: &str) -> Option<(&str, &str)> {
     Some((name, account))
 }
 
-/// `calvin → productionEC2Full (222222222222), us-east-2, 59m`.
-fn what(r: &Resolved, now: i64) -> String {
-    let mut s = crate::sts::printable(r.profile.as_bytes(), 100);
-    s.push_str(" → ");
+/// `calvin → productionEC2Full (222222222222), us-east-2, 59m`; with a `label` (an
+/// `.awsprofile` naming a role) `productionEC2Full (222222222222) via profile calvin, …`.
+fn what(r: &Resolved, now: i64, label: Option<&str>) -> String {
+    let mut s = String::new();
+    if let Some(l) = label {
+        s.push_str(l);
+    } else {
+        s.push_str(&crate::sts::printable(r.profile.as_bytes(), 100));
+        s.push_str(" → ");
+    }
     match r.role_arn.as_deref().and_then(role_and_account) {
+        _ if label.is_some() => {}
         Some((role, account)) => s.push_str(&format!(
             "{} ({})",
             crate::sts::printable(role.as_bytes(), 100),
@@ -62,14 +69,20 @@ fn what(r: &Resolved, now: i64) -> String {
 
 /// The line for `event` at `now` (epoch seconds), without the `awsenv: ` prefix.
 pub fn text(event: &Event<'_>, now: i64) -> String {
+    text_labelled(event, now, None)
+}
+
+/// [`text`] saying `label` (which local profile was chosen for the role an `.awsprofile` names)
+/// instead of the profile and its role.
+pub fn text_labelled(event: &Event<'_>, now: i64, label: Option<&str>) -> String {
     match event {
-        Event::Activated(r) => what(r, now),
+        Event::Activated(r) => what(r, now, label),
         Event::Switched { from, to } => format!(
             "{} (was {})",
-            what(to, now),
+            what(to, now, label),
             crate::sts::printable(from.as_bytes(), 100)
         ),
-        Event::RefreshedWithCode(r) => format!("{} (refreshed)", what(r, now)),
+        Event::RefreshedWithCode(r) => format!("{} (refreshed)", what(r, now, label)),
         Event::Deactivated(p) => format!(
             "{} deactivated; the environment from before is back",
             crate::sts::printable(p.as_bytes(), 100)
@@ -79,6 +92,11 @@ pub fn text(event: &Event<'_>, now: i64) -> String {
 
 /// Says `event` on stderr when the settings and the terminal allow it.
 pub fn say(settings: Option<&Settings>, event: Event<'_>) {
+    say_labelled(settings, event, None)
+}
+
+/// [`say`] with the label of [`text_labelled`].
+pub fn say_labelled(settings: Option<&Settings>, event: Event<'_>, label: Option<&str>) {
     let mode = settings.map_or(Announce::Auto, |s| s.announce);
     let on = match mode {
         Announce::Never => false,
@@ -86,7 +104,10 @@ pub fn say(settings: Option<&Settings>, event: Event<'_>) {
         Announce::Auto => std::io::stderr().is_terminal(),
     };
     if on {
-        eprintln!("awsenv: {}", text(&event, timefmt::now_epoch()));
+        eprintln!(
+            "awsenv: {}",
+            text_labelled(&event, timefmt::now_epoch(), label)
+        );
     }
 }
 
@@ -108,6 +129,19 @@ mod tests {
             region_source: None,
             role_arn: role.map(String::from),
         }
+    }
+
+    #[test]
+    fn a_role_named_file_says_which_profile_was_chosen() {
+        let r = resolved(Some("arn:aws:iam::222222222222:role/productionEC2Full"));
+        assert_eq!(
+            text_labelled(
+                &Event::Activated(&r),
+                1000,
+                Some("productionEC2Full (222222222222) via profile calvin")
+            ),
+            "productionEC2Full (222222222222) via profile calvin, us-east-2, 59m"
+        );
     }
 
     #[test]

@@ -196,7 +196,15 @@ fn terminal_hint(shell: Shell, what: &str, args: &str) -> Result<()> {
 /// Says that `r` is now active in a shell whose environment was `before`: activated, or
 /// switched from the profile that was active.
 pub fn announce_switch(before: &EnvView, r: &Resolved) {
-    use super::announce::{Event, say};
+    announce_switch_labelled(before, r, None)
+}
+
+/// [`announce_switch`] saying `label` (see [`Choice`]) instead of the profile and its role.
+pub fn announce_switch_labelled(before: &EnvView, r: &Resolved, label: Option<&str>) {
+    use super::announce::Event;
+    let say = |s: Option<&crate::settings::Settings>, e: Event<'_>| {
+        super::announce::say_labelled(s, e, label)
+    };
     let settings = crate::settings::Settings::load().ok();
     let was = before
         .get(envstate::PROFILE)
@@ -294,17 +302,44 @@ pub fn credential_process(profile: &str, opts: &ResolveOpts) -> Result<i32> {
     Ok(0)
 }
 
+/// The local profile an `.awsprofile` asks for ([`choose`]).
+pub fn local_profile(file: &crate::activation::AwsProfileFile) -> Result<String> {
+    Ok(choose(file)?.profile)
+}
+
+/// Which local profile an `.awsprofile` activates, and for a file naming a role, how it was
+/// chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    /// The profile to resolve.
+    pub profile: String,
+    /// For a file naming a role: `productionEC2Full (222222222222) via profile calvin` (or
+    /// `via role_base_profile jan-work`).
+    pub label: Option<String>,
+}
+
 /// The local profile an `.awsprofile` asks for: the one it names, or, for a file naming a role,
 /// the user's profile that yields exactly that role — its own `role_arn` (the last hop of a
 /// `source_profile` chain is the profile's own `role_arn`), or an IAM Identity Center profile's
 /// `sso_account_id` and `sso_role_name`. When several do, the first in name order (byte order).
-pub fn local_profile(file: &crate::activation::AwsProfileFile) -> Result<String> {
+/// When none does and the `role_base_profile` setting names a profile, a profile made up in
+/// this process (`ROLE@ACCOUNT`: `role_arn` + `source_profile = BASE`) that assumes the role
+/// from it, with BASE's cached MFA session.
+pub fn choose(file: &crate::activation::AwsProfileFile) -> Result<Choice> {
     if let Some(p) = &file.profile {
-        return Ok(p.clone());
+        return Ok(Choice {
+            profile: p.clone(),
+            label: None,
+        });
     }
     let Some(want) = &file.role else {
         bail!("the .awsprofile names neither a profile nor a role");
     };
+    let shown = format!(
+        "{} ({})",
+        crate::sanitize::printable(want.role.as_bytes(), 64),
+        want.account
+    );
     let config = block_on(crate::awsconfig::AwsConfig::load())??;
     let mut names = config.names();
     names.sort();
@@ -320,16 +355,65 @@ pub fn local_profile(file: &crate::activation::AwsProfileFile) -> Result<String>
             }
         };
         if yields {
-            return Ok(name);
+            let label = format!(
+                "{shown} via profile {}",
+                crate::sanitize::printable(name.as_bytes(), 100)
+            );
+            return Ok(Choice {
+                profile: name,
+                label: Some(label),
+            });
         }
     }
+    let base = crate::settings::Settings::load()
+        .ok()
+        .and_then(|s| s.role_base_profile);
+    if let Some(base) = base {
+        if !config.has(&base) {
+            bail!(
+                "role_base_profile = {} (in {}) names no profile of {}; fix the setting",
+                crate::sanitize::quoted(base.as_bytes(), 100),
+                crate::settings::path()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "the settings".into()),
+                crate::awsconfig::config_path_text()
+            );
+        }
+        let name = format!("{}@{}", want.role, want.account);
+        if config.has(&name) {
+            bail!(
+                "profile {name} of {} does not yield role {} in account {}, and awsenv would name the role it assumes from role_base_profile so: rename that profile",
+                crate::awsconfig::config_path_text(),
+                want.role,
+                want.account
+            );
+        }
+        crate::awsconfig::add_synthetic_profile(
+            &name,
+            &format!(
+                "role_arn = arn:aws:iam::{}:role/{}\nsource_profile = {base}\n",
+                want.account, want.role
+            ),
+        );
+        let label = format!(
+            "{shown} via role_base_profile {}",
+            crate::sanitize::printable(base.as_bytes(), 100)
+        );
+        return Ok(Choice {
+            profile: name,
+            label: Some(label),
+        });
+    }
     bail!(
-        "none of your profiles in {} yields role {} in account {}: add [profile NAME] with role_arn = arn:aws:iam::{}:role/{} and source_profile = YOUR_BASE_PROFILE (or sso_account_id/sso_role_name)",
+        "none of your profiles in {} yields role {} in account {}: add [profile NAME] with role_arn = arn:aws:iam::{}:role/{} and source_profile = YOUR_BASE_PROFILE (or sso_account_id/sso_role_name), or set role_base_profile = \"YOUR_BASE_PROFILE\" in {} to assume it from that profile",
         crate::awsconfig::config_path_text(),
         want.role,
         want.account,
         want.account,
-        want.role
+        want.role,
+        crate::settings::path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "~/.config/awsenv/config.toml".into())
     )
 }
 
@@ -339,11 +423,19 @@ pub fn check_accounts(file: &crate::activation::AwsProfileFile, r: &Resolved) ->
     if file.accounts.is_empty() {
         return Ok(());
     }
+    // A role's account from its ARN; an IAM Identity Center profile's from its config.
     let account = r
         .role_arn
         .as_deref()
         .and_then(crate::activation::parse_role_arn)
-        .map(|x| x.account);
+        .map(|x| x.account)
+        .or_else(|| {
+            let config = crate::awsconfig::AwsConfig::load_now().ok()?;
+            let p = config.profile(&r.profile).ok()?;
+            p.get("sso_account_id")
+                .filter(|a| crate::activation::valid_account(a))
+                .map(String::from)
+        });
     match account {
         Some(a) if file.accounts.contains(&a) => Ok(()),
         Some(a) => bail!(

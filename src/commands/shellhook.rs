@@ -78,7 +78,7 @@ pub fn export(hs: HookShell) -> Result<i32> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let found = activation::find(&cwd);
     let fp_file = activation::fingerprint_of_file(found.as_ref());
-    let fp = activation::fingerprint_of(found.as_ref());
+    let mut fp = activation::fingerprint_of(found.as_ref());
     let mut view = EnvView::new();
     // direnv's values of variables awsenv also sets: awsenv works on the layer beneath.
     let direnv_layer = super::direnv::beneath(&mut view);
@@ -173,8 +173,12 @@ pub fn export(hs: HookShell) -> Result<i32> {
     let mut changes = Vec::new();
     match plan {
         // The user's config was edited, or something wrote into the overlay: regenerate it.
+        // What a tool wrote into the overlay is saved into the user's file first.
         Plan::Nothing if fp_changed && activation::overlay_files().is_some() => {
             let _ = crate::overlay::write_now();
+            // Both files may have been rewritten: record the world after it.
+            fp = fp_file.clone();
+            fp.push(activation::overlay_stamps(activation::overlay_files()));
         }
         Plan::Nothing => {}
         Plan::Leave => {
@@ -191,9 +195,13 @@ pub fn export(hs: HookShell) -> Result<i32> {
                 ..ResolveOpts::default()
             };
             // A file naming a role: the user's profile that yields it; then the accounts guard.
-            let result = super::session::local_profile(&file)
+            let mut label = None;
+            let result = super::session::choose(&file)
                 .map_err(Failure::Other)
-                .and_then(|name| activate(&name, &opts))
+                .and_then(|c| {
+                    label = c.label;
+                    activate(&c.profile, &opts)
+                })
                 .and_then(|(r, at)| {
                     super::session::check_accounts(&file, &r)
                         .map(|()| (r, at))
@@ -213,7 +221,7 @@ pub fn export(hs: HookShell) -> Result<i32> {
                             opts: None,
                         },
                     );
-                    super::session::announce_switch(&view, &r);
+                    super::session::announce_switch_labelled(&view, &r, label.as_deref());
                 }
                 Err(f) => {
                     report_failure(&f, &file.wanted(), Some(&path));
@@ -381,11 +389,11 @@ pub fn allow(path: Option<&Path>, yes: bool) -> Result<i32> {
             .with_context(|| format!("cannot write {}", entry.display()))?;
         match &parsed.profile {
             Some(p) => eprintln!("awsenv: allowed {} (profile {p})", file.display()),
-            None => match super::session::local_profile(&parsed) {
-                Ok(local) => eprintln!(
-                    "awsenv: allowed {} ({}: your profile {local})",
+            None => match super::session::choose(&parsed) {
+                Ok(c) => eprintln!(
+                    "awsenv: allowed {} ({})",
                     file.display(),
-                    parsed.wanted()
+                    c.label.unwrap_or(c.profile)
                 ),
                 Err(e) => eprintln!(
                     "awsenv: allowed {} ({}); warning: {}",

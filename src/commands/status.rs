@@ -156,6 +156,22 @@ fn overlay_line(overlay: &std::path::Path, user: &std::path::Path) -> String {
     )
 }
 
+/// While the hook activated an `.awsprofile` naming a role: `role:     productionEC2Full
+/// (222222222222) via profile calvin` (or `via role_base_profile jan-work`).
+fn role_line() -> Option<String> {
+    let active = var(envstate::PROFILE)?;
+    let source = std::path::PathBuf::from(var(envstate::SOURCE)?);
+    if !source.is_absolute() || var(envstate::SERVER).is_some() {
+        return None;
+    }
+    let content = activation::read_file(&source).ok()?;
+    let file = activation::parse(&String::from_utf8_lossy(&content)).ok()?;
+    file.role.as_ref()?;
+    let c = super::session::choose(&file).ok()?;
+    let label = c.label.filter(|_| c.profile == active)?;
+    Some(format!("role:     {label}"))
+}
+
 /// `awsenv status`.
 pub fn status() -> Result<i32> {
     let mut lines = describe(timefmt::now_epoch());
@@ -175,6 +191,9 @@ pub fn status() -> Result<i32> {
             ),
             Err(e) => format!("{e}: it does not apply"),
         });
+    }
+    if let Some(line) = role_line() {
+        lines.push(line);
     }
     if let Some(p) = var(envstate::PROFILE)
         && let Some(line) = crate::sso::commands::status_line(&p)

@@ -1570,4 +1570,5 @@ pub const ALL: &[Scenario] = &[
     ("picker_sigterm", picker::sigterm),
     ("terraform_cd_apply", terraform::cd_apply),
     ("login_session_repo", login::repo),
+    ("overlay_write_saved", terraform::overlay_write_saved),
 ];

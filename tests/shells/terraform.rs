@@ -1,6 +1,6 @@
 //! Terraform in a hooked shell (issue 19): `awsenv init` in a repo, then `terraform apply`, with the
 //! state backend in another account (`profile = "hobbes"` in the code) served by awsenv through
-//! the `AWS_CONFIG_FILE` overlay; `status` says so; a write into the overlay is reported;
+//! the `AWS_CONFIG_FILE` overlay; `status` says so; a write into the overlay is saved;
 //! leaving restores `AWS_CONFIG_FILE` exactly.
 
 use std::fs;
@@ -87,14 +87,13 @@ pub fn cd_apply(kind: Kind, moto: &Moto) {
         ),
         "{kind:?}: {st}"
     );
-    // A write into the config while the overlay is active is not silently lost.
-    let said = p.count("that change is not in");
+    // A write into the config while the overlay is active reaches the user's file.
     p.line("aws configure set output text --profile hobbes");
     p.sync();
+    let screen = p.screen();
     assert!(
-        p.count("that change is not in") > said,
-        "{kind:?}: {}",
-        p.screen()
+        screen.contains("awsenv: saved 'output = text' of profile hobbes to ~/.aws/config"),
+        "{kind:?}: {screen}"
     );
     // Leaving restores AWS_CONFIG_FILE exactly, and the overlay variable goes.
     p.cd(w.home());
@@ -108,4 +107,69 @@ pub fn cd_apply(kind: Kind, moto: &Moto) {
         before.get("AWS_CONFIG_FILE"),
         "{kind:?}: the overlay was in effect inside"
     );
+}
+
+/// While the overlay is `AWS_CONFIG_FILE`, the real `aws configure set` writes into it: the next
+/// prompt saves each change into the user's `~/.aws/config` (one line each), the regenerated
+/// overlay holds it and still serves calvin; the same key changed in both files is not guessed
+/// at: the overlay's copy is kept in `config.awsenv-unsaved` and the line says where.
+pub fn overlay_write_saved(kind: Kind, moto: &Moto) {
+    let w = World::new(kind, moto, "ow", "");
+    let repo = w.fixture("repo", "calvin\n");
+    w.allow(&repo);
+    let mut p = w.shell(&[]);
+    p.cd(&repo);
+    p.wait_for("Enter MFA code", 0);
+    p.line(CODE);
+    p.sync();
+    let config = w.env.aws_config_path();
+    p.line("aws configure set region eu-west-3 --profile x");
+    p.sync();
+    p.line("aws configure set foo bar");
+    p.sync();
+    let screen = p.screen();
+    for said in [
+        "awsenv: saved 'region = eu-west-3' of profile x to ~/.aws/config",
+        "awsenv: saved 'foo = bar' of profile default to ~/.aws/config",
+    ] {
+        assert_eq!(
+            screen.matches(said).count(),
+            1,
+            "{kind:?}: {said}: {screen}"
+        );
+    }
+    let text = fs::read_to_string(&config).expect("read config");
+    assert!(
+        text.contains("[profile x]\nregion = eu-west-3\n")
+            && text.contains("[default]\nfoo = bar\n")
+            && text.contains("role_arn = arn:aws:iam::222222222222:role/terraform"),
+        "{kind:?}: {text}"
+    );
+    assert!(!text.contains("credential_process"), "{kind:?}: {text}");
+    let got = p.capture("aws configure get region --profile x");
+    assert_eq!(got.trim(), "eu-west-3", "{kind:?}");
+    let cp = p.capture("aws configure get credential_process --profile calvin");
+    assert!(cp.contains("credential-process calvin"), "{kind:?}: {cp}");
+    // The same key changed in the overlay and in the user's file before the next prompt.
+    p.line(&format!(
+        "aws configure set region ap-south-1 --profile hobbes; sed -i 's/us-east-2/sa-east-1/' {}",
+        kind.quote(&config.to_string_lossy())
+    ));
+    p.sync();
+    let screen = p.screen();
+    assert!(
+        screen.contains("awsenv: what was written into AWS_CONFIG_FILE is not saved to ~/.aws/config ('region = ap-south-1' of profile hobbes was also changed in ~/.aws/config); it is kept in ~/.aws/config.awsenv-unsaved"),
+        "{kind:?}: {screen}"
+    );
+    let text = fs::read_to_string(&config).expect("read config");
+    assert!(
+        text.contains("region = sa-east-1") && !text.contains("ap-south-1"),
+        "{kind:?}: {text}"
+    );
+    let kept = fs::read_to_string(w.home().join(".aws/config.awsenv-unsaved")).expect("kept copy");
+    assert!(kept.contains("region = ap-south-1"), "{kind:?}: {kept}");
+    // Nothing more is said at the prompts after.
+    let before = p.count("awsenv:");
+    p.sync();
+    assert_eq!(p.count("awsenv:"), before, "{kind:?}: {}", p.screen());
 }
