@@ -224,6 +224,28 @@ pub struct PlaintextKeys {
     pub temporary: bool,
 }
 
+/// Profile sections this process reads as if they ended the AWS config file (see
+/// [`add_in_memory`]).
+static IN_MEMORY: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+/// Adds `sections` (config-file text, no secrets) that every later load of the AWS config in
+/// this process reads after the file's own text, without writing the file: a role of the AWS
+/// access portal picked for one command. The names must not be taken in the file.
+pub fn add_in_memory(sections: &str) {
+    if let Ok(mut t) = IN_MEMORY.lock() {
+        t.push_str(sections);
+    }
+}
+
+/// Whether profile `name` exists only in memory ([`add_in_memory`]).
+pub fn is_in_memory(name: &str) -> bool {
+    in_memory_text().contains(&format!("[profile {name}]\n"))
+}
+
+fn in_memory_text() -> String {
+    IN_MEMORY.lock().map(|t| t.clone()).unwrap_or_default()
+}
+
 /// The parsed AWS configuration.
 pub struct AwsConfig {
     set: ProfileSet,
@@ -259,6 +281,16 @@ impl AwsConfig {
             };
             if let Some(text) = read_text_file(&path, MAX_FILE, what, fix)? {
                 texts.push((path.to_string_lossy().into_owned(), text, kind));
+            }
+        }
+        let extra = in_memory_text();
+        if !extra.is_empty() {
+            match texts
+                .iter_mut()
+                .find(|t| matches!(t.2, EnvConfigFileKind::Config))
+            {
+                Some(t) => t.1 = format!("{}\n{extra}", t.1),
+                None => texts.push(("(in memory)".to_string(), extra, EnvConfigFileKind::Config)),
             }
         }
         let config = texts
