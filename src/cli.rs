@@ -279,7 +279,7 @@ pub enum Command {
         /// The file or directory.
         path: Option<PathBuf>,
     },
-    /// Set up this repository: write its .awsprofile for PROFILE, allow it, say what happens next.
+    /// Set up this repository: write its .awsprofile for PROFILE or a role, allow it, say what happens next.
     Init {
         /// The profile the repository uses (from your AWS config); none: pick one on the terminal.
         #[arg(add = ArgValueCompleter::new(profiles), conflicts_with_all = ["role_arn", "account"])]
