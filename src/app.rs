@@ -128,10 +128,25 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
         Command::Deny { path } => commands::shellhook::allow(path.as_deref(), false),
         Command::Init {
             profile,
+            role_arn,
+            account,
+            role,
+            accounts,
             region,
             dir,
             force,
-        } => commands::init::init(profile.as_deref(), region.as_deref(), dir.as_deref(), force),
+        } => commands::init::init(
+            &commands::init::Wanted {
+                profile,
+                role_arn,
+                account,
+                role,
+                accounts,
+                region,
+            },
+            dir.as_deref(),
+            force,
+        ),
         Command::Reload => commands::shellhook::reload(),
         Command::Status => commands::status::status(),
         Command::Prompt {

@@ -231,20 +231,35 @@ pub struct PlaintextKeys {
     pub temporary: bool,
 }
 
-/// Profiles awsenv made up in this process, in config syntax: [`AwsConfig::load`] reads them
-/// after the user's config. Today only the role a `.awsprofile` names, assumed from the
-/// `role_base_profile` setting's profile when no profile of the user's yields it.
-static SYNTHETIC: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+/// Profile sections this process reads as if they ended the AWS config file (see
+/// [`add_in_memory`]).
+static IN_MEMORY: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
 
-/// Adds `[profile NAME]` with `keys` (`key = value` lines) to the profiles of this process
-/// ([`SYNTHETIC`]); nothing when it was added before.
-pub fn add_synthetic_profile(name: &str, keys: &str) {
-    let section = format!("[profile {name}]\n{keys}");
-    if let Ok(mut s) = SYNTHETIC.lock()
-        && !s.contains(&section)
+/// Adds `sections` (config-file text, no secrets) that every later load of the AWS config in
+/// this process reads after the file's own text, without writing the file: a role of the AWS
+/// access portal picked for one command, or the role a `.awsprofile` names assumed from the
+/// `role_base_profile` setting's profile. The names must not be taken in the file; sections
+/// added before are not added twice.
+pub fn add_in_memory(sections: &str) {
+    if let Ok(mut t) = IN_MEMORY.lock()
+        && !t.contains(sections)
     {
-        s.push_str(&section);
+        t.push_str(sections);
     }
+}
+
+/// Adds `[profile NAME]` with `keys` (`key = value` lines) in memory ([`add_in_memory`]).
+pub fn add_synthetic_profile(name: &str, keys: &str) {
+    add_in_memory(&format!("[profile {name}]\n{keys}"));
+}
+
+/// Whether profile `name` exists only in memory ([`add_in_memory`]).
+pub fn is_in_memory(name: &str) -> bool {
+    in_memory_text().contains(&format!("[profile {name}]\n"))
+}
+
+fn in_memory_text() -> String {
+    IN_MEMORY.lock().map(|t| t.clone()).unwrap_or_default()
 }
 
 /// The parsed AWS configuration.
@@ -284,17 +299,14 @@ impl AwsConfig {
                 texts.push((path.to_string_lossy().into_owned(), text, kind));
             }
         }
-        let synthetic = SYNTHETIC.lock().map(|s| s.clone()).unwrap_or_default();
-        if !synthetic.is_empty() {
+        let extra = in_memory_text();
+        if !extra.is_empty() {
             match texts
                 .iter_mut()
                 .find(|t| matches!(t.2, EnvConfigFileKind::Config))
             {
-                Some(t) => {
-                    t.1.push('\n');
-                    t.1.push_str(&synthetic);
-                }
-                None => texts.push((config_path_text(), synthetic, EnvConfigFileKind::Config)),
+                Some(t) => t.1 = format!("{}\n{extra}", t.1),
+                None => texts.push((config_path_text(), extra, EnvConfigFileKind::Config)),
             }
         }
         let config = texts

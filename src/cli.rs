@@ -283,11 +283,23 @@ pub enum Command {
         /// The file or directory.
         path: Option<PathBuf>,
     },
-    /// Set up this repository: write its .awsprofile for PROFILE, allow it, say what happens next.
+    /// Set up this repository: write its .awsprofile for PROFILE or a role, allow it, say what happens next.
     Init {
-        /// The profile the repository uses (from your AWS config).
-        #[arg(add = ArgValueCompleter::new(profiles))]
+        /// The profile the repository uses (from your AWS config); none: pick one on the terminal.
+        #[arg(add = ArgValueCompleter::new(profiles), conflicts_with_all = ["role_arn", "account"])]
         profile: Option<String>,
+        /// Name the role instead of a local profile (works for teammates whose profiles are named differently).
+        #[arg(long, value_name = "ARN", conflicts_with = "account")]
+        role_arn: Option<String>,
+        /// The role's account id (with --role).
+        #[arg(long, value_name = "ID", requires = "role")]
+        account: Option<String>,
+        /// The role's name or IAM Identity Center permission set (with --account).
+        #[arg(long, value_name = "NAME", requires = "account")]
+        role: Option<String>,
+        /// The only accounts whose credentials may be activated here, comma-separated.
+        #[arg(long, value_name = "ID,ID", value_delimiter = ',')]
+        accounts: Vec<String>,
         /// A region for the repository, overriding the profile's.
         #[arg(long)]
         region: Option<String>,

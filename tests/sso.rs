@@ -1352,7 +1352,8 @@ fn a_swapped_cli_cache_entry_never_gets_another_users_token_used() {
 
 /// The profile picker knows what the last `sso profiles` saw, without a network call: a role
 /// the portal offers that no profile names yet is a row of its own, and picking it (here by a
-/// one-match `-q`) says how to write it; the account names are cached in the state directory.
+/// one-match `-q`, no terminal to ask on) uses it for this command without writing the config,
+/// saying how to write it; the account names are cached in the state directory.
 #[test]
 fn the_picker_offers_portal_roles_not_in_the_config() {
     let Some(w) = world(&profile("my-dev", "111111111111", "Admin")) else {
@@ -1373,16 +1374,27 @@ fn the_picker_offers_portal_roles_not_in_the_config() {
         "{text}"
     );
     let calls = w.fake.ops().len();
-    let o = awsenv(&w.env, &["use", "-q", "poweruser"]);
+    let before = std::fs::read_to_string(w.env.aws_config_path()).expect("config");
+    let o = awsenv(&w.env, &["use", "-q", "poweruser", "--shell", "bash"]);
     let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(o.stdout.is_empty());
+    assert!(o.status.success(), "{err}");
     assert!(
-        err.contains("sandbox-poweruser (333333333333/PowerUser) is a role the AWS access portal offers that no profile names yet")
-            && err.contains("'awsenv sso profiles corp --write'"),
+        err.contains("using sandbox-poweruser for this command without writing it")
+            && err.contains("(to keep it: awsenv sso profiles corp --write)"),
         "{err}"
     );
-    assert_eq!(w.fake.ops().len(), calls, "the picker called the portal");
+    assert!(stdout(&o).contains("AWS_SESSION_TOKEN"), "{}", stdout(&o));
+    assert_eq!(
+        std::fs::read_to_string(w.env.aws_config_path()).expect("config"),
+        before,
+        "the config was written without asking"
+    );
+    let ops = w.fake.ops();
+    assert_eq!(
+        ops[calls..],
+        ["GetRoleCredentials 200"],
+        "only the role's credentials were fetched: {ops:?}"
+    );
 }
 
 /// A role-named `.awsprofile` (account + permission set) is matched by the IAM Identity Center

@@ -92,19 +92,70 @@ pub fn pick(
     }
 }
 
-/// The profile of a picked row, recorded for frecency; a portal role no profile names yet is
-/// an error saying how to add it.
+/// The profile of a picked row, recorded for frecency. A portal role no profile names yet
+/// ([`offer_portal_role`]) is written to the config, or used for this command only.
 fn picked(row: &rows::Row) -> Result<String> {
     if let Some(session) = &row.unconfigured {
-        return Err(anyhow!(
-            "{} ({}/{}) is a role the AWS access portal offers that no profile names yet: write it with 'awsenv sso profiles {} --write', then 'awsenv use {}'",
-            row.cols[0],
-            row.cols[1],
-            row.cols[3],
-            crate::sanitize::printable(session.as_bytes(), 100),
-            row.cols[0]
-        ));
+        offer_portal_role(row, session)?;
     }
     state::record_pick(&row.profile);
     Ok(row.profile.clone())
+}
+
+/// Picking a role the AWS access portal offers that no profile names: asks on the terminal
+/// whether to write its profile to the AWS config (default yes) through the config editor, as
+/// `awsenv sso profiles NAME --write` does; declined (or a sign-in without an
+/// `[sso-session]`, which that command cannot write either), the profile exists in memory for
+/// this command only. Without a terminal (a one-match query), it is used without writing.
+fn offer_portal_role(row: &rows::Row, session: &str) -> Result<()> {
+    let config = crate::awsconfig::AwsConfig::load_now()?;
+    let offered = crate::sso::offered::Offered {
+        account_id: row.cols[1].clone(),
+        account_name: row.cols[2].clone(),
+        role: row.cols[3].clone(),
+        profile: row.profile.clone(),
+        configured: false,
+    };
+    let (section, sname) = crate::sso::commands::offered_section(&config, session, &offered)?;
+    let shown = crate::sanitize::printable(row.profile.as_bytes(), 100);
+    let write = match &sname {
+        Some(_) if crate::tty::available() => {
+            let q = format!(
+                "awsenv: {shown} ({} {}) is not in {} yet; write it there? [Y/n] ",
+                row.cols[1],
+                row.cols[3],
+                crate::awsconfig::config_path_text()
+            );
+            let answer = crate::tty::read_line(&q, false).map_err(|e| match e {
+                crate::tty::TtyError::Interrupted | crate::tty::TtyError::Eof => {
+                    anyhow::Error::new(crate::tty::Cancelled::new("profile picker"))
+                }
+                e => e.or_else_no_tty(|| anyhow!("no terminal")),
+            })?;
+            let a = answer.trim().to_ascii_lowercase();
+            a.is_empty() || a == "y" || a == "yes"
+        }
+        _ => false,
+    };
+    if let (true, Some(sname)) = (write, &sname) {
+        let (path, backup) = crate::sso::commands::write_offered(sname, &row.profile, &section)?;
+        eprintln!(
+            "awsenv: wrote profile {shown} to {} (in the '# BEGIN awsenv sso profiles {sname}' block){}",
+            path.display(),
+            backup
+                .map(|b| format!("; the previous file is in {}", b.display()))
+                .unwrap_or_default()
+        );
+    } else {
+        crate::awsconfig::add_in_memory(&section);
+        eprintln!(
+            "awsenv: using {shown} for this command without writing it to {}{}",
+            crate::awsconfig::config_path_text(),
+            match &sname {
+                Some(n) => format!(" (to keep it: awsenv sso profiles {n} --write)"),
+                None => String::new(),
+            }
+        );
+    }
+    Ok(())
 }

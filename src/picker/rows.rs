@@ -189,6 +189,10 @@ pub struct Filter {
     matcher: Matcher,
     pattern: Pattern,
     query: String,
+    /// The query [`Filter::matches`] last ranked, with the rows it matched (indices, best
+    /// first) and how many rows there were: a query that only appends characters to it can
+    /// match no other rows, so only those are ranked again.
+    last: Option<(String, usize, Vec<usize>)>,
 }
 
 impl Default for Filter {
@@ -204,6 +208,7 @@ impl Filter {
             matcher: Matcher::new(Config::DEFAULT),
             pattern: Pattern::default(),
             query: String::new(),
+            last: None,
         }
     }
 
@@ -219,19 +224,39 @@ impl Filter {
     /// The indices of the matching rows, best match first, ties in the rows' order.
     pub fn matches(&mut self, rows: &[Row]) -> Vec<usize> {
         if self.query.trim().is_empty() {
+            self.last = None;
             return (0..rows.len()).collect();
         }
-        let mut scored: Vec<(u32, usize)> = rows
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| {
+        let candidates: Vec<usize> = match self.last.take() {
+            Some((q, n, mut m)) if n == rows.len() && self.extends(&q) => {
+                // Ties keep the rows' order.
+                m.sort_unstable();
+                m
+            }
+            _ => (0..rows.len()).collect(),
+        };
+        let mut scored: Vec<(u32, usize)> = candidates
+            .into_iter()
+            .filter_map(|i| {
                 self.pattern
-                    .score(r.haystack.slice(..), &mut self.matcher)
+                    .score(rows[i].haystack.slice(..), &mut self.matcher)
                     .map(|s| (s, i))
             })
             .collect();
         scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        scored.into_iter().map(|(_, i)| i).collect()
+        let m: Vec<usize> = scored.into_iter().map(|(_, i)| i).collect();
+        self.last = Some((self.query.clone(), rows.len(), m.clone()));
+        m
+    }
+
+    /// Whether the query only appends plain characters to `previous` (so it matches a subset
+    /// of what `previous` matched): no negation (`!`) or escape (`\\`) anywhere, whose meaning
+    /// an appended character can turn around.
+    fn extends(&self, previous: &str) -> bool {
+        !previous.trim().is_empty()
+            && self.query.len() > previous.len()
+            && self.query.starts_with(previous)
+            && !self.query.contains(['!', '\\'])
     }
 
     /// The matched haystack positions of `row`, sorted, for highlighting.
@@ -327,6 +352,49 @@ mod tests {
         assert!(f.matches(&rows).is_empty());
         f.set_query("");
         assert_eq!(f.matches(&rows).len(), rows.len());
+    }
+
+    #[test]
+    fn typing_on_ranks_like_a_fresh_filter() {
+        let mut rows = sample();
+        for i in 0..300 {
+            rows.push(Row::new(
+                [
+                    format!("team-{i}-prod"),
+                    format!("{:012}", i * 7919),
+                    format!("acct {}", i % 7),
+                    ["Admin", "ReadOnly", "EC2FullAccess"][i % 3].to_string(),
+                    "eu-west-1".into(),
+                    "sso".into(),
+                ],
+                None,
+            ));
+        }
+        for typed in [
+            "t1 pro ad",
+            "prod admin",
+            "22 ec2full",
+            "te !ad",
+            "acct\\ 3",
+            "ro^",
+        ] {
+            let mut on = Filter::new();
+            let mut q = String::new();
+            for c in typed.chars() {
+                q.push(c);
+                on.set_query(&q);
+                let mut fresh = Filter::new();
+                fresh.set_query(&q);
+                assert_eq!(on.matches(&rows), fresh.matches(&rows), "{q:?}");
+            }
+            for _ in 0..typed.len() {
+                q.pop();
+                on.set_query(&q);
+                let mut fresh = Filter::new();
+                fresh.set_query(&q);
+                assert_eq!(on.matches(&rows), fresh.matches(&rows), "{q:?}");
+            }
+        }
     }
 
     #[test]

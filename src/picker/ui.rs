@@ -188,6 +188,41 @@ impl<'a> View<'a> {
 
     /// Draws the whole screen (`width`×`height`) into `out`.
     pub fn draw(&mut self, out: &mut Vec<u8>, width: u16, height: u16) -> std::io::Result<()> {
+        self.draw_changed(out, &mut Vec::new(), width, height)
+    }
+
+    /// Draws into `out` only the lines of the screen that differ from `shown` (the lines as
+    /// last drawn, updated here; empty: everything is drawn), each line overwritten in place
+    /// and cleared to its end (no full-screen clear), the cursor hidden while drawing and then
+    /// put at the end of the query.
+    pub fn draw_changed(
+        &mut self,
+        out: &mut Vec<u8>,
+        shown: &mut Vec<Vec<u8>>,
+        width: u16,
+        height: u16,
+    ) -> std::io::Result<()> {
+        let (lines, cx) = self.lines(width, height)?;
+        queue!(out, cursor::Hide)?;
+        if shown.len() != lines.len() {
+            shown.clear();
+        }
+        for (i, line) in lines.iter().enumerate() {
+            if shown.get(i) == Some(line) {
+                continue;
+            }
+            queue!(out, cursor::MoveTo(0, i as u16))?;
+            out.extend_from_slice(line);
+            queue!(out, terminal::Clear(terminal::ClearType::UntilNewLine))?;
+        }
+        *shown = lines;
+        queue!(out, cursor::MoveTo(cx, 0), cursor::Show)?;
+        Ok(())
+    }
+
+    /// The screen's lines (`height` of them, each with its styles and ending plain) and the
+    /// cursor's column.
+    fn lines(&mut self, width: u16, height: u16) -> std::io::Result<(Vec<Vec<u8>>, u16)> {
         let (width, height) = (usize::from(width.max(20)), usize::from(height.max(4)));
         let list_h = height - 3;
         if self.selected < self.top {
@@ -196,17 +231,14 @@ impl<'a> View<'a> {
             self.top = self.selected + 1 - list_h;
         }
         let w = self.fit(width);
-        queue!(
-            out,
-            cursor::MoveTo(0, 0),
-            terminal::Clear(terminal::ClearType::All)
-        )?;
+        let mut lines: Vec<Vec<u8>> = Vec::with_capacity(height);
         let count = format!("{}/{}", self.shown.len(), self.rows.len());
         let prompt = format!("{}> ", self.title);
         let q = crate::sanitize::printable(self.query.as_bytes(), 200);
-        self.style(out, Some(Color::Cyan), true)?;
+        let mut out = Vec::with_capacity(256);
+        self.style(&mut out, Some(Color::Cyan), true)?;
         queue!(out, Print(&prompt))?;
-        self.plain(out)?;
+        self.plain(&mut out)?;
         let room = width.saturating_sub(prompt.chars().count() + count.len() + 1);
         let qs: String = q
             .chars()
@@ -216,66 +248,96 @@ impl<'a> View<'a> {
             .into_iter()
             .rev()
             .collect();
-        queue!(out, Print(&qs))?;
+        queue!(
+            out,
+            Print(&qs),
+            terminal::Clear(terminal::ClearType::UntilNewLine)
+        )?;
         queue!(out, cursor::MoveTo((width - count.len()) as u16, 0))?;
-        self.style(out, Some(Color::DarkGrey), false)?;
+        self.style(&mut out, Some(Color::DarkGrey), false)?;
         queue!(out, Print(&count))?;
+        self.plain(&mut out)?;
+        lines.push(out);
         let mut head = String::new();
         for (i, h) in HEAD.iter().enumerate() {
             head.push_str(&pad(h, w[i]));
             head.push_str("  ");
         }
         head.push_str("LEFT");
-        queue!(out, cursor::MoveTo(0, 1), SetAttribute(Attribute::Bold))?;
+        let mut out = Vec::with_capacity(256);
+        queue!(out, SetAttribute(Attribute::Bold))?;
         queue!(out, Print(cut(&head, width)))?;
-        self.plain(out)?;
+        self.plain(&mut out)?;
+        lines.push(out);
         for line in 0..list_h {
-            let Some(&ri) = self.shown.get(self.top + line) else {
-                break;
-            };
-            let row = &self.rows[ri];
-            let sel = self.top + line == self.selected;
-            let matched = self.filter.indices(row);
-            queue!(out, cursor::MoveTo(0, (line + 2) as u16))?;
-            if sel {
-                queue!(out, SetAttribute(Attribute::Reverse))?;
+            let mut out = Vec::with_capacity(512);
+            if let Some(&ri) = self.shown.get(self.top + line) {
+                self.row_line(&mut out, ri, self.top + line == self.selected, &w)?;
             }
-            for (i, col) in row.cols.iter().enumerate() {
-                let hits = row.matched_in(i, &matched);
-                let text = pad(&truncate(col, w[i]), w[i]);
-                for (j, ch) in text.chars().enumerate() {
-                    let hit = hits.contains(&j);
-                    if hit {
-                        self.style(out, Some(Color::Yellow), true)?;
-                        if sel {
-                            queue!(out, SetAttribute(Attribute::Reverse))?;
-                        }
-                    }
-                    queue!(out, Print(ch))?;
-                    if hit {
-                        self.plain(out)?;
-                        if sel {
-                            queue!(out, SetAttribute(Attribute::Reverse))?;
-                        }
-                    }
-                }
-                queue!(out, Print("  "))?;
-            }
-            let left = match row.expires {
-                Some(e) if e > self.now => crate::timefmt::remaining(e - self.now),
-                _ => "-".to_string(),
-            };
-            queue!(out, Print(pad(&left, LEFT_W)))?;
-            self.plain(out)?;
+            lines.push(out);
         }
-        queue!(out, cursor::MoveTo(0, (height - 1) as u16))?;
-        self.style(out, Some(Color::DarkGrey), false)?;
+        let mut out = Vec::with_capacity(128);
+        self.style(&mut out, Some(Color::DarkGrey), false)?;
         let help = "Up/Down move  Enter pick  Esc cancel  (type to filter)";
         queue!(out, Print(cut(help, width)))?;
-        self.plain(out)?;
+        self.plain(&mut out)?;
+        lines.push(out);
         let cx = (prompt.chars().count() + qs.chars().count()).min(width - 1);
-        queue!(out, cursor::MoveTo(cx as u16, 0), cursor::Show)?;
-        Ok(())
+        Ok((lines, cx as u16))
+    }
+
+    /// One row of the list: its columns fitted to `w`, matched characters highlighted (runs of
+    /// them styled at once), reversed when selected.
+    fn row_line(
+        &mut self,
+        out: &mut Vec<u8>,
+        ri: usize,
+        sel: bool,
+        w: &[usize; COLUMNS],
+    ) -> std::io::Result<()> {
+        let row = &self.rows[ri];
+        let matched = self.filter.indices(row);
+        if sel {
+            queue!(out, SetAttribute(Attribute::Reverse))?;
+        }
+        let mut run = String::new();
+        for (i, col) in row.cols.iter().enumerate() {
+            let hits = row.matched_in(i, &matched);
+            let text = pad(&truncate(col, w[i]), w[i]);
+            let mut in_hit = false;
+            for (j, ch) in text.chars().enumerate() {
+                let hit = hits.contains(&j);
+                if hit != in_hit {
+                    queue!(out, Print(&run))?;
+                    run.clear();
+                    if hit {
+                        self.style(out, Some(Color::Yellow), true)?;
+                    } else {
+                        self.plain(out)?;
+                    }
+                    if sel {
+                        queue!(out, SetAttribute(Attribute::Reverse))?;
+                    }
+                    in_hit = hit;
+                }
+                run.push(ch);
+            }
+            queue!(out, Print(&run))?;
+            run.clear();
+            if in_hit {
+                self.plain(out)?;
+                if sel {
+                    queue!(out, SetAttribute(Attribute::Reverse))?;
+                }
+            }
+            queue!(out, Print("  "))?;
+        }
+        let left = match row.expires {
+            Some(e) if e > self.now => crate::timefmt::remaining(e - self.now),
+            _ => "-".to_string(),
+        };
+        queue!(out, Print(pad(&left, LEFT_W)))?;
+        self.plain(out)
     }
 
     fn style(&self, out: &mut Vec<u8>, color: Option<Color>, bold: bool) -> std::io::Result<()> {
@@ -329,17 +391,20 @@ pub fn run(tty: File, view: &mut View<'_>) -> std::io::Result<Outcome> {
     let mut screen = Screen::enter(tty)?;
     let mut dirty = true;
     let mut frame = Vec::with_capacity(16 * 1024);
+    // The lines on the screen now; a keystroke redraws only the lines it changed, and the
+    // whole frame goes out in one write.
+    let mut on_screen: Vec<Vec<u8>> = Vec::new();
+    let mut size = terminal::size().unwrap_or((80, 24));
     loop {
         let sig = SIGNAL.load(Ordering::SeqCst);
         if sig != 0 {
             return Ok(Outcome::Signalled(sig));
         }
         if dirty {
-            let (w, h) = terminal::size().unwrap_or((80, 24));
-            frame.clear();
-            view.draw(&mut frame, w, h)?;
+            view.draw_changed(&mut frame, &mut on_screen, size.0, size.1)?;
             screen.tty.write_all(&frame)?;
             screen.tty.flush()?;
+            frame.clear();
             dirty = false;
         }
         match event::poll(Duration::from_millis(100)) {
@@ -355,7 +420,13 @@ pub fn run(tty: File, view: &mut View<'_>) -> std::io::Result<Outcome> {
                 }
                 dirty = true;
             }
-            Ok(Event::Resize(..)) => dirty = true,
+            Ok(Event::Resize(..)) => {
+                // Everything again: the terminal may have reflowed or cleared the screen.
+                size = terminal::size().unwrap_or((80, 24));
+                queue!(frame, terminal::Clear(terminal::ClearType::All))?;
+                on_screen.clear();
+                dirty = true;
+            }
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
@@ -430,6 +501,45 @@ mod tests {
             21,
             "21 rows with their time left"
         );
+    }
+
+    #[test]
+    fn a_keystroke_redraws_only_the_lines_it_changed_in_one_frame() {
+        let rows = rows();
+        let mut v = View::new(&rows, "", "awsenv use", true, 0);
+        let mut shown = Vec::new();
+        let mut out = Vec::new();
+        v.draw_changed(&mut out, &mut shown, 80, 24).expect("draw");
+        let first = String::from_utf8_lossy(&out).into_owned();
+        assert!(first.contains("Esc cancel") && first.contains("PROFILE"));
+        assert!(!first.contains("\u{1b}[2J"), "no full-screen clear");
+        // The query's first character: the list changes, the header and help line do not.
+        v.key(key(KeyCode::Char('9')));
+        out.clear();
+        v.draw_changed(&mut out, &mut shown, 80, 24).expect("draw");
+        let text = String::from_utf8_lossy(&out).into_owned();
+        assert!(
+            text.contains("awsenv use> \u{1b}[0m9"),
+            "the query line: {text:?}"
+        );
+        assert!(!text.contains("Esc cancel"), "help line redrawn: {text:?}");
+        assert!(!text.contains("PROFILE"), "header redrawn: {text:?}");
+        assert!(!text.contains("\u{1b}[2J"), "no full-screen clear");
+        assert!(
+            text.ends_with("\u{1b}[?25h"),
+            "one frame, cursor shown at its end"
+        );
+        // Moving the selection changes two rows only.
+        out.clear();
+        v.key(key(KeyCode::Down));
+        v.draw_changed(&mut out, &mut shown, 80, 24).expect("draw");
+        let text = String::from_utf8_lossy(&out).into_owned();
+        assert_eq!(text.matches(";1H").count(), 2, "{text:?}");
+        // Drawn from nothing again, the frame is the whole screen.
+        out.clear();
+        v.draw_changed(&mut out, &mut Vec::new(), 80, 24)
+            .expect("draw");
+        assert_eq!(String::from_utf8_lossy(&out).matches(";1H").count(), 24);
     }
 
     #[test]

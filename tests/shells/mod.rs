@@ -1568,6 +1568,8 @@ pub const ALL: &[Scenario] = &[
         picker::frecency_and_alphabetical,
     ),
     ("picker_sigterm", picker::sigterm),
+    ("picker_portal_role", picker::portal_role),
+    ("picker_init", picker::init_by_picker),
     ("terraform_cd_apply", terraform::cd_apply),
     ("login_session_repo", login::repo),
     ("overlay_write_saved", terraform::overlay_write_saved),

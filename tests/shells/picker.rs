@@ -222,3 +222,157 @@ pub fn sigterm(kind: Kind, moto: &Moto) {
     );
     assert_inactive(kind, &p.env(), "after SIGTERM");
 }
+
+/// The rows the picker shows, by profile name, among `names`.
+fn listed_of(p: &Pane, names: &[&str]) -> Vec<String> {
+    p.visible()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|w| names.contains(w))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Roles the AWS access portal offers that no profile names (listed once by `awsenv sso
+/// profiles corp`) can be picked: the first, found by a fragment of its account id, is
+/// written to the AWS config after a yes (Enter, the default) and the shell has its
+/// credentials; the second is declined ("n") and used for this command without writing: the
+/// shell has it, the config file is unchanged.
+pub fn portal_role(kind: Kind, moto: &Moto) {
+    let fake = sso_fake::FakeSso::start(moto);
+    let mut env = TestEnv::new();
+    env.with_moto(moto);
+    fake.point(&mut env);
+    env.write_aws_config(&sso_fake::config(&sso_fake::profile(
+        "dev-admin",
+        "111111111111",
+        "Admin",
+    )));
+    let o = crate::common::detach(env.awsenv().args(["sso", "profiles", "corp"]))
+        .output()
+        .expect("run awsenv sso profiles");
+    assert!(
+        o.status.success(),
+        "sso profiles: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let w = World {
+        env,
+        kind,
+        serial: String::new(),
+        moto,
+    };
+    let config = w.env.aws_config_path();
+    let mut p = w.shell(&[]);
+    let all = [
+        "dev-admin",
+        "dev-readonly",
+        "prod-readonly",
+        "sandbox-admin",
+        "sandbox-poweruser",
+        "sandbox-readonly",
+    ];
+
+    p.line("awsenv use");
+    wait_visible(&p, TITLE);
+    let start = Instant::now();
+    while listed_of(&p, &all).len() < all.len() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{kind:?}: portal roles not listed:\n{}",
+            p.visible()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    p.keys("2222 read");
+    wait_visible(&p, "1/6");
+    assert_eq!(listed_of(&p, &all), ["prod-readonly"], "{kind:?}");
+    let asked = p.count("write it there? [Y/n]");
+    p.press("Enter");
+    p.wait_for("write it there? [Y/n]", asked);
+    p.press("Enter");
+    p.sync();
+    assert_eq!(
+        p.env().get("AWS_VAULT").map(String::as_str),
+        Some("prod-readonly"),
+        "{kind:?}: the written portal role is active:\n{}",
+        p.screen()
+    );
+    let arn = p.capture("aws sts get-caller-identity --query Arn --output text");
+    assert!(
+        arn.contains("222222222222:assumed-role/AWSReservedSSO_ReadOnly_"),
+        "{kind:?}: {arn}"
+    );
+    let text = fs::read_to_string(&config).expect("read config");
+    let block = text
+        .split("# BEGIN awsenv sso profiles corp")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{kind:?}: no block written:\n{text}"));
+    assert!(
+        block.contains("[profile prod-readonly]\nsso_session = corp\nsso_account_id = 222222222222\nsso_role_name = ReadOnly\n"),
+        "{kind:?}: {text}"
+    );
+    assert!(text.starts_with("[sso-session corp]"), "{kind:?}: {text}");
+
+    // Declined: used in memory, the file stays as it is.
+    p.line("awsenv use");
+    wait_visible(&p, TITLE);
+    p.keys("sandbox power");
+    wait_visible(&p, "1/6");
+    assert_eq!(listed_of(&p, &all), ["sandbox-poweruser"], "{kind:?}");
+    let asked = p.count("write it there? [Y/n]");
+    p.press("Enter");
+    p.wait_for("write it there? [Y/n]", asked);
+    p.line("n");
+    p.sync();
+    assert_eq!(
+        p.env().get("AWS_VAULT").map(String::as_str),
+        Some("sandbox-poweruser"),
+        "{kind:?}: the declined portal role is active:\n{}",
+        p.screen()
+    );
+    assert!(
+        p.screen()
+            .contains("using sandbox-poweruser for this command without writing it"),
+        "{kind:?}"
+    );
+    let arn = p.capture("aws sts get-caller-identity --query Arn --output text");
+    assert!(
+        arn.contains("333333333333:assumed-role/AWSReservedSSO_PowerUser_"),
+        "{kind:?}: {arn}"
+    );
+    assert_eq!(
+        fs::read_to_string(&config).expect("read config"),
+        text,
+        "{kind:?}: declined, yet the config changed"
+    );
+}
+
+/// `awsenv init` with no argument in a repository opens the picker on the terminal; hobbes,
+/// picked by a fragment of its account id, is written, allowed, and activated at the next
+/// prompt (after the MFA code).
+pub fn init_by_picker(kind: Kind, moto: &Moto) {
+    let w = World::new(kind, moto, "pickinit", "");
+    let repo = w.home().join("repo");
+    fs::create_dir_all(&repo).expect("mkdir repo");
+    let mut p = w.shell(&[]);
+    p.cd(&repo);
+    p.sync();
+    let said = p.count("activates hobbes");
+    p.line("awsenv init");
+    wait_visible(&p, "awsenv init>");
+    wait_rows(&p, &["calvin", "hobbes"]);
+    p.keys("3333");
+    wait_rows(&p, &["hobbes"]);
+    let asked = p.count("Enter MFA code");
+    p.press("Enter");
+    p.wait_for("activates hobbes", said);
+    assert_eq!(
+        fs::read_to_string(repo.join(".awsprofile")).expect("read .awsprofile"),
+        "profile = \"hobbes\"\n"
+    );
+    p.wait_for("Enter MFA code", asked);
+    p.line(CODE);
+    p.sync();
+    assert_active(kind, &p.env(), "hobbes", &repo, "after init");
+}
