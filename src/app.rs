@@ -49,6 +49,12 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
         Command::Import {
             profiles,
             force,
+            from: Some(_),
+            ..
+        } => commands::import::import_aws_vault(&profiles, force),
+        Command::Import {
+            profiles,
+            force,
             remove_plaintext,
             keep_plaintext,
             ..

@@ -116,6 +116,19 @@ fn import_one(engine: &Engine, name: &str, force: bool) -> Result<Outcome> {
     if let Err(e) = super::keys::check_key_id(&keys.access_key_id) {
         return Ok(Outcome::Skipped(format!("{e:#}")));
     }
+    store_one(
+        engine,
+        name,
+        &keys.access_key_id,
+        &keys.secret_access_key,
+        force,
+    )
+}
+
+/// Stores one profile's long-term keys unless the same are stored already, or other keys are
+/// and `force` is not given; written and read back ([`super::keys::store_keys`]).
+fn store_one(engine: &Engine, name: &str, id: &str, secret: &str, force: bool) -> Result<Outcome> {
+    let keys = (id, secret);
     let key = store::keys_key(name);
     let existing = match engine.store.get(&key) {
         Ok(v) => v.and_then(|v| serde_json::from_str::<StoredKeys>(&v).ok()),
@@ -123,9 +136,7 @@ fn import_one(engine: &Engine, name: &str, force: bool) -> Result<Outcome> {
         Err(e) => return Err(e),
     };
     if let Some(k) = &existing {
-        if k.access_key_id == keys.access_key_id
-            && k.secret_access_key == keys.secret_access_key.as_str()
-        {
+        if k.access_key_id == keys.0 && k.secret_access_key == keys.1.trim() {
             return Ok(Outcome::AlreadyStored);
         }
         if !force {
@@ -137,7 +148,99 @@ fn import_one(engine: &Engine, name: &str, force: bool) -> Result<Outcome> {
             )));
         }
     }
-    super::keys::store_keys(engine, name, &keys.access_key_id, &keys.secret_access_key)?;
+    super::keys::store_keys(engine, name, id, secret)?;
     engine.clear(Some(name))?;
     Ok(Outcome::Imported)
+}
+
+/// Where `awsenv import --from aws-vault` reads: `AWS_VAULT_BACKEND`, else the file store.
+fn vault_backend() -> Result<()> {
+    match std::env::var("AWS_VAULT_BACKEND").ok().as_deref() {
+        None | Some("") | Some("file") => Ok(()),
+        Some(other) => bail!(
+            "AWS_VAULT_BACKEND={}: awsenv imports from aws-vault's file store only; for another backend use 'aws-vault exec --no-session PROFILE -- awsenv add PROFILE --env'",
+            crate::sanitize::quoted(other.as_bytes(), 40)
+        ),
+    }
+}
+
+/// `awsenv import --from aws-vault [PROFILE…] [--force]`: the long-term keys aws-vault keeps in
+/// its encrypted file store (every profile, or the named ones) into awsenv's store; aws-vault's
+/// copies are left as they are.
+pub fn import_aws_vault(profiles: &[String], force: bool) -> Result<i32> {
+    vault_backend()?;
+    let dir = super::awsvault::file_dir()?;
+    let shown = crate::sanitize::printable(dir.as_os_str().as_encoded_bytes(), 200);
+    let names = if profiles.is_empty() {
+        super::awsvault::file_profiles(&dir)?
+    } else {
+        profiles.to_vec()
+    };
+    if names.is_empty() {
+        bail!("aws-vault's file store {shown} holds no long-term keys: nothing to import");
+    }
+    // aws-vault's passphrase is asked (and every file decrypted) before awsenv's store opens.
+    let pass = super::awsvault::passphrase(&dir)?;
+    let mut found = Vec::new();
+    let mut failed = false;
+    for name in &names {
+        match super::awsvault::file_get(&dir, name, &pass)? {
+            Some(k) => found.push(k),
+            None => {
+                failed = true;
+                eprintln!(
+                    "awsenv: profile {name}: aws-vault's file store {shown} has no keys for it"
+                );
+            }
+        }
+    }
+    drop(pass);
+    block_on(async {
+        let engine = Engine::open().await?;
+        let mut imported = 0;
+        for k in &found {
+            let name = &k.profile;
+            let outcome = if k.temporary || k.access_key_id.starts_with("ASIA") {
+                Outcome::Skipped(
+                    "aws-vault keeps temporary credentials (a session token) for it: only long-term keys are stored".into(),
+                )
+            } else if let Err(e) = crate::credcheck::check(
+                &crate::sts::Creds {
+                    access_key_id: k.access_key_id.clone(),
+                    secret_access_key: k.secret_access_key.trim().to_string(),
+                    session_token: None,
+                    expiration: None,
+                },
+                "aws-vault's file store",
+                "check them with 'aws-vault list' and 'aws-vault add'",
+            ) {
+                Outcome::Skipped(format!("{e:#}"))
+            } else {
+                store_one(&engine, name, &k.access_key_id, &k.secret_access_key, force)?
+            };
+            match outcome {
+                Outcome::Imported => {
+                    imported += 1;
+                    eprintln!(
+                        "awsenv: imported the keys of profile {name} from aws-vault into {}",
+                        engine.store.describe()
+                    );
+                }
+                Outcome::AlreadyStored => {
+                    imported += 1;
+                    eprintln!("awsenv: profile {name}: the same keys are already stored");
+                }
+                Outcome::Skipped(why) => {
+                    failed = true;
+                    eprintln!("awsenv: profile {name}: {why}");
+                }
+            }
+        }
+        if imported > 0 {
+            eprintln!(
+                "awsenv: aws-vault's copies in {shown} are left as they are; 'aws-vault remove PROFILE' deletes them"
+            );
+        }
+        Ok(if failed { 1 } else { 0 })
+    })?
 }

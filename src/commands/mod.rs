@@ -1,6 +1,7 @@
 //! The engine's command implementations, one module per group.
 
 pub mod announce;
+pub mod awsvault;
 pub mod direnv;
 pub mod doctor;
 pub mod import;
