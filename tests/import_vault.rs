@@ -211,7 +211,8 @@ fn import_from_aws_vault_file_store_then_use() {
 }
 
 /// A wrong passphrase is one line naming the file, with no secret and nothing stored; no
-/// terminal and no AWS_VAULT_FILE_PASSPHRASE says what to set.
+/// terminal and no AWS_VAULT_FILE_PASSPHRASE says what to set; a missing file store and the
+/// secret-service backend (not read) are one line pointing to `aws-vault exec … awsenv add`.
 #[test]
 fn wrong_or_missing_passphrase_is_one_line() {
     let Some(moto) = moto() else { return };
@@ -233,6 +234,15 @@ fn wrong_or_missing_passphrase_is_one_line() {
     env.remove_var("AWS_VAULT_FILE_PASSPHRASE");
     let o = awsenv(&env, &["import", "--from", "aws-vault", "prod"]);
     assert_one_line_failure(&o, &["no terminal", "AWS_VAULT_FILE_PASSPHRASE"]);
+    env.set_var(
+        "AWS_VAULT_FILE_DIR",
+        &env.root().join("nowhere").to_string_lossy(),
+    );
+    let o = awsenv(&env, &["import", "--from", "aws-vault"]);
+    assert_one_line_failure(&o, &["nowhere does not exist", "awsenv add PROFILE --env"]);
+    env.set_var("AWS_VAULT_BACKEND", "secret-service");
+    let o = awsenv(&env, &["import", "--from", "aws-vault"]);
+    assert_one_line_failure(&o, &["AWS_VAULT_BACKEND", "awsenv add PROFILE --env"]);
     let o = awsenv(&env, &["use", "prod", "--no-session", "--shell", "bash"]);
     assert!(!o.status.success(), "nothing was stored");
 }

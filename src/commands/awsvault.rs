@@ -92,11 +92,12 @@ fn escape(key: &str) -> String {
 
 /// Lists the profiles with long-term keys in the file store in `dir`.
 pub fn file_profiles(dir: &Path) -> Result<Vec<String>> {
-    let rd = std::fs::read_dir(dir).map_err(|e| {
-        anyhow!(
-            "cannot read aws-vault's file store {}: {e}",
-            crate::sanitize::printable(dir.as_os_str().as_encoded_bytes(), 200)
-        )
+    let shown = crate::sanitize::printable(dir.as_os_str().as_encoded_bytes(), 200);
+    let rd = std::fs::read_dir(dir).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => anyhow!(
+            "aws-vault's file store {shown} does not exist (AWS_VAULT_FILE_DIR names another); awsenv does not read aws-vault's Secret Service items yet: 'aws-vault exec --no-session PROFILE -- awsenv add PROFILE --env' moves one profile"
+        ),
+        _ => anyhow!("cannot read aws-vault's file store {shown}: {e}"),
     })?;
     let mut names: Vec<String> = rd
         .flatten()
