@@ -126,16 +126,18 @@ pub enum Command {
         store: StoreOpts,
     },
     /// Move keys kept in plaintext in ~/.aws/credentials into the secret store (the named
-    /// profiles, or every profile with plaintext keys); with --from aws-vault, the keys kept in
-    /// aws-vault's encrypted file store.
+    /// profiles, or every profile with plaintext keys); with --from aws-vault, the keys kept by
+    /// aws-vault (its Secret Service collection or its encrypted file store).
     Import {
         /// The profiles (default: every one with aws_access_key_id in plaintext, or every one
         /// aws-vault holds long-term keys for).
         #[arg(add = ArgValueCompleter::new(profiles))]
         profiles: Vec<String>,
-        /// Read the keys from aws-vault's encrypted file store (~/.awsvault/keys or
-        /// AWS_VAULT_FILE_DIR; passphrase from AWS_VAULT_FILE_PASSPHRASE or asked), which is left
-        /// as it is.
+        /// Read the keys aws-vault keeps: its Secret Service collection (awsvault, or
+        /// AWS_VAULT_SECRET_SERVICE_COLLECTION_NAME) when there is one, else its encrypted file
+        /// store (~/.awsvault/keys or AWS_VAULT_FILE_DIR; passphrase from
+        /// AWS_VAULT_FILE_PASSPHRASE or asked); AWS_VAULT_BACKEND=file|secret-service picks one.
+        /// aws-vault's copies are left as they are.
         #[arg(long, value_name = "SOURCE", value_parser = ["aws-vault"], conflicts_with_all = ["remove_plaintext", "keep_plaintext"])]
         from: Option<String>,
         /// Replace other keys already stored for a profile.

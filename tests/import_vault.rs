@@ -16,6 +16,8 @@ const PROD_ID: &str = "AKIAVAULTIMPORTPROD1";
 const PROD_SECRET: &str = "vaultProdSecretExample/0123456789abcdefX";
 const DEV_ID: &str = "AKIAVAULTIMPORTDEV01";
 const DEV_SECRET: &str = "vaultDevSecretExample/0123456789abcdefXYZ";
+const SS_ID: &str = "AKIAVAULTIMPORTSSRV1";
+const SS_SECRET: &str = "vaultSecretServiceExample/0123456789abcd";
 const VAULT_PASS: &str = "aws-vault test passphrase";
 
 fn moto() -> Option<&'static Moto> {
@@ -211,8 +213,9 @@ fn import_from_aws_vault_file_store_then_use() {
 }
 
 /// A wrong passphrase is one line naming the file, with no secret and nothing stored; no
-/// terminal and no AWS_VAULT_FILE_PASSPHRASE says what to set; a missing file store and the
-/// secret-service backend (not read) are one line pointing to `aws-vault exec … awsenv add`.
+/// terminal and no AWS_VAULT_FILE_PASSPHRASE says what to set; a missing file store and a
+/// backend awsenv does not read (kwallet) are one line pointing to `aws-vault exec … awsenv add`;
+/// `AWS_VAULT_BACKEND=secret-service` with no Secret Service is one line too.
 #[test]
 fn wrong_or_missing_passphrase_is_one_line() {
     let Some(moto) = moto() else { return };
@@ -240,9 +243,13 @@ fn wrong_or_missing_passphrase_is_one_line() {
     );
     let o = awsenv(&env, &["import", "--from", "aws-vault"]);
     assert_one_line_failure(&o, &["nowhere does not exist", "awsenv add PROFILE --env"]);
-    env.set_var("AWS_VAULT_BACKEND", "secret-service");
+    env.set_var("AWS_VAULT_BACKEND", "kwallet");
     let o = awsenv(&env, &["import", "--from", "aws-vault"]);
     assert_one_line_failure(&o, &["AWS_VAULT_BACKEND", "awsenv add PROFILE --env"]);
+    // No Secret Service answers here (no session bus).
+    env.set_var("AWS_VAULT_BACKEND", "secret-service");
+    let o = awsenv(&env, &["import", "--from", "aws-vault"]);
+    assert_one_line_failure(&o, &["Secret Service collection", "is not there"]);
     let o = awsenv(&env, &["use", "prod", "--no-session", "--shell", "bash"]);
     assert!(!o.status.success(), "nothing was stored");
 }
@@ -295,4 +302,98 @@ fn temporary_refused_other_keys_kept_unless_force() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let o = awsenv(&env, &["use", "prod", "--no-session", "--shell", "bash"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains(PROD_ID));
+}
+
+/// Puts one aws-vault item into the Secret Service collection `collection` as 99designs/keyring's
+/// secret-service backend (go-libsecret's CreateItem) does: labelled with the key, attribute
+/// `profile` = the key, the keyring.Item JSON as the secret. Written with libsecret's own
+/// `secret-tool`; the secret goes in on stdin.
+fn vault_secret_service_item(env: &TestEnv, collection: &str, key: &str, id: &str, secret: &str) {
+    use base64::Engine as _;
+    use std::io::Write as _;
+    let creds = serde_json::json!({"AccessKeyID": id, "SecretAccessKey": secret, "SessionToken": "",
+        "Source": "", "CanExpire": false, "Expires": "0001-01-01T00:00:00Z", "AccountID": ""});
+    let item = serde_json::json!({"Key": key,
+        "Data": base64::engine::general_purpose::STANDARD.encode(creds.to_string()),
+        "Label": format!("aws-vault ({key})"), "Description": "",
+        "KeychainNotTrustApplication": true, "KeychainNotSynchronizable": false});
+    let mut c = env.command("secret-tool");
+    c.args([
+        "store",
+        "--label",
+        key,
+        "--collection",
+        collection,
+        "profile",
+        key,
+    ])
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("run secret-tool");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(item.to_string().as_bytes())
+        .expect("write the item");
+    let out = child.wait_with_output().expect("secret-tool");
+    assert!(
+        out.status.success(),
+        "secret-tool store {key}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// aws-vault's Secret Service items (the backend aws-vault uses on a Linux desktop) are imported
+/// from the collection it names, sessions skipped, then `use` signs with the imported key; with
+/// `AWS_VAULT_BACKEND=secret-service` and no such collection, one line says so. (The tests' private
+/// gnome-keyring creates no new collection without a password prompt, so aws-vault's collection
+/// is the unlocked `login` one here, named by `AWS_VAULT_SECRET_SERVICE_COLLECTION_NAME` as
+/// aws-vault's `--secret-service-collection` would.)
+#[test]
+fn import_from_aws_vault_secret_service_items() {
+    let Some(moto) = moto() else { return };
+    if !require_tools(&["secret-tool", "dbus-daemon", "gnome-keyring-daemon"]) {
+        return;
+    }
+    let mut env = env_with_config(moto);
+    let keyring = common::KeyringSession::start(&env);
+    env.with_keyring(&keyring);
+    env.set_var("AWS_VAULT_SECRET_SERVICE_COLLECTION_NAME", "login");
+    vault_secret_service_item(&env, "login", "prod", SS_ID, SS_SECRET);
+    vault_secret_service_item(
+        &env,
+        "login",
+        "sts.GetSessionToken,cHJvZA,,1900000000",
+        "ASIAVAULTSESSION0001",
+        "sessionSecretExample",
+    );
+    let o = awsenv(&env, &["import", "--from", "aws-vault"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("imported the keys of profile prod from aws-vault"),
+        "{err}"
+    );
+    assert!(err.contains("Secret Service collection"), "{err}");
+    assert!(
+        !err.contains("sts.GetSessionToken") && !err.contains(SS_SECRET),
+        "{err}"
+    );
+    let o = awsenv(&env, &["use", "prod", "--shell", "bash"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        moto.requests("GetSessionToken")
+            .iter()
+            .any(|r| r.access_key_id() == Some(SS_ID)),
+        "GetSessionToken signed by the imported key"
+    );
+    env.set_var("AWS_VAULT_SECRET_SERVICE_COLLECTION_NAME", "awsvault");
+    env.set_var("AWS_VAULT_BACKEND", "secret-service");
+    let o = awsenv(&env, &["import", "--from", "aws-vault"]);
+    assert_one_line_failure(
+        &o,
+        &["Secret Service collection", "awsvault", "is not there"],
+    );
 }

@@ -271,6 +271,87 @@ pub fn passphrase(dir: &Path) -> Result<Zeroizing<String>> {
     }
 }
 
+/// The Secret Service collection aws-vault keeps its items in:
+/// `AWS_VAULT_SECRET_SERVICE_COLLECTION_NAME` (its `--secret-service-collection`), else `awsvault`.
+pub fn collection_name() -> String {
+    std::env::var("AWS_VAULT_SECRET_SERVICE_COLLECTION_NAME")
+        .ok()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| "awsvault".into())
+}
+
+/// A collection's object path as 99designs/keyring compares it: `_XX` hex escapes decoded.
+fn decoded_path(path: &str) -> String {
+    let b = path.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'_'
+            && let Some(h) = path.get(i + 1..i + 3)
+            && let Ok(v) = u8::from_str_radix(h, 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The long-term keys in aws-vault's Secret Service collection ([`collection_name`]), every
+/// profile or the named ones, read as 99designs/keyring's secret-service backend keeps them: one
+/// item per key, labelled with the key (attribute `profile` = the key), whose secret is the
+/// keyring.Item JSON. `Ok(None)` when no Secret Service answers or it has no such collection.
+pub fn secret_service_keys(profiles: &[String]) -> Result<Option<Vec<VaultKeys>>> {
+    use dbus_secret_service::{EncryptionType, SecretService};
+    let Ok(ss) = SecretService::connect(EncryptionType::Dh) else {
+        return Ok(None);
+    };
+    let name = collection_name();
+    let want = format!("/org/freedesktop/secrets/collection/{name}");
+    let collections = ss
+        .get_all_collections()
+        .map_err(|e| anyhow!("the Secret Service did not list its collections: {e}"))?;
+    let Some(c) = collections
+        .iter()
+        .find(|c| decoded_path(&c.path.to_string()) == want)
+    else {
+        return Ok(None);
+    };
+    let shown = crate::sanitize::quoted(name.as_bytes(), 80);
+    c.ensure_unlocked()
+        .map_err(|e| anyhow!("aws-vault's Secret Service collection {shown} stays locked: {e}; unlock it (e.g. sign in to the desktop) and try again"))?;
+    let items = c
+        .get_all_items()
+        .map_err(|e| anyhow!("cannot list aws-vault's Secret Service collection {shown}: {e}"))?;
+    let mut found = Vec::new();
+    for item in &items {
+        let Ok(label) = item.get_label() else {
+            continue;
+        };
+        if is_session_key(&label) || (!profiles.is_empty() && !profiles.contains(&label)) {
+            continue;
+        }
+        let secret = Zeroizing::new(item.get_secret().map_err(|e| {
+            anyhow!(
+                "cannot read aws-vault's item {} in the Secret Service: {e}",
+                crate::sanitize::quoted(label.as_bytes(), 80)
+            )
+        })?);
+        let keys = parse_item(&secret, &label).map_err(|e| {
+            anyhow!(
+                "aws-vault's Secret Service item {}: {e:#}",
+                crate::sanitize::quoted(label.as_bytes(), 80)
+            )
+        })?;
+        found.push(keys);
+    }
+    found.sort_by(|a, b| a.profile.cmp(&b.profile));
+    Ok(Some(found))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -153,22 +153,60 @@ fn store_one(engine: &Engine, name: &str, id: &str, secret: &str, force: bool) -
     Ok(Outcome::Imported)
 }
 
-/// Where `awsenv import --from aws-vault` reads: `AWS_VAULT_BACKEND`, else the file store.
-fn vault_backend() -> Result<()> {
-    match std::env::var("AWS_VAULT_BACKEND").ok().as_deref() {
-        None | Some("") | Some("file") => Ok(()),
+/// Which of aws-vault's stores to read, from `AWS_VAULT_BACKEND` (its `--backend`): `file`,
+/// `secret-service`, or unset (the Secret Service collection when it exists, else the file store).
+enum VaultBackend {
+    File,
+    SecretService,
+    Either,
+}
+
+fn vault_backend() -> Result<VaultBackend> {
+    match std::env::var("AWS_VAULT_BACKEND")
+        .ok()
+        .as_deref()
+        .map(str::trim)
+    {
+        None | Some("") => Ok(VaultBackend::Either),
+        Some("file") => Ok(VaultBackend::File),
+        Some("secret-service") => Ok(VaultBackend::SecretService),
         Some(other) => bail!(
-            "AWS_VAULT_BACKEND={}: awsenv imports from aws-vault's file store only; for another backend use 'aws-vault exec --no-session PROFILE -- awsenv add PROFILE --env'",
+            "AWS_VAULT_BACKEND={}: awsenv imports from aws-vault's Secret Service collection and its file store; for another backend use 'aws-vault exec --no-session PROFILE -- awsenv add PROFILE --env'",
             crate::sanitize::quoted(other.as_bytes(), 40)
         ),
     }
 }
 
-/// `awsenv import --from aws-vault [PROFILE…] [--force]`: the long-term keys aws-vault keeps in
-/// its encrypted file store (every profile, or the named ones) into awsenv's store; aws-vault's
-/// copies are left as they are.
-pub fn import_aws_vault(profiles: &[String], force: bool) -> Result<i32> {
-    vault_backend()?;
+/// aws-vault's long-term keys (every profile, or the named ones), with the name of the store
+/// they came from; a named profile the store lacks is said on stderr (`failed`).
+fn vault_keys(profiles: &[String]) -> Result<(Vec<super::awsvault::VaultKeys>, String, bool)> {
+    let backend = vault_backend()?;
+    if !matches!(backend, VaultBackend::File) {
+        let ss = super::awsvault::secret_service_keys(profiles)?;
+        let what = format!(
+            "aws-vault's Secret Service collection {}",
+            crate::sanitize::quoted(super::awsvault::collection_name().as_bytes(), 80)
+        );
+        match ss {
+            Some(found) if !found.is_empty() || matches!(backend, VaultBackend::SecretService) => {
+                let mut failed = false;
+                for name in profiles {
+                    if !found.iter().any(|k| &k.profile == name) {
+                        failed = true;
+                        eprintln!("awsenv: profile {name}: {what} has no keys for it");
+                    }
+                }
+                if found.is_empty() && !failed {
+                    bail!("{what} holds no long-term keys: nothing to import");
+                }
+                return Ok((found, what, failed));
+            }
+            None if matches!(backend, VaultBackend::SecretService) => bail!(
+                "{what} is not there (no Secret Service answers, or it has no such collection); AWS_VAULT_SECRET_SERVICE_COLLECTION_NAME names another"
+            ),
+            _ => {}
+        }
+    }
     let dir = super::awsvault::file_dir()?;
     let shown = crate::sanitize::printable(dir.as_os_str().as_encoded_bytes(), 200);
     let names = if profiles.is_empty() {
@@ -194,7 +232,14 @@ pub fn import_aws_vault(profiles: &[String], force: bool) -> Result<i32> {
             }
         }
     }
-    drop(pass);
+    Ok((found, "aws-vault's file store".into(), failed))
+}
+
+/// `awsenv import --from aws-vault [PROFILE…] [--force]`: the long-term keys aws-vault keeps
+/// (its Secret Service collection or its encrypted file store; every profile, or the named
+/// ones) into awsenv's store; aws-vault's copies are left as they are.
+pub fn import_aws_vault(profiles: &[String], force: bool) -> Result<i32> {
+    let (found, store_name, mut failed) = vault_keys(profiles)?;
     block_on(async {
         let engine = Engine::open().await?;
         let mut imported = 0;
@@ -211,7 +256,7 @@ pub fn import_aws_vault(profiles: &[String], force: bool) -> Result<i32> {
                     session_token: None,
                     expiration: None,
                 },
-                "aws-vault's file store",
+                &store_name,
                 "check them with 'aws-vault list' and 'aws-vault add'",
             ) {
                 Outcome::Skipped(format!("{e:#}"))
@@ -238,7 +283,7 @@ pub fn import_aws_vault(profiles: &[String], force: bool) -> Result<i32> {
         }
         if imported > 0 {
             eprintln!(
-                "awsenv: aws-vault's copies in {shown} are left as they are; 'aws-vault remove PROFILE' deletes them"
+                "awsenv: aws-vault's copies (in {store_name}) are left as they are; 'aws-vault remove PROFILE' deletes them"
             );
         }
         Ok(if failed { 1 } else { 0 })
